@@ -1,0 +1,2 @@
+//! The validation engine: YAML, schema, CEL, references and semantics, as findings.
+pub mod finding;
