@@ -3,3 +3,8 @@
 
 pub mod validate;
 pub mod yaml;
+pub mod generate;
+pub mod names;
+pub mod render;
+pub mod workspace;
+pub mod mcp;

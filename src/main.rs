@@ -1,1 +1,142 @@
-fn main() {}
+//! traffic-engineer CLI: `serve` (default) speaks MCP over stdio; `demo` builds the Task API
+//! stack; `validate` checks manifests.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rmcp::{ServiceExt, transport::stdio};
+use tracing_subscriber::EnvFilter;
+
+use traffic_engineer::mcp::TrafficServer;
+use traffic_engineer::validate::{Source, Validator};
+use traffic_engineer::workspace::Stack;
+
+#[derive(Parser)]
+#[command(name = "traffic-engineer", version, about = "Build, check and prove a Gateway API / Envoy Gateway / KEDA traffic stack")]
+struct Cli {
+    /// Output root; the stack is ROOT/traffic/.
+    #[arg(long, global = true, default_value = ".")]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over stdio (the default).
+    Serve,
+    /// Build the Task API stack with the default arguments of every tool, then validate it.
+    Demo,
+    /// Validate YAML files or folders (default: the stack).
+    Validate {
+        /// Files or folders.
+        paths: Vec<PathBuf>,
+        /// Output format: text or json.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+}
+
+fn init_tracing() {
+    let filter = EnvFilter::try_from_env("TRAFFIC_ENGINEER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
+fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|e| e.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .filter(|e| e.file_name().is_some_and(|n| n != "kustomization.yaml"))
+                .collect();
+            entries.sort();
+            out.extend(read_sources(&entries)?);
+        } else {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            out.push(Source { name: p.display().to_string(), text });
+        }
+    }
+    Ok(out)
+}
+
+async fn demo(root: PathBuf) -> anyhow::Result<i32> {
+    use traffic_engineer::generate::{self, params::*};
+    let stack = Stack::new(&root);
+    let mut stdout = std::io::stdout().lock();
+    let empty = serde_json::Map::new();
+    macro_rules! step {
+        ($tool:literal, $p:ty, $f:path) => {{
+            let p: $p = parse_args(empty.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (plan, written) = stack.update(|s| $f(&p, s))?;
+            writeln!(stdout, "== {} {{}}\n{}", $tool, plan.summary)?;
+            for w in &written {
+                writeln!(stdout, "   {:?} {}", w.action, Stack::display_path(&w.file))?;
+            }
+            for n in &plan.notes {
+                writeln!(stdout, "   note: {n}")?;
+            }
+        }};
+    }
+    step!("generate_gateway", GatewayParams, generate::gateway::generate);
+    step!("add_rate_limit", RateLimitParams, generate::policy::add_rate_limit);
+    step!("add_circuit_breaker", CircuitBreakerParams, generate::policy::add_circuit_breaker);
+    step!("generate_tls", TlsParams, generate::tls::generate);
+    step!("generate_scaledobject", ScaledObjectParams, generate::scaling::generate);
+    let report = Validator::new().validate_stack(&stack)?;
+    writeln!(stdout, "== validate\n{}", report.to_text())?;
+    writeln!(stdout, "stack written to {}; apply with: kubectl apply -k {}", stack.dir().display(), stack.dir().display())?;
+    Ok(if report.summary.errors > 0 { 1 } else { 0 })
+}
+
+#[tokio::main]
+async fn main() {
+    init_tracing();
+    let cli = Cli::parse();
+    let code = match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("traffic-engineer: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let root = cli.root.canonicalize().with_context(|| format!("--root {}", cli.root.display()))?;
+            tracing::info!(root = %root.display(), "serving MCP over stdio");
+            let server = TrafficServer::new(Stack::new(root), Validator::new());
+            let service = server.serve(stdio()).await.context("MCP handshake failed")?;
+            service.waiting().await?;
+            Ok(0)
+        }
+        Command::Demo => demo(cli.root).await,
+        Command::Validate { paths, format } => {
+            let validator = Validator::new();
+            let report = if paths.is_empty() {
+                validator.validate_stack(&Stack::new(&cli.root))?
+            } else {
+                validator.validate_sources(&read_sources(&paths)?)
+            };
+            let mut stdout = std::io::stdout().lock();
+            match format.as_str() {
+                "json" => writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?,
+                "text" => write!(stdout, "{}", report.to_text())?,
+                other => anyhow::bail!("--format {other}: expected text or json"),
+            }
+            Ok(if report.summary.errors > 0 { 1 } else { 0 })
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The MCP face: tools, resources and instructions over rmcp. Thin adapters only: arguments
+//! are parsed into typed parameters, handed to a generator through the workspace, and the
+//! outcome is turned into a tool result. Nothing here writes to stdout.
+
+use std::sync::Arc;
+
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler,
+    handler::server::router::tool::ToolRouter,
+    model::*,
+    service::RequestContext,
+    tool, tool_handler, tool_router,
+};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::generate::params::{
+    CircuitBreakerParams, GatewayParams, RateLimitParams, ScaledObjectParams, TlsParams, ValidateParams, parse_args,
+};
+use crate::generate::{self, GenerateError, Plan, Snapshot};
+use crate::validate::Validator;
+use crate::workspace::{Action, Stack, WorkspaceError, Written};
+
+/// URI scheme of stack resources.
+pub const URI_PREFIX: &str = "traffic-engineer://stack/";
+
+pub const INSTRUCTIONS: &str = "traffic-engineer writes a Kubernetes traffic stack (Gateway API, Envoy Gateway, cert-manager, KEDA) into traffic/ under the server's root, one file per object plus kustomization.yaml. \
+Workflow: generate_gateway -> add_rate_limit -> add_circuit_breaker -> generate_tls -> generate_scaledobject -> validate, then `kubectl apply -k traffic/`. \
+Every argument has a Task API default, so {} works; pass names, never paths. Each call re-reads the stack, so hand edits are kept. \
+Rate limit and circuit breaker share one BackendTrafficPolicy per target. Run validate after changes and fix every error it reports.";
+
+/// One file in a tool result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FileOut {
+    /// Path under the root, e.g. traffic/gateway-task-api-gateway.yaml.
+    pub path: String,
+    pub kind: String,
+    pub name: String,
+    pub action: Action,
+    /// resources/read URI (absent for key files, which are never served).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub uri: String,
+}
+
+/// Result of a generator tool.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ToolOutput {
+    pub summary: String,
+    pub files: Vec<FileOut>,
+    /// YAML of the manifests this call created or changed.
+    pub yaml: String,
+    pub notes: Vec<String>,
+    pub next_step: String,
+}
+
+pub fn uri_for(file: &str) -> String {
+    format!("{URI_PREFIX}{file}")
+}
+
+fn error_result(text: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(text)])
+}
+
+fn workspace_error_text(e: &WorkspaceError) -> String {
+    match e {
+        WorkspaceError::Generate(GenerateError::Input(i)) => {
+            format!("invalid argument {i}. Nothing was written.")
+        }
+        WorkspaceError::Generate(g) => format!("{g}. Nothing was written."),
+        other => format!("{other}. Nothing was written."),
+    }
+}
+
+/// The server. Cheap to clone; all state is on disk.
+#[derive(Clone)]
+pub struct TrafficServer {
+    stack: Arc<Stack>,
+    validator: Arc<Validator>,
+    tool_router: ToolRouter<Self>,
+}
+
+fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_type::<T>()
+}
+
+impl TrafficServer {
+    pub fn new(stack: Stack, validator: Validator) -> Self {
+        TrafficServer {
+            stack: Arc::new(stack),
+            validator: Arc::new(validator),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    pub fn stack(&self) -> &Stack {
+        &self.stack
+    }
+
+    /// Parse, plan and write on a blocking thread (the stack lock blocks), then shape the result.
+    async fn run<P, F>(&self, tool: &'static str, args: JsonObject, f: F) -> CallToolResult
+    where
+        P: serde::de::DeserializeOwned + JsonSchema + Send + 'static,
+        F: FnOnce(&P, &Snapshot) -> Result<Plan, GenerateError> + Send + 'static,
+    {
+        let params: P = match parse_args(args) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(tool, field = %e.field, "invalid arguments");
+                return error_result(format!("invalid argument {e}. Nothing was written."));
+            }
+        };
+        let stack = self.stack.clone();
+        let joined = tokio::task::spawn_blocking(move || stack.update(|snap| f(&params, snap))).await;
+        match joined {
+            Ok(Ok((plan, written))) => {
+                tracing::info!(tool, files = written.len(), "stack updated");
+                tool_result(plan, &written, &self.stack)
+            }
+            Ok(Err(e)) => {
+                tracing::info!(tool, error = %e, "call refused");
+                error_result(workspace_error_text(&e))
+            }
+            Err(e) => {
+                tracing::error!(tool, error = %e, "worker failed");
+                error_result("internal error while writing the stack; nothing was changed by this call".into())
+            }
+        }
+    }
+}
+
+/// Build the tool result: structured output, a text summary and a link per written manifest.
+/// Key files are listed by name only: their contents never enter a result.
+pub fn tool_result(plan: Plan, written: &[Written], stack: &Stack) -> CallToolResult {
+    let mut files = Vec::new();
+    let mut yaml = String::new();
+    let mut links = Vec::new();
+    for w in written {
+        let uri = if w.private { String::new() } else { uri_for(&w.file) };
+        if !w.private && w.action != Action::Unchanged {
+            if let Some(pf) = plan.files.iter().find(|p| p.file == w.file) {
+                if !yaml.is_empty() {
+                    yaml.push_str("---\n");
+                }
+                yaml.push_str(&pf.contents);
+            }
+        }
+        if !uri.is_empty() {
+            links.push(ContentBlock::resource_link(
+                Resource::new(uri.clone(), w.file.clone())
+                    .with_mime_type("application/yaml")
+                    .with_description(format!("{} {}", w.kind, w.name)),
+            ));
+        }
+        files.push(FileOut {
+            path: Stack::display_path(&w.file),
+            kind: w.kind.clone(),
+            name: w.name.clone(),
+            action: w.action,
+            uri,
+        });
+    }
+    let _ = stack;
+    let out = ToolOutput {
+        summary: plan.summary,
+        files,
+        yaml,
+        notes: plan.notes,
+        next_step: plan.next_step,
+    };
+    let value = serde_json::to_value(&out).unwrap_or_default();
+    let mut text = format!("{}\n", out.summary);
+    for f in &out.files {
+        text.push_str(&format!("- {:?} {} ({} {})\n", f.action, f.path, f.kind, f.name).to_lowercase());
+    }
+    for n in &out.notes {
+        text.push_str(&format!("note: {n}\n"));
+    }
+    if !out.next_step.is_empty() {
+        text.push_str(&format!("next: {}\n", out.next_step));
+    }
+    let mut content = vec![ContentBlock::text(text)];
+    content.extend(links);
+    let mut r = CallToolResult::success(content);
+    r.structured_content = Some(value);
+    r
+}
+
+#[tool_router]
+impl TrafficServer {
+    /// Write a Gateway (HTTP + optional HTTPS listener) and HTTPRoutes: path prefixes, versioned paths, weighted canary backends, header matches. Replaces the named Gateway and routes; other files are kept.
+    #[tool(
+        input_schema = schema::<GatewayParams>(),
+        output_schema = schema::<ToolOutput>(),
+        annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn generate_gateway(&self, args: JsonObject) -> CallToolResult {
+        self.run("generate_gateway", args, generate::gateway::generate).await
+    }
+
+    /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header, default x-user-id) and a lower limit for requests without that header. Calling again replaces the limits.
+    #[tool(
+        input_schema = schema::<RateLimitParams>(),
+        output_schema = schema::<ToolOutput>(),
+        annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn add_rate_limit(&self, args: JsonObject) -> CallToolResult {
+        self.run("add_rate_limit", args, generate::policy::add_rate_limit).await
+    }
+
+    /// Set circuitBreaker limits in the SAME BackendTrafficPolicy as the target's rate limits (created only if the target has none). Never a second policy.
+    #[tool(
+        input_schema = schema::<CircuitBreakerParams>(),
+        output_schema = schema::<ToolOutput>(),
+        annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn add_circuit_breaker(&self, args: JsonObject) -> CallToolResult {
+        self.run("add_circuit_breaker", args, generate::policy::add_circuit_breaker).await
+    }
+
+    /// Self-signed TLS for the HTTPS listener: cert_manager (Issuer + Certificate) or local (certificate made here, key file 0600, kustomize secretGenerator; the key is never shown).
+    #[tool(
+        input_schema = schema::<TlsParams>(),
+        output_schema = schema::<ToolOutput>(),
+        annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn generate_tls(&self, args: JsonObject) -> CallToolResult {
+        self.run("generate_tls", args, generate::tls::generate).await
+    }
+
+    /// Write a KEDA ScaledObject for the Deployment: explicit min (default 1) and max (default 10) replicas, scaling on the route's request rate from Envoy metrics (sum()) or on CPU.
+    #[tool(
+        input_schema = schema::<ScaledObjectParams>(),
+        output_schema = schema::<ToolOutput>(),
+        annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn generate_scaledobject(&self, args: JsonObject) -> CallToolResult {
+        self.run("generate_scaledobject", args, generate::scaling::generate).await
+    }
+
+    /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore. Findings carry file, line, rule and a fix; isError when any finding is an error.
+    #[tool(
+        input_schema = schema::<ValidateParams>(),
+        annotations(title = "Validate", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn validate(&self, args: JsonObject) -> CallToolResult {
+        let p: ValidateParams = match parse_args(args) {
+            Ok(p) => p,
+            Err(e) => return error_result(format!("invalid argument {e}")),
+        };
+        let stack = self.stack.clone();
+        let validator = self.validator.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            if p.manifests.is_empty() {
+                validator.validate_stack(&stack)
+            } else {
+                Ok(validator.validate_sources(&[crate::validate::Source {
+                    name: "<manifests>".into(),
+                    text: p.manifests,
+                }]))
+            }
+        })
+        .await;
+        match report {
+            Ok(Ok(report)) => {
+                let value = serde_json::to_value(&report).unwrap_or_default();
+                let mut r = if report.summary.errors > 0 {
+                    CallToolResult::error(vec![ContentBlock::text(report.to_text())])
+                } else {
+                    CallToolResult::success(vec![ContentBlock::text(report.to_text())])
+                };
+                r.structured_content = Some(value);
+                r
+            }
+            Ok(Err(e)) => error_result(format!("could not read the stack: {e}")),
+            Err(_) => error_result("internal error while validating".into()),
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for TrafficServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
+            .with_server_info(
+                Implementation::new("traffic-engineer", env!("CARGO_PKG_VERSION")).with_title("Traffic Engineer"),
+            )
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let stack = self.stack.clone();
+        let files = tokio::task::spawn_blocking(move || stack.manifest_files())
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        Ok(ListResourcesResult::with_all_items(
+            files
+                .into_iter()
+                .map(|f| Resource::new(uri_for(&f), f.clone()).with_mime_type("application/yaml"))
+                .collect(),
+        ))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let not_found = || {
+            McpError::resource_not_found(
+                "no such manifest in the stack",
+                Some(serde_json::json!({ "uri": request.uri.chars().take(200).collect::<String>() })),
+            )
+        };
+        let Some(file) = request.uri.strip_prefix(URI_PREFIX).map(str::to_string) else {
+            return Err(not_found());
+        };
+        let stack = self.stack.clone();
+        let f2 = file.clone();
+        let text = tokio::task::spawn_blocking(move || stack.read_manifest(&f2))
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?
+            .map_err(|_| not_found())?;
+        Ok(ReadResourceResult::new(vec![
+            ResourceContents::text(text, request.uri.clone()).with_mime_type("application/yaml"),
+        ])
+        .into())
+    }
+}

@@ -1,0 +1,413 @@
+//! The stack on disk: `ROOT/traffic/`, one YAML file per object and a kustomization.yaml that
+//! lists them in apply order. This is the only module that writes files.
+//!
+//! - State lives only here: every call takes a fresh [`Snapshot`], so a restarted server loses
+//!   nothing and hand edits survive.
+//! - Calls that change the stack hold an exclusive `flock` on `traffic/.lock` (across threads
+//!   and processes), read, plan and write under it: no lost update when calls race.
+//! - Every write is atomic: a temporary file in the same folder, fsync, rename, fsync the folder.
+//! - The folder is a wall: file names come from validated object names, never from the model;
+//!   symlinks inside the folder are neither followed nor served.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::generate::{GenerateError, Plan, Snapshot, StackManifest, TlsSecretGenerator};
+
+/// Name of the stack folder under the root.
+pub const STACK_DIR: &str = "traffic";
+pub const KUSTOMIZATION: &str = "kustomization.yaml";
+const LOCK_FILE: &str = ".lock";
+/// Largest manifest file read (larger ones are reported as unreadable).
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+const MANIFEST_MODE: u32 = 0o644;
+const PRIVATE_MODE: u32 = 0o600;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> WorkspaceError {
+    WorkspaceError::Io { path: path.display().to_string(), source }
+}
+
+/// What happened to a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// A file a call wrote (or found already up to date).
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub file: String,
+    pub kind: String,
+    pub name: String,
+    pub namespace: String,
+    pub action: Action,
+    pub private: bool,
+}
+
+/// Position of a kind in `kubectl apply` order.
+pub fn apply_rank(kind: &str) -> u8 {
+    match kind {
+        "Namespace" => 0,
+        "ServiceAccount" | "Secret" | "ConfigMap" => 1,
+        "ClusterIssuer" | "Issuer" => 2,
+        "Certificate" => 3,
+        "Service" | "Deployment" => 4,
+        "Gateway" => 5,
+        "ReferenceGrant" => 6,
+        "HTTPRoute" | "GRPCRoute" => 7,
+        "BackendTrafficPolicy" | "ClientTrafficPolicy" | "SecurityPolicy" => 8,
+        "ScaledObject" => 9,
+        _ => 10,
+    }
+}
+
+/// A manifest file name the server may read or serve: `name.yaml`, no path, not hidden.
+pub fn is_manifest_name(file: &str) -> bool {
+    file.ends_with(".yaml")
+        && !file.starts_with('.')
+        && !file.contains('/')
+        && !file.contains('\\')
+        && !file.contains('\0')
+        && file.len() <= 255
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Write `contents` to `dir/file` atomically with `mode`.
+pub fn write_atomic(dir: &Path, file: &str, contents: &[u8], mode: u32) -> Result<(), WorkspaceError> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{file}.tmp.{}.{n}", std::process::id()));
+    let target = dir.join(file);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc_o_nofollow())
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(&target, e));
+    }
+    Ok(())
+}
+
+/// O_NOFOLLOW on Linux (x86_64 and aarch64 share the value).
+const fn libc_o_nofollow() -> i32 {
+    0o400000
+}
+
+/// Read a regular file inside `dir`, refusing symlinks and oversized files.
+fn read_regular(dir: &Path, file: &str) -> Result<String, WorkspaceError> {
+    let path = dir.join(file);
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_o_nofollow())
+        .open(&path)
+        .map_err(|e| io_err(&path, e))?;
+    let meta = f.metadata().map_err(|e| io_err(&path, e))?;
+    if !meta.is_file() {
+        return Err(WorkspaceError::Refused(format!("{file} is not a regular file")));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(WorkspaceError::Refused(format!("{file} is larger than {MAX_FILE_BYTES} bytes")));
+    }
+    let mut s = String::new();
+    f.read_to_string(&mut s).map_err(|e| io_err(&path, e))?;
+    Ok(s)
+}
+
+/// The stack folder of one output root.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    root: PathBuf,
+    dir: PathBuf,
+}
+
+/// Holds the stack's exclusive lock until dropped.
+pub struct StackLock {
+    _file: File,
+}
+
+impl Stack {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        let dir = root.join(STACK_DIR);
+        Stack { root, dir }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of a stack file relative to the root, as shown to users: `traffic/<file>`.
+    pub fn display_path(file: &str) -> String {
+        format!("{STACK_DIR}/{file}")
+    }
+
+    fn check_dir_is_real(&self) -> Result<bool, WorkspaceError> {
+        match fs::symlink_metadata(&self.dir) {
+            Ok(m) if m.file_type().is_symlink() => Err(WorkspaceError::Refused(format!(
+                "{} is a symlink; the stack folder must be a real folder inside the root",
+                self.dir.display()
+            ))),
+            Ok(m) if !m.is_dir() => Err(WorkspaceError::Refused(format!("{} is not a folder", self.dir.display()))),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&self.dir, e)),
+        }
+    }
+
+    /// Take the exclusive lock, creating the stack folder if needed. Blocks.
+    pub fn lock(&self) -> Result<StackLock, WorkspaceError> {
+        if !self.check_dir_is_real()? {
+            fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+            self.check_dir_is_real()?;
+        }
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PRIVATE_MODE)
+            .custom_flags(libc_o_nofollow())
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        file.lock().map_err(|e| io_err(&path, e))?;
+        // temp files left by a killed writer are garbage now that we hold the lock
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().to_string();
+                if n.starts_with('.') && n.contains(".tmp.") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok(StackLock { _file: file })
+    }
+
+    /// File names in the stack folder (regular files only, hidden ones skipped), sorted.
+    fn entries(&self) -> Result<Vec<String>, WorkspaceError> {
+        if !self.check_dir_is_real()? {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(|e| io_err(&self.dir, e))? {
+            let e = e.map_err(|e| io_err(&self.dir, e))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue;
+            }
+            match e.file_type() {
+                Ok(t) if t.is_file() => out.push(name),
+                _ => continue, // symlinks and folders are not part of the stack
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Manifest files served as resources: every `*.yaml`, kustomization included; never keys.
+    pub fn manifest_files(&self) -> Result<Vec<String>, WorkspaceError> {
+        Ok(self.entries()?.into_iter().filter(|f| is_manifest_name(f)).collect())
+    }
+
+    /// Read one manifest file by name (for resources/read).
+    pub fn read_manifest(&self, file: &str) -> Result<String, WorkspaceError> {
+        if !is_manifest_name(file) {
+            return Err(WorkspaceError::Refused(format!("{file:?} is not a manifest of the stack")));
+        }
+        read_regular(&self.dir, file)
+    }
+
+    /// Read the whole stack.
+    pub fn snapshot(&self) -> Result<Snapshot, WorkspaceError> {
+        let mut snap = Snapshot::default();
+        for file in self.entries()? {
+            if file == KUSTOMIZATION {
+                continue;
+            }
+            if !is_manifest_name(&file) {
+                snap.other_files.push(file);
+                continue;
+            }
+            let text = match read_regular(&self.dir, &file) {
+                Ok(t) => t,
+                Err(e) => {
+                    snap.broken.push((file, e.to_string()));
+                    continue;
+                }
+            };
+            match crate::yaml::parse_documents(&text) {
+                Ok(mut docs) if docs.len() == 1 && docs[0].value["kind"].is_string() && docs[0].value["metadata"]["name"].is_string() => {
+                    snap.manifests.push(StackManifest { file, value: docs.remove(0).value })
+                }
+                Ok(docs) => snap.broken.push((file, format!("expected one object with kind and metadata.name, found {} document(s)", docs.len()))),
+                Err(e) => snap.broken.push((file, e.to_string())),
+            }
+        }
+        Ok(snap)
+    }
+
+    /// Lock, read, plan with `f`, write. The whole read-modify-write runs under the lock.
+    pub fn update<F>(&self, f: F) -> Result<(Plan, Vec<Written>), WorkspaceError>
+    where
+        F: FnOnce(&Snapshot) -> Result<Plan, GenerateError>,
+    {
+        let _lock = self.lock()?;
+        let snap = self.snapshot()?;
+        let plan = f(&snap)?;
+        let written = self.apply(&plan)?;
+        Ok((plan, written))
+    }
+
+    /// Write a plan's files and refresh the kustomization. Call with the lock held.
+    fn apply(&self, plan: &Plan) -> Result<Vec<Written>, WorkspaceError> {
+        let mut written = Vec::new();
+        for pf in &plan.files {
+            if !(is_manifest_name(&pf.file) || (pf.private && !pf.file.contains('/') && !pf.file.starts_with('.'))) {
+                return Err(WorkspaceError::Refused(format!("refusing to write {:?}", pf.file)));
+            }
+            let path = self.dir.join(&pf.file);
+            let old = match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(WorkspaceError::Refused(format!(
+                        "{} is a symlink; remove it (the server never writes through links)",
+                        Stack::display_path(&pf.file)
+                    )));
+                }
+                Ok(_) => read_regular(&self.dir, &pf.file).ok(),
+                Err(_) => None,
+            };
+            let action = match &old {
+                Some(o) if o == &pf.contents => Action::Unchanged,
+                Some(_) => Action::Updated,
+                None => Action::Created,
+            };
+            if action != Action::Unchanged {
+                let mode = if pf.private { PRIVATE_MODE } else { MANIFEST_MODE };
+                write_atomic(&self.dir, &pf.file, pf.contents.as_bytes(), mode)?;
+            }
+            written.push(Written {
+                file: pf.file.clone(),
+                kind: pf.kind.clone(),
+                name: pf.name.clone(),
+                namespace: pf.namespace.clone(),
+                action,
+                private: pf.private,
+            });
+        }
+        if let Some(k) = self.refresh_kustomization(&plan.secret_generators)? {
+            written.push(k);
+        }
+        Ok(written)
+    }
+
+    /// Rewrite kustomization.yaml: every manifest present in apply order, the TLS secret
+    /// generators, and whatever else the user put there.
+    pub fn refresh_kustomization(&self, add: &[TlsSecretGenerator]) -> Result<Option<Written>, WorkspaceError> {
+        let snap = self.snapshot()?;
+        let old_text = match fs::symlink_metadata(self.dir.join(KUSTOMIZATION)) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(WorkspaceError::Refused(format!("{KUSTOMIZATION} is a symlink; remove it")));
+            }
+            Ok(_) => Some(read_regular(&self.dir, KUSTOMIZATION)?),
+            Err(_) => None,
+        };
+        let mut k = match old_text.as_deref().map(crate::yaml::parse_documents) {
+            Some(Ok(mut d)) if d.len() == 1 && d[0].value.is_object() => d.remove(0).value,
+            Some(Ok(_)) | None => json!({}),
+            Some(Err(e)) => {
+                return Err(WorkspaceError::Refused(format!(
+                    "{KUSTOMIZATION} does not parse ({e}); fix or delete it, then call again"
+                )));
+            }
+        };
+        let mut files: Vec<(u8, String)> = snap
+            .manifests
+            .iter()
+            .map(|m| (apply_rank(m.kind()), m.file.clone()))
+            .chain(snap.broken.iter().map(|(f, _)| (10, f.clone())))
+            .collect();
+        files.sort();
+        let obj = k.as_object_mut().ok_or_else(|| WorkspaceError::Refused("kustomization is not a mapping".into()))?;
+        obj.insert("apiVersion".into(), json!("kustomize.config.k8s.io/v1beta1"));
+        obj.insert("kind".into(), json!("Kustomization"));
+        obj.insert("resources".into(), json!(files.into_iter().map(|(_, f)| f).collect::<Vec<_>>()));
+        let mut gens: Vec<Value> = obj
+            .get("secretGenerator")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for g in add {
+            gens.retain(|e| !(e["name"] == g.name.as_str() && e["namespace"] == g.namespace.as_str()));
+            gens.push(json!({
+                "name": g.name,
+                "namespace": g.namespace,
+                "type": "kubernetes.io/tls",
+                "files": [format!("tls.crt={}", g.cert_file), format!("tls.key={}", g.key_file)],
+            }));
+        }
+        if !gens.is_empty() {
+            obj.insert("secretGenerator".into(), Value::Array(gens));
+            // the Gateway references the Secret by its plain name
+            obj.insert("generatorOptions".into(), json!({"disableNameSuffixHash": true}));
+        }
+        // stable key order: apiVersion, kind, then the rest as they were
+        let mut ordered = serde_json::Map::new();
+        for key in ["apiVersion", "kind", "resources", "secretGenerator", "generatorOptions"] {
+            if let Some(v) = obj.remove(key) {
+                ordered.insert(key.into(), v);
+            }
+        }
+        ordered.extend(std::mem::take(obj));
+        let text = format!(
+            "# Managed by traffic-engineer: resources in apply order. Apply with: kubectl apply -k {STACK_DIR}/\n{}",
+            crate::render::emit(&Value::Object(ordered))
+        );
+        if old_text.as_deref() == Some(text.as_str()) {
+            return Ok(None);
+        }
+        write_atomic(&self.dir, KUSTOMIZATION, text.as_bytes(), MANIFEST_MODE)?;
+        Ok(Some(Written {
+            file: KUSTOMIZATION.into(),
+            kind: "Kustomization".into(),
+            name: "kustomization".into(),
+            namespace: String::new(),
+            action: if old_text.is_some() { Action::Updated } else { Action::Created },
+            private: false,
+        }))
+    }
+}
