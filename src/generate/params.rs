@@ -341,7 +341,7 @@ pub struct TlsParams {
     /// Namespace (the Gateway's). Default task-api.
     #[serde(default = "d_namespace")]
     pub namespace: String,
-    /// cert_manager (default) or local.
+    /// cert_manager: Issuer + Certificate (needs cert-manager). local: certificate made here, key file 0600 + kustomize secretGenerator.
     #[serde(default)]
     pub mode: TlsMode,
     /// Secret the HTTPS listener references. Default task-api-tls.
@@ -394,7 +394,7 @@ pub struct ScaledObjectParams {
     /// Maximum replicas. Default 10.
     #[serde(default = "d_10")]
     pub max_replicas: u32,
-    /// request_rate (default) or cpu.
+    /// request_rate: the route's requests/s from Envoy metrics in Prometheus. cpu: CPU utilization.
     #[serde(default)]
     pub metric: ScaleMetric,
     /// Target per replica: requests/s for request_rate (default 50), CPU % for cpu (default 70).

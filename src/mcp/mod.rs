@@ -38,7 +38,7 @@ pub struct FileOut {
     pub name: String,
     pub action: Action,
     /// resources/read URI (absent for key files, which are never served).
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uri: String,
 }
 
@@ -79,8 +79,86 @@ pub struct TrafficServer {
     tool_router: ToolRouter<Self>,
 }
 
+/// Strip what costs tokens and tells the model nothing: `$schema`, titles, integer formats,
+/// `minimum: 0` of unsigned integers, and descriptions of the root and of `$defs` entries.
+fn compact(v: &mut serde_json::Value, depth: usize) {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("$schema");
+        o.remove("title");
+        if o.remove("format").is_some() && o.get("minimum") == Some(&serde_json::json!(0)) {
+            o.remove("minimum");
+        }
+        if depth == 0 {
+            o.remove("description");
+        }
+        // "Default x." repeats the machine-readable default: drop the sentence
+        let plain_default = match o.get("default") {
+            Some(serde_json::Value::String(d)) => Some(d.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
+            _ => None,
+        };
+        if let (Some(d), Some(serde_json::Value::String(desc))) = (plain_default, o.get_mut("description")) {
+            if let Some(stripped) = desc.strip_suffix(&format!(" Default {d}.")) {
+                *desc = stripped.to_string();
+            }
+        }
+        // a oneOf of documented constants is an enum (the field's description explains them)
+        let consts: Option<Vec<serde_json::Value>> = o.get("oneOf").and_then(|one| one.as_array()).and_then(|alts| {
+            alts.iter().map(|a| a.get("const").cloned()).collect()
+        });
+        if let Some(values) = consts {
+            o.remove("oneOf");
+            o.insert("type".into(), serde_json::json!("string"));
+            o.insert("enum".into(), serde_json::Value::Array(values));
+        }
+        // a default list or object is spelled out in the description already; "" says nothing
+        if o.get("default").is_some_and(|d| d.is_array() || d.is_object() || d.is_null() || d == "") {
+            o.remove("default");
+        }
+        if let Some(defs) = o.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+            for d in defs.values_mut() {
+                if let Some(d) = d.as_object_mut() {
+                    d.remove("description");
+                }
+            }
+        }
+        for (_, child) in o.iter_mut() {
+            compact(child, depth + 1);
+        }
+    } else if let Some(a) = v.as_array_mut() {
+        for child in a {
+            compact(child, depth + 1);
+        }
+    }
+}
+
 fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    rmcp::handler::server::common::schema_for_type::<T>()
+    let mut v = serde_json::Value::Object((*rmcp::handler::server::common::schema_for_type::<T>()).clone());
+    compact(&mut v, 0);
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+/// Output schemas: types only.
+fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    fn strip(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("description");
+            o.remove("$defs");
+            if o.remove("$ref").is_some() {
+                o.insert("type".into(), serde_json::json!("object"));
+            }
+            for (_, c) in o.iter_mut() {
+                strip(c);
+            }
+        } else if let Some(a) = v.as_array_mut() {
+            a.iter_mut().for_each(strip);
+        }
+    }
+    let mut v = serde_json::Value::Object((*rmcp::handler::server::common::schema_for_output::<T>()).clone());
+    compact(&mut v, 0);
+    strip(&mut v);
+    Arc::new(v.as_object().cloned().unwrap_or_default())
 }
 
 impl TrafficServer {
@@ -190,7 +268,7 @@ impl TrafficServer {
     /// Write a Gateway (HTTP + optional HTTPS listener) and HTTPRoutes: path prefixes, versioned paths, weighted canary backends, header matches. Replaces the named Gateway and routes; other files are kept.
     #[tool(
         input_schema = schema::<GatewayParams>(),
-        output_schema = schema::<ToolOutput>(),
+        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_gateway(&self, args: JsonObject) -> CallToolResult {
@@ -200,7 +278,7 @@ impl TrafficServer {
     /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header, default x-user-id) and a lower limit for requests without that header. Calling again replaces the limits.
     #[tool(
         input_schema = schema::<RateLimitParams>(),
-        output_schema = schema::<ToolOutput>(),
+        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_rate_limit(&self, args: JsonObject) -> CallToolResult {
@@ -210,7 +288,7 @@ impl TrafficServer {
     /// Set circuitBreaker limits in the SAME BackendTrafficPolicy as the target's rate limits (created only if the target has none). Never a second policy.
     #[tool(
         input_schema = schema::<CircuitBreakerParams>(),
-        output_schema = schema::<ToolOutput>(),
+        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_circuit_breaker(&self, args: JsonObject) -> CallToolResult {
@@ -220,7 +298,7 @@ impl TrafficServer {
     /// Self-signed TLS for the HTTPS listener: cert_manager (Issuer + Certificate) or local (certificate made here, key file 0600, kustomize secretGenerator; the key is never shown).
     #[tool(
         input_schema = schema::<TlsParams>(),
-        output_schema = schema::<ToolOutput>(),
+        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_tls(&self, args: JsonObject) -> CallToolResult {
@@ -230,7 +308,7 @@ impl TrafficServer {
     /// Write a KEDA ScaledObject for the Deployment: explicit min (default 1) and max (default 10) replicas, scaling on the route's request rate from Envoy metrics (sum()) or on CPU.
     #[tool(
         input_schema = schema::<ScaledObjectParams>(),
-        output_schema = schema::<ToolOutput>(),
+        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_scaledobject(&self, args: JsonObject) -> CallToolResult {
