@@ -1,10 +1,10 @@
 //! traffic-engineer: build, check and prove a Gateway API / Envoy Gateway / KEDA traffic stack.
-#![warn(clippy::print_stdout)]
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
-pub mod validate;
-pub mod yaml;
 pub mod generate;
+pub mod mcp;
 pub mod names;
 pub mod render;
+pub mod validate;
 pub mod workspace;
-pub mod mcp;
+pub mod yaml;

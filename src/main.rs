@@ -14,7 +14,11 @@ use traffic_engineer::validate::{Source, Validator};
 use traffic_engineer::workspace::Stack;
 
 #[derive(Parser)]
-#[command(name = "traffic-engineer", version, about = "Build, check and prove a Gateway API / Envoy Gateway / KEDA traffic stack")]
+#[command(
+    name = "traffic-engineer",
+    version,
+    about = "Build, check and prove a Gateway API / Envoy Gateway / KEDA traffic stack"
+)]
 struct Cli {
     /// Output root; the stack is ROOT/traffic/.
     #[arg(long, global = true, default_value = ".")]
@@ -40,7 +44,8 @@ enum Command {
 }
 
 fn init_tracing() {
-    let filter = EnvFilter::try_from_env("TRAFFIC_ENGINEER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("TRAFFIC_ENGINEER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -62,13 +67,18 @@ fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
             entries.sort();
             out.extend(read_sources(&entries)?);
         } else {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            out.push(Source { name: p.display().to_string(), text });
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            out.push(Source {
+                name: p.display().to_string(),
+                text,
+            });
         }
     }
     Ok(out)
 }
 
+#[allow(clippy::disallowed_methods)] // the CLI's own output
 async fn demo(root: PathBuf) -> anyhow::Result<i32> {
     use traffic_engineer::generate::{self, params::*};
     let stack = Stack::new(&root);
@@ -87,14 +97,35 @@ async fn demo(root: PathBuf) -> anyhow::Result<i32> {
             }
         }};
     }
-    step!("generate_gateway", GatewayParams, generate::gateway::generate);
-    step!("add_rate_limit", RateLimitParams, generate::policy::add_rate_limit);
-    step!("add_circuit_breaker", CircuitBreakerParams, generate::policy::add_circuit_breaker);
+    step!(
+        "generate_gateway",
+        GatewayParams,
+        generate::gateway::generate
+    );
+    step!(
+        "add_rate_limit",
+        RateLimitParams,
+        generate::policy::add_rate_limit
+    );
+    step!(
+        "add_circuit_breaker",
+        CircuitBreakerParams,
+        generate::policy::add_circuit_breaker
+    );
     step!("generate_tls", TlsParams, generate::tls::generate);
-    step!("generate_scaledobject", ScaledObjectParams, generate::scaling::generate);
+    step!(
+        "generate_scaledobject",
+        ScaledObjectParams,
+        generate::scaling::generate
+    );
     let report = Validator::new().validate_stack(&stack)?;
     writeln!(stdout, "== validate\n{}", report.to_text())?;
-    writeln!(stdout, "stack written to {}; apply with: kubectl apply -k {}", stack.dir().display(), stack.dir().display())?;
+    writeln!(
+        stdout,
+        "stack written to {}; apply with: kubectl apply -k {}",
+        stack.dir().display(),
+        stack.dir().display()
+    )?;
     Ok(if report.summary.errors > 0 { 1 } else { 0 })
 }
 
@@ -112,13 +143,20 @@ async fn main() {
     std::process::exit(code);
 }
 
+#[allow(clippy::disallowed_methods)] // the CLI's own output; `serve` never writes here
 async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let root = cli.root.canonicalize().with_context(|| format!("--root {}", cli.root.display()))?;
+            let root = cli
+                .root
+                .canonicalize()
+                .with_context(|| format!("--root {}", cli.root.display()))?;
             tracing::info!(root = %root.display(), "serving MCP over stdio");
             let server = TrafficServer::new(Stack::new(root), Validator::new());
-            let service = server.serve(stdio()).await.context("MCP handshake failed")?;
+            let service = server
+                .serve(stdio())
+                .await
+                .context("MCP handshake failed")?;
             service.waiting().await?;
             Ok(0)
         }

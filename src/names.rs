@@ -13,7 +13,11 @@ pub struct InputError {
 }
 
 impl InputError {
-    pub fn new(field: impl Into<String>, problem: impl Into<String>, expected: impl Into<String>) -> Self {
+    pub fn new(
+        field: impl Into<String>,
+        problem: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
         InputError {
             field: field.into(),
             problem: problem.into(),
@@ -36,7 +40,8 @@ fn show(value: &str) -> String {
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -46,7 +51,11 @@ pub fn label(field: &str, value: &str) -> Result<(), InputError> {
     if is_label(value) {
         Ok(())
     } else {
-        Err(InputError::new(field, format!("{} is not a valid name", show(value)), LABEL_FORM))
+        Err(InputError::new(
+            field,
+            format!("{} is not a valid name", show(value)),
+            LABEL_FORM,
+        ))
     }
 }
 
@@ -55,7 +64,11 @@ pub fn subdomain(field: &str, value: &str) -> Result<(), InputError> {
     if !value.is_empty() && value.len() <= 253 && value.split('.').all(is_label) {
         Ok(())
     } else {
-        Err(InputError::new(field, format!("{} is not a valid name", show(value)), SUBDOMAIN_FORM))
+        Err(InputError::new(
+            field,
+            format!("{} is not a valid name", show(value)),
+            SUBDOMAIN_FORM,
+        ))
     }
 }
 
@@ -68,7 +81,8 @@ pub fn object_name(field: &str, value: &str) -> Result<(), InputError> {
 /// A hostname as Gateway API accepts it: RFC 1123, lower case, optionally with a `*.` wildcard prefix.
 pub fn hostname(field: &str, value: &str) -> Result<(), InputError> {
     let body = value.strip_prefix("*.").unwrap_or(value);
-    if !body.is_empty() && body.len() <= 253 && body.split('.').all(is_label) && body.contains('.') {
+    if !body.is_empty() && body.len() <= 253 && body.split('.').all(is_label) && body.contains('.')
+    {
         Ok(())
     } else {
         Err(InputError::new(
@@ -105,9 +119,9 @@ pub fn path_prefix(field: &str, value: &str) -> Result<(), InputError> {
         && !bad_seq.iter().any(|s| value.contains(s))
         && !value.ends_with("/..")
         && !value.ends_with("/.")
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b)
-        });
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/%".contains(&b));
     if ok {
         Ok(())
     } else {
@@ -152,7 +166,10 @@ mod tests {
     fn error_names_field_and_form() {
         let e = object_name("routes[0].name", "Bad Name").unwrap_err();
         let msg = e.to_string();
-        assert!(msg.starts_with("routes[0].name: \"Bad Name\" is not a valid name"), "{msg}");
+        assert!(
+            msg.starts_with("routes[0].name: \"Bad Name\" is not a valid name"),
+            "{msg}"
+        );
         assert!(msg.contains("DNS-1123 label"), "{msg}");
     }
 

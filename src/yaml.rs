@@ -233,11 +233,14 @@ impl Builder {
     ) -> Result<(), YamlError> {
         let (pointer, is_key) = self.next_slot();
         // merge key
-        if is_key && style == ScalarStyle::Plain && text == "<<" && tag.is_none() {
-            if let Some(Frame::Map { merge_pending, .. }) = self.stack.last_mut() {
-                *merge_pending = true;
-                return Ok(());
-            }
+        if is_key
+            && style == ScalarStyle::Plain
+            && text == "<<"
+            && tag.is_none()
+            && let Some(Frame::Map { merge_pending, .. }) = self.stack.last_mut()
+        {
+            *merge_pending = true;
+            return Ok(());
         }
         let v = if let Some(t) = tag.filter(|t| t.is_yaml_core_schema()) {
             match t.suffix.as_str() {

@@ -10,7 +10,9 @@ fn args(v: Value) -> JsonObject {
     v.as_object().cloned().unwrap_or_default()
 }
 
-async fn session(lifecycle: ClientLifecycleMode) -> anyhow::Result<(ProtocolVersion, tempfile::TempDir)> {
+async fn session(
+    lifecycle: ClientLifecycleMode,
+) -> anyhow::Result<(ProtocolVersion, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let (server_io, client_io) = tokio::io::duplex(1 << 20);
     let server = TrafficServer::new(Stack::new(dir.path()), Validator::new());
@@ -20,27 +22,53 @@ async fn session(lifecycle: ClientLifecycleMode) -> anyhow::Result<(ProtocolVers
         }
     });
     let client = ().serve_with_lifecycle(client_io, lifecycle).await?;
-    let version = client.peer_info().map(|i| i.protocol_version.clone()).expect("negotiated");
+    let version = client
+        .peer_info()
+        .map(|i| i.protocol_version.clone())
+        .expect("negotiated");
 
     let tools = client.list_all_tools().await?;
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    for want in ["generate_gateway", "add_rate_limit", "add_circuit_breaker", "generate_tls", "generate_scaledobject", "validate"] {
+    for want in [
+        "generate_gateway",
+        "add_rate_limit",
+        "add_circuit_breaker",
+        "generate_tls",
+        "generate_scaledobject",
+        "validate",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     let validate = tools.iter().find(|t| t.name == "validate").unwrap();
-    assert_eq!(validate.annotations.as_ref().unwrap().read_only_hint, Some(true));
+    assert_eq!(
+        validate.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
     let gw = tools.iter().find(|t| t.name == "generate_gateway").unwrap();
     assert!(gw.output_schema.is_some());
 
-    for tool in ["generate_gateway", "add_rate_limit", "add_circuit_breaker", "generate_tls", "generate_scaledobject"] {
-        let r = client.call_tool(CallToolRequestParams::new(tool).with_arguments(args(json!({})))).await?;
+    for tool in [
+        "generate_gateway",
+        "add_rate_limit",
+        "add_circuit_breaker",
+        "generate_tls",
+        "generate_scaledobject",
+    ] {
+        let r = client
+            .call_tool(CallToolRequestParams::new(tool).with_arguments(args(json!({}))))
+            .await?;
         assert_eq!(r.is_error, Some(false), "{tool}: {:?}", r.content);
         let sc = r.structured_content.expect("structured");
-        assert!(sc["files"].as_array().is_some_and(|f| !f.is_empty()), "{tool}: {sc}");
+        assert!(
+            sc["files"].as_array().is_some_and(|f| !f.is_empty()),
+            "{tool}: {sc}"
+        );
         // every link resolves
         for c in &r.content {
             if let Some(link) = c.as_resource_link() {
-                let rr = client.read_resource(ReadResourceRequestParams::new(link.uri.clone())).await?;
+                let rr = client
+                    .read_resource(ReadResourceRequestParams::new(link.uri.clone()))
+                    .await?;
                 assert_eq!(rr.contents.len(), 1);
             }
         }
@@ -48,23 +76,46 @@ async fn session(lifecycle: ClientLifecycleMode) -> anyhow::Result<(ProtocolVers
     // a bad argument is a tool error naming the field, and writes nothing
     let before = std::fs::read_dir(dir.path().join("traffic"))?.count();
     let r = client
-        .call_tool(CallToolRequestParams::new("generate_scaledobject").with_arguments(args(json!({"min_replicas": 5, "max_replicas": 2}))))
+        .call_tool(
+            CallToolRequestParams::new("generate_scaledobject")
+                .with_arguments(args(json!({"min_replicas": 5, "max_replicas": 2}))),
+        )
         .await?;
     assert_eq!(r.is_error, Some(true));
     let text = format!("{:?}", r.content);
     assert!(text.contains("min_replicas"), "{text}");
     let r = client
-        .call_tool(CallToolRequestParams::new("generate_gateway").with_arguments(args(json!({"gateway": "../etc"}))))
+        .call_tool(
+            CallToolRequestParams::new("generate_gateway")
+                .with_arguments(args(json!({"gateway": "../etc"}))),
+        )
         .await?;
     assert_eq!(r.is_error, Some(true));
     assert!(format!("{:?}", r.content).contains("gateway"));
-    assert_eq!(std::fs::read_dir(dir.path().join("traffic"))?.count(), before);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("traffic"))?.count(),
+        before
+    );
     // unknown tool: protocol error, and the server keeps answering
-    assert!(client.call_tool(CallToolRequestParams::new("nope")).await.is_err());
+    assert!(
+        client
+            .call_tool(CallToolRequestParams::new("nope"))
+            .await
+            .is_err()
+    );
     let res = client.list_all_resources().await?;
     assert!(res.iter().any(|r| r.uri.ends_with("kustomization.yaml")));
-    assert!(client.read_resource(ReadResourceRequestParams::new("traffic-engineer://stack/../x.yaml")).await.is_err());
-    let r = client.call_tool(CallToolRequestParams::new("validate")).await?;
+    assert!(
+        client
+            .read_resource(ReadResourceRequestParams::new(
+                "traffic-engineer://stack/../x.yaml"
+            ))
+            .await
+            .is_err()
+    );
+    let r = client
+        .call_tool(CallToolRequestParams::new("validate"))
+        .await?;
     assert!(r.structured_content.is_some());
     client.cancel().await?;
     let _ = handle.await;
@@ -80,7 +131,10 @@ async fn legacy_initialize_era() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn discover_era_2026_07_28() -> anyhow::Result<()> {
-    let (v, _d) = session(ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] }).await?;
+    let (v, _d) = session(ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    })
+    .await?;
     assert_eq!(v, ProtocolVersion::V_2026_07_28);
     Ok(())
 }

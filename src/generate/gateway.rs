@@ -58,7 +58,13 @@ struct Route {
 fn rule_name_from_path(path: &str) -> String {
     let mut s: String = path
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     while s.contains("--") {
         s = s.replace("--", "-");
@@ -92,7 +98,12 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
     names::object_name("gateway", &p.gateway)?;
     names::subdomain("gateway_class", &p.gateway_class)?;
     if p.hostnames.is_empty() {
-        return Err(InputError::new("hostnames", "empty list", "at least one hostname, e.g. [\"task-api.example.com\"]").into());
+        return Err(InputError::new(
+            "hostnames",
+            "empty list",
+            "at least one hostname, e.g. [\"task-api.example.com\"]",
+        )
+        .into());
     }
     too_many("hostnames", p.hostnames.len(), MAX_HOSTNAMES)?;
     for (i, h) in p.hostnames.iter().enumerate() {
@@ -113,7 +124,9 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
         names::subdomain("tls_secret", &p.tls_secret)?;
     }
     if p.routes.is_empty() {
-        return Err(InputError::new("routes", "empty list", "at least one route with a rule").into());
+        return Err(
+            InputError::new("routes", "empty list", "at least one route with a rule").into(),
+        );
     }
     too_many("routes", p.routes.len(), MAX_ROUTES)?;
 
@@ -162,7 +175,12 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
         let f = |s: &str| format!("routes[{ri}].{s}");
         names::object_name(&f("name"), &r.name)?;
         if !route_names.insert(r.name.clone()) {
-            return Err(InputError::new(f("name"), format!("{:?} is used twice", r.name), "a name unique among the routes").into());
+            return Err(InputError::new(
+                f("name"),
+                format!("{:?} is used twice", r.name),
+                "a name unique among the routes",
+            )
+            .into());
         }
         let section = match r.listener.as_str() {
             "" => None,
@@ -171,8 +189,15 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
             other => {
                 return Err(InputError::new(
                     f("listener"),
-                    format!("{:?} is not a listener of this Gateway", other.chars().take(40).collect::<String>()),
-                    if p.https { "\"http\", \"https\" or empty for both" } else { "\"http\" or empty" },
+                    format!(
+                        "{:?} is not a listener of this Gateway",
+                        other.chars().take(40).collect::<String>()
+                    ),
+                    if p.https {
+                        "\"http\", \"https\" or empty for both"
+                    } else {
+                        "\"http\" or empty"
+                    },
                 )
                 .into());
             }
@@ -205,7 +230,10 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
             let mut headers = Vec::new();
             for (hi, h) in rule.headers.iter().enumerate() {
                 names::header_name(&g(&format!("headers[{hi}].name")), &h.name)?;
-                if h.value.is_empty() || h.value.len() > 4096 || h.value.chars().any(|c| c.is_control()) {
+                if h.value.is_empty()
+                    || h.value.len() > 4096
+                    || h.value.chars().any(|c| c.is_control())
+                {
                     return Err(InputError::new(
                         g(&format!("headers[{hi}].value")),
                         "empty, too long or has control characters",
@@ -213,9 +241,15 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
                     )
                     .into());
                 }
-                headers.push(Header { name: h.name.to_ascii_lowercase(), value: h.value.clone() });
+                headers.push(Header {
+                    name: h.name.to_ascii_lowercase(),
+                    value: h.value.clone(),
+                });
             }
-            let mut key: Vec<String> = headers.iter().map(|h| format!("{}={}", h.name, h.value)).collect();
+            let mut key: Vec<String> = headers
+                .iter()
+                .map(|h| format!("{}={}", h.name, h.value))
+                .collect();
             key.sort();
             if !matches_seen.insert((rule.path_prefix.clone(), key)) {
                 return Err(InputError::new(
@@ -226,7 +260,12 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
                 .into());
             }
             if rule.backends.is_empty() {
-                return Err(InputError::new(g("backends"), "empty list", "at least one {\"service\": \"task-api\", \"port\": 8000}").into());
+                return Err(InputError::new(
+                    g("backends"),
+                    "empty list",
+                    "at least one {\"service\": \"task-api\", \"port\": 8000}",
+                )
+                .into());
             }
             too_many(&g("backends"), rule.backends.len(), MAX_BACKENDS)?;
             let mut backends = Vec::new();
@@ -237,9 +276,18 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
                     return Err(InputError::new(h("port"), "0", "the Service port, 1-65535").into());
                 }
                 if b.weight > 1_000_000 {
-                    return Err(InputError::new(h("weight"), b.weight.to_string(), "a weight from 0 to 1000000").into());
+                    return Err(InputError::new(
+                        h("weight"),
+                        b.weight.to_string(),
+                        "a weight from 0 to 1000000",
+                    )
+                    .into());
                 }
-                backends.push(Backend { service: b.service.clone(), port: b.port, weight: b.weight });
+                backends.push(Backend {
+                    service: b.service.clone(),
+                    port: b.port,
+                    weight: b.weight,
+                });
             }
             if backends.iter().all(|b| b.weight == 0) {
                 return Err(InputError::new(
@@ -249,16 +297,30 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
                 )
                 .into());
             }
-            rules.push(Rule { name, path: rule.path_prefix.clone(), headers, backends });
+            rules.push(Rule {
+                name,
+                path: rule.path_prefix.clone(),
+                headers,
+                backends,
+            });
         }
         let route = Route {
             name: r.name.clone(),
             namespace: p.namespace.clone(),
-            parents: vec![Parent { name: p.gateway.clone(), section }],
+            parents: vec![Parent {
+                name: p.gateway.clone(),
+                section,
+            }],
             hostnames: p.hostnames.clone(),
             rules,
         };
-        let file = rendered("httproute.yaml.j2", &route, "HTTPRoute", &r.name, &p.namespace)?;
+        let file = rendered(
+            "httproute.yaml.j2",
+            &route,
+            "HTTPRoute",
+            &r.name,
+            &p.namespace,
+        )?;
         snap.check_not_broken(&file.file)?;
         plan.files.push(file);
     }
@@ -275,7 +337,10 @@ pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateErro
     if p.https {
         let has_tls = snap.manifests.iter().any(|m| {
             m.kind() == "Certificate" && m.value["spec"]["secretName"] == p.tls_secret.as_str()
-        }) || snap.other_files.iter().any(|f| f == &format!("{}.key", p.tls_secret));
+        }) || snap
+            .other_files
+            .iter()
+            .any(|f| f == &format!("{}.key", p.tls_secret));
         if !has_tls {
             plan.notes.push(format!(
                 "the HTTPS listener needs the kubernetes.io/tls Secret {}: create it with generate_tls",
@@ -308,7 +373,12 @@ mod tests {
 
     #[test]
     fn rule_names_from_paths() {
-        for (p, want) in [("/", "root"), ("/api/v1", "api-v1"), ("/a//b", "a-b"), ("/V2/", "v2")] {
+        for (p, want) in [
+            ("/", "root"),
+            ("/api/v1", "api-v1"),
+            ("/a//b", "a-b"),
+            ("/V2/", "v2"),
+        ] {
             assert_eq!(rule_name_from_path(p), want);
         }
     }

@@ -154,7 +154,10 @@ pub(crate) fn emitted(value: &Value) -> PlannedFile {
     PlannedFile {
         file: file_name(&kind, &name),
         contents: crate::render::emit(value),
-        namespace: value["metadata"]["namespace"].as_str().unwrap_or("").to_string(),
+        namespace: value["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
         kind,
         name,
         private: false,

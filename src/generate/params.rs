@@ -443,7 +443,11 @@ pub fn parse_args<T: serde::de::DeserializeOwned + JsonSchema>(
     let v = serde_json::Value::Object(args);
     serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { "arguments".to_string() } else { path };
+        let field = if path == "." {
+            "arguments".to_string()
+        } else {
+            path
+        };
         let msg: String = e.inner().to_string().chars().take(300).collect();
         crate::names::InputError::new(field, msg, "the type given in the tool's input schema")
     })

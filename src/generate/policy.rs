@@ -50,7 +50,11 @@ struct Resolved<'a> {
 }
 
 /// Find the one policy of the target, or pick the name of the one to create.
-fn resolve<'a>(t: &PolicyTarget, snap: &'a Snapshot, plan: &mut Plan) -> Result<Resolved<'a>, GenerateError> {
+fn resolve<'a>(
+    t: &PolicyTarget,
+    snap: &'a Snapshot,
+    plan: &mut Plan,
+) -> Result<Resolved<'a>, GenerateError> {
     names::label("namespace", &t.namespace)?;
     names::object_name("target_name", &t.target_name)?;
     if !t.policy_name.is_empty() {
@@ -86,11 +90,18 @@ fn resolve<'a>(t: &PolicyTarget, snap: &'a Snapshot, plan: &mut Plan) -> Result<
                 m.name()
             ));
         }
-        return Ok(Resolved { name: m.name().to_string(), existing: Some(m) });
+        return Ok(Resolved {
+            name: m.name().to_string(),
+            existing: Some(m),
+        });
     }
     let name = if t.policy_name.is_empty() {
         let n = format!("{}-traffic", t.target_name);
-        if n.len() > 63 { t.target_name.clone() } else { n }
+        if n.len() > 63 {
+            t.target_name.clone()
+        } else {
+            n
+        }
     } else {
         t.policy_name.clone()
     };
@@ -101,7 +112,10 @@ fn resolve<'a>(t: &PolicyTarget, snap: &'a Snapshot, plan: &mut Plan) -> Result<
             other.file
         )));
     }
-    Ok(Resolved { name, existing: None })
+    Ok(Resolved {
+        name,
+        existing: None,
+    })
 }
 
 /// Render the policy with one section, then either write it as rendered (new policy) or merge
@@ -118,7 +132,13 @@ fn write_section(
     ctx["name"] = json!(r.name);
     ctx["namespace"] = json!(t.namespace);
     ctx["target"] = json!({ "kind": t.target_kind.as_str(), "name": t.target_name });
-    let file = rendered("backendtrafficpolicy.yaml.j2", &ctx, "BackendTrafficPolicy", &r.name, &t.namespace)?;
+    let file = rendered(
+        "backendtrafficpolicy.yaml.j2",
+        &ctx,
+        "BackendTrafficPolicy",
+        &r.name,
+        &t.namespace,
+    )?;
     snap.check_not_broken(&file.file)?;
     match r.existing {
         None => plan.files.push(file),
@@ -131,7 +151,12 @@ fn write_section(
             let spec = merged
                 .get_mut("spec")
                 .and_then(Value::as_object_mut)
-                .ok_or_else(|| GenerateError::Conflict(format!("{} has no spec object; fix or delete it", m.file)))?;
+                .ok_or_else(|| {
+                    GenerateError::Conflict(format!(
+                        "{} has no spec object; fix or delete it",
+                        m.file
+                    ))
+                })?;
             spec.insert(section.to_string(), new["spec"][section].clone());
             let mut out = emitted(&merged);
             // keep the file the policy lives in, even if it was named by hand
@@ -147,22 +172,39 @@ pub fn add_rate_limit(p: &RateLimitParams, snap: &Snapshot) -> Result<Plan, Gene
     let r = resolve(&p.target, snap, &mut plan)?;
     names::header_name("user_header", &p.user_header)?;
     if p.requests_per_user == 0 {
-        return Err(InputError::new("requests_per_user", "0 would refuse every user", "a number of requests from 1 to 4294967295").into());
+        return Err(InputError::new(
+            "requests_per_user",
+            "0 would refuse every user",
+            "a number of requests from 1 to 4294967295",
+        )
+        .into());
     }
     if p.limit_anonymous && p.anonymous_requests == 0 {
-        plan.notes.push("anonymous_requests is 0: every request without the user header gets 429".into());
+        plan.notes
+            .push("anonymous_requests is 0: every request without the user header gets 429".into());
     }
     let header = p.user_header.to_ascii_lowercase();
     let unit = p.unit.as_str();
     let mut rules = vec![RlRule {
-        comment: format!("each {header} value: its own bucket of {} per {unit}", p.requests_per_user),
-        headers: vec![HeaderSel { name: header.clone(), kind: "Distinct", value: None, invert: false }],
+        comment: format!(
+            "each {header} value: its own bucket of {} per {unit}",
+            p.requests_per_user
+        ),
+        headers: vec![HeaderSel {
+            name: header.clone(),
+            kind: "Distinct",
+            value: None,
+            invert: false,
+        }],
         requests: p.requests_per_user,
         unit,
     }];
     if p.limit_anonymous {
         rules.push(RlRule {
-            comment: format!("requests without {header}: one shared bucket of {} per {unit}", p.anonymous_requests),
+            comment: format!(
+                "requests without {header}: one shared bucket of {} per {unit}",
+                p.anonymous_requests
+            ),
             headers: vec![HeaderSel {
                 name: header.clone(),
                 kind: "RegularExpression",
@@ -177,12 +219,23 @@ pub fn add_rate_limit(p: &RateLimitParams, snap: &Snapshot) -> Result<Plan, Gene
             "limit_anonymous is false: requests without {header} are not rate limited at all"
         ));
     }
-    let existing_type = r
-        .existing
-        .and_then(|m| m.value["spec"]["rateLimit"]["type"].as_str().map(str::to_string));
-    write_section(&p.target, &r, "rateLimit", json!({"rate_limit": {"rules": rules}, "circuit_breaker": null}), snap, &mut plan)?;
+    let existing_type = r.existing.and_then(|m| {
+        m.value["spec"]["rateLimit"]["type"]
+            .as_str()
+            .map(str::to_string)
+    });
+    write_section(
+        &p.target,
+        &r,
+        "rateLimit",
+        json!({"rate_limit": {"rules": rules}, "circuit_breaker": null}),
+        snap,
+        &mut plan,
+    )?;
     if let Some(t) = existing_type {
-        plan.notes.push(format!("removed the deprecated rateLimit.type: {t} (ignored since Envoy Gateway 1.6)"));
+        plan.notes.push(format!(
+            "removed the deprecated rateLimit.type: {t} (ignored since Envoy Gateway 1.6)"
+        ));
     }
     plan.notes.push(
         "global rate limits need Envoy Gateway's rate-limit service with Redis (EnvoyGateway config rateLimit.backend); without it the policy is not Accepted".into(),
@@ -198,7 +251,10 @@ pub fn add_rate_limit(p: &RateLimitParams, snap: &Snapshot) -> Result<Plan, Gene
         p.target.target_name,
         p.requests_per_user,
         if p.limit_anonymous {
-            format!("; requests without {header} {}/{unit}", p.anonymous_requests)
+            format!(
+                "; requests without {header} {}/{unit}",
+                p.anonymous_requests
+            )
         } else {
             String::new()
         }
@@ -210,7 +266,10 @@ pub fn add_rate_limit(p: &RateLimitParams, snap: &Snapshot) -> Result<Plan, Gene
     Ok(plan)
 }
 
-pub fn add_circuit_breaker(p: &CircuitBreakerParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
+pub fn add_circuit_breaker(
+    p: &CircuitBreakerParams,
+    snap: &Snapshot,
+) -> Result<Plan, GenerateError> {
     let mut plan = Plan::default();
     let r = resolve(&p.target, snap, &mut plan)?;
     for (field, v) in [
@@ -219,11 +278,21 @@ pub fn add_circuit_breaker(p: &CircuitBreakerParams, snap: &Snapshot) -> Result<
         ("max_parallel_requests", p.max_parallel_requests),
     ] {
         if v == 0 {
-            return Err(InputError::new(field, "0 would refuse every request", "a limit from 1 to 4294967295").into());
+            return Err(InputError::new(
+                field,
+                "0 would refuse every request",
+                "a limit from 1 to 4294967295",
+            )
+            .into());
         }
     }
     if p.max_requests_per_connection == Some(0) {
-        return Err(InputError::new("max_requests_per_connection", "0", "a limit from 1, or omit it for unlimited").into());
+        return Err(InputError::new(
+            "max_requests_per_connection",
+            "0",
+            "a limit from 1, or omit it for unlimited",
+        )
+        .into());
     }
     let b = Breaker {
         max_connections: p.max_connections,
@@ -232,7 +301,14 @@ pub fn add_circuit_breaker(p: &CircuitBreakerParams, snap: &Snapshot) -> Result<
         max_parallel_retries: p.max_parallel_retries,
         max_requests_per_connection: p.max_requests_per_connection,
     };
-    write_section(&p.target, &r, "circuitBreaker", json!({"rate_limit": null, "circuit_breaker": b}), snap, &mut plan)?;
+    write_section(
+        &p.target,
+        &r,
+        "circuitBreaker",
+        json!({"rate_limit": null, "circuit_breaker": b}),
+        snap,
+        &mut plan,
+    )?;
     plan.notes.push(
         "circuit-breaker limits apply per Envoy replica and per backend of each rule: with N gateway replicas the backend can see N times these numbers".into(),
     );

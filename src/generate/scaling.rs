@@ -25,26 +25,46 @@ pub fn generate(p: &ScaledObjectParams, snap: &Snapshot) -> Result<Plan, Generat
     if p.min_replicas > p.max_replicas {
         return Err(InputError::new(
             "min_replicas",
-            format!("{} is above max_replicas {}", p.min_replicas, p.max_replicas),
+            format!(
+                "{} is above max_replicas {}",
+                p.min_replicas, p.max_replicas
+            ),
             "min_replicas <= max_replicas (e.g. 1 and 10)",
         )
         .into());
     }
     if p.max_replicas > 1000 {
-        return Err(InputError::new("max_replicas", p.max_replicas.to_string(), "at most 1000").into());
+        return Err(
+            InputError::new("max_replicas", p.max_replicas.to_string(), "at most 1000").into(),
+        );
     }
     if !(1..=3600).contains(&p.polling_interval) {
-        return Err(InputError::new("polling_interval", p.polling_interval.to_string(), "1 to 3600 seconds").into());
+        return Err(InputError::new(
+            "polling_interval",
+            p.polling_interval.to_string(),
+            "1 to 3600 seconds",
+        )
+        .into());
     }
     let (metric, threshold) = match p.metric {
         ScaleMetric::RequestRate => ("request_rate", p.threshold.unwrap_or(50)),
         ScaleMetric::Cpu => ("cpu", p.threshold.unwrap_or(70)),
     };
     if threshold == 0 {
-        return Err(InputError::new("threshold", "0", "a target above 0 (requests/s per replica, or CPU %)").into());
+        return Err(InputError::new(
+            "threshold",
+            "0",
+            "a target above 0 (requests/s per replica, or CPU %)",
+        )
+        .into());
     }
     if p.metric == ScaleMetric::Cpu && p.min_replicas == 0 {
-        return Err(InputError::new("min_replicas", "0 with the cpu metric", "at least 1: KEDA cannot scale to zero on CPU").into());
+        return Err(InputError::new(
+            "min_replicas",
+            "0 with the cpu metric",
+            "at least 1: KEDA cannot scale to zero on CPU",
+        )
+        .into());
     }
     let addr = &p.prometheus_address;
     let addr_ok = (addr.starts_with("http://") || addr.starts_with("https://"))
@@ -60,7 +80,9 @@ pub fn generate(p: &ScaledObjectParams, snap: &Snapshot) -> Result<Plan, Generat
     }
     // one ScaledObject per Deployment: KEDA's webhook refuses a second one
     if let Some(other) = snap.of_kind("ScaledObject").find(|m| {
-        m.namespace() == p.namespace && m.name() != p.name && m.value["spec"]["scaleTargetRef"]["name"] == p.deployment.as_str()
+        m.namespace() == p.namespace
+            && m.name() != p.name
+            && m.value["spec"]["scaleTargetRef"]["name"] == p.deployment.as_str()
     }) {
         return Err(GenerateError::Conflict(format!(
             "ScaledObject {} ({}) already scales Deployment {}; KEDA allows one per workload. Call again with name: {} to update it",
@@ -94,11 +116,17 @@ pub fn generate(p: &ScaledObjectParams, snap: &Snapshot) -> Result<Plan, Generat
     }
     if p.metric == ScaleMetric::RequestRate {
         if snap.find("HTTPRoute", &p.namespace, &p.route).is_none() {
-            plan.notes.push(format!("HTTPRoute {}/{} is not in the stack: the query would read no series", p.namespace, p.route));
+            plan.notes.push(format!(
+                "HTTPRoute {}/{} is not in the stack: the query would read no series",
+                p.namespace, p.route
+            ));
         }
         plan.notes.push("Prometheus must scrape the Envoy proxies (port 19001, /stats/prometheus); ignoreNullValues is false so a wrong query fails loudly instead of reading 0".into());
     } else {
-        plan.notes.push(format!("the cpu trigger needs CPU requests on every container of Deployment {}", p.deployment));
+        plan.notes.push(format!(
+            "the cpu trigger needs CPU requests on every container of Deployment {}",
+            p.deployment
+        ));
     }
     plan.summary = format!(
         "ScaledObject {}/{} scaling Deployment {} from {} to {} replicas on {}",
@@ -107,7 +135,11 @@ pub fn generate(p: &ScaledObjectParams, snap: &Snapshot) -> Result<Plan, Generat
         p.deployment,
         p.min_replicas,
         p.max_replicas,
-        if metric == "cpu" { format!("CPU {threshold}%") } else { format!("{threshold} requests/s per replica") }
+        if metric == "cpu" {
+            format!("CPU {threshold}%")
+        } else {
+            format!("{threshold} requests/s per replica")
+        }
     );
     plan.next_step = "validate {}".into();
     Ok(plan)

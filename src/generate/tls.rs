@@ -3,7 +3,9 @@
 use serde_json::json;
 
 use super::params::{IssuerKind, TlsMode, TlsParams};
-use super::{GenerateError, Plan, PlannedFile, Snapshot, TlsSecretGenerator, namespace_file, rendered};
+use super::{
+    GenerateError, Plan, PlannedFile, Snapshot, TlsSecretGenerator, namespace_file, rendered,
+};
 use crate::names::{self, InputError};
 
 /// File names of a local certificate and key for a Secret.
@@ -20,7 +22,8 @@ pub struct LocalCert {
 
 /// Make a self-signed ECDSA P-256 certificate for `hostnames` with rcgen.
 pub fn make_local_cert(hostnames: &[String], days: u32) -> Result<LocalCert, GenerateError> {
-    let internal = |e: rcgen::Error| GenerateError::Internal(format!("certificate generation failed: {e}"));
+    let internal =
+        |e: rcgen::Error| GenerateError::Internal(format!("certificate generation failed: {e}"));
     let mut params = rcgen::CertificateParams::new(hostnames.to_vec()).map_err(internal)?;
     params
         .distinguished_name
@@ -37,29 +40,46 @@ pub fn make_local_cert(hostnames: &[String], days: u32) -> Result<LocalCert, Gen
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
     let key = rcgen::KeyPair::generate().map_err(internal)?;
     let cert = params.self_signed(&key).map_err(internal)?;
-    Ok(LocalCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    Ok(LocalCert {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
 }
 
 pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
     names::label("namespace", &p.namespace)?;
     names::subdomain("secret_name", &p.secret_name)?;
     if p.secret_name.contains('.') {
-        return Err(InputError::new("secret_name", "dots are not allowed here", "a DNS-1123 label such as task-api-tls").into());
+        return Err(InputError::new(
+            "secret_name",
+            "dots are not allowed here",
+            "a DNS-1123 label such as task-api-tls",
+        )
+        .into());
     }
     if p.hostnames.is_empty() || p.hostnames.len() > 16 {
-        return Err(InputError::new("hostnames", format!("{} entries", p.hostnames.len()), "1 to 16 hostnames, e.g. [\"task-api.example.com\"]").into());
+        return Err(InputError::new(
+            "hostnames",
+            format!("{} entries", p.hostnames.len()),
+            "1 to 16 hostnames, e.g. [\"task-api.example.com\"]",
+        )
+        .into());
     }
     for (i, h) in p.hostnames.iter().enumerate() {
         names::hostname(&format!("hostnames[{i}]"), h)?;
     }
     if !(1..=3650).contains(&p.days) {
-        return Err(InputError::new("days", p.days.to_string(), "a validity from 1 to 3650 days").into());
+        return Err(
+            InputError::new("days", p.days.to_string(), "a validity from 1 to 3650 days").into(),
+        );
     }
     let (crt, key) = local_files(&p.secret_name);
     let local_exists = snap.other_files.contains(&crt) && snap.other_files.contains(&key);
     let cert_manager_cert = snap
         .of_kind("Certificate")
-        .find(|m| m.namespace() == p.namespace && m.value["spec"]["secretName"] == p.secret_name.as_str())
+        .find(|m| {
+            m.namespace() == p.namespace && m.value["spec"]["secretName"] == p.secret_name.as_str()
+        })
         .map(|m| m.file.clone());
 
     let mut plan = Plan::default();
@@ -76,8 +96,16 @@ pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
             }
             names::object_name("issuer_name", &p.issuer_name)?;
             let (kind, issuer_name, issuer_ns) = match p.issuer_kind {
-                IssuerKind::Issuer => ("Issuer", format!("{}-issuer", p.issuer_name), p.namespace.as_str()),
-                IssuerKind::ClusterIssuer => ("ClusterIssuer", format!("{}-cluster-issuer", p.issuer_name), ""),
+                IssuerKind::Issuer => (
+                    "Issuer",
+                    format!("{}-issuer", p.issuer_name),
+                    p.namespace.as_str(),
+                ),
+                IssuerKind::ClusterIssuer => (
+                    "ClusterIssuer",
+                    format!("{}-cluster-issuer", p.issuer_name),
+                    "",
+                ),
             };
             names::object_name("issuer_name", &issuer_name)?;
             let issuer = rendered(
@@ -122,7 +150,9 @@ pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
                 )));
             }
             if local_exists && !p.rotate {
-                plan.notes.push(format!("kept the existing {crt} and {key} (pass rotate: true to replace them)"));
+                plan.notes.push(format!(
+                    "kept the existing {crt} and {key} (pass rotate: true to replace them)"
+                ));
             } else {
                 let c = make_local_cert(&p.hostnames, p.days)?;
                 plan.files.push(PlannedFile {
@@ -164,9 +194,9 @@ pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
         g.namespace() == p.namespace
             && g.value["spec"]["listeners"].as_array().is_some_and(|ls| {
                 ls.iter().any(|l| {
-                    l["tls"]["certificateRefs"]
-                        .as_array()
-                        .is_some_and(|refs| refs.iter().any(|r| r["name"] == p.secret_name.as_str()))
+                    l["tls"]["certificateRefs"].as_array().is_some_and(|refs| {
+                        refs.iter().any(|r| r["name"] == p.secret_name.as_str())
+                    })
                 })
             })
     });
@@ -176,6 +206,9 @@ pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
             p.secret_name, p.secret_name
         ));
     }
-    plan.next_step = format!("generate_scaledobject {{\"namespace\": \"{}\"}}", p.namespace);
+    plan.next_step = format!(
+        "generate_scaledobject {{\"namespace\": \"{}\"}}",
+        p.namespace
+    );
     Ok(plan)
 }

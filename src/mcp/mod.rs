@@ -5,17 +5,15 @@
 use std::sync::Arc;
 
 use rmcp::{
-    ErrorData as McpError, RoleServer, ServerHandler,
-    handler::server::router::tool::ToolRouter,
-    model::*,
-    service::RequestContext,
-    tool, tool_handler, tool_router,
+    ErrorData as McpError, RoleServer, ServerHandler, handler::server::router::tool::ToolRouter,
+    model::*, service::RequestContext, tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::generate::params::{
-    CircuitBreakerParams, GatewayParams, RateLimitParams, ScaledObjectParams, TlsParams, ValidateParams, parse_args,
+    CircuitBreakerParams, GatewayParams, RateLimitParams, ScaledObjectParams, TlsParams,
+    ValidateParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;
@@ -98,22 +96,26 @@ fn compact(v: &mut serde_json::Value, depth: usize) {
             Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
             _ => None,
         };
-        if let (Some(d), Some(serde_json::Value::String(desc))) = (plain_default, o.get_mut("description")) {
-            if let Some(stripped) = desc.strip_suffix(&format!(" Default {d}.")) {
-                *desc = stripped.to_string();
-            }
+        if let (Some(d), Some(serde_json::Value::String(desc))) =
+            (plain_default, o.get_mut("description"))
+            && let Some(stripped) = desc.strip_suffix(&format!(" Default {d}."))
+        {
+            *desc = stripped.to_string();
         }
         // a oneOf of documented constants is an enum (the field's description explains them)
-        let consts: Option<Vec<serde_json::Value>> = o.get("oneOf").and_then(|one| one.as_array()).and_then(|alts| {
-            alts.iter().map(|a| a.get("const").cloned()).collect()
-        });
+        let consts: Option<Vec<serde_json::Value>> = o
+            .get("oneOf")
+            .and_then(|one| one.as_array())
+            .and_then(|alts| alts.iter().map(|a| a.get("const").cloned()).collect());
         if let Some(values) = consts {
             o.remove("oneOf");
             o.insert("type".into(), serde_json::json!("string"));
             o.insert("enum".into(), serde_json::Value::Array(values));
         }
         // a default list or object is spelled out in the description already; "" says nothing
-        if o.get("default").is_some_and(|d| d.is_array() || d.is_object() || d.is_null() || d == "") {
+        if o.get("default")
+            .is_some_and(|d| d.is_array() || d.is_object() || d.is_null() || d == "")
+        {
             o.remove("default");
         }
         if let Some(defs) = o.get_mut("$defs").and_then(|d| d.as_object_mut()) {
@@ -134,7 +136,8 @@ fn compact(v: &mut serde_json::Value, depth: usize) {
 }
 
 fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    let mut v = serde_json::Value::Object((*rmcp::handler::server::common::schema_for_type::<T>()).clone());
+    let mut v =
+        serde_json::Value::Object((*rmcp::handler::server::common::schema_for_type::<T>()).clone());
     compact(&mut v, 0);
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
@@ -155,7 +158,9 @@ fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
             a.iter_mut().for_each(strip);
         }
     }
-    let mut v = serde_json::Value::Object((*rmcp::handler::server::common::schema_for_output::<T>()).clone());
+    let mut v = serde_json::Value::Object(
+        (*rmcp::handler::server::common::schema_for_output::<T>()).clone(),
+    );
     compact(&mut v, 0);
     strip(&mut v);
     Arc::new(v.as_object().cloned().unwrap_or_default())
@@ -188,7 +193,8 @@ impl TrafficServer {
             }
         };
         let stack = self.stack.clone();
-        let joined = tokio::task::spawn_blocking(move || stack.update(|snap| f(&params, snap))).await;
+        let joined =
+            tokio::task::spawn_blocking(move || stack.update(|snap| f(&params, snap))).await;
         match joined {
             Ok(Ok((plan, written))) => {
                 tracing::info!(tool, files = written.len(), "stack updated");
@@ -200,7 +206,10 @@ impl TrafficServer {
             }
             Err(e) => {
                 tracing::error!(tool, error = %e, "worker failed");
-                error_result("internal error while writing the stack; nothing was changed by this call".into())
+                error_result(
+                    "internal error while writing the stack; nothing was changed by this call"
+                        .into(),
+                )
             }
         }
     }
@@ -213,14 +222,22 @@ pub fn tool_result(plan: Plan, written: &[Written], stack: &Stack) -> CallToolRe
     let mut yaml = String::new();
     let mut links = Vec::new();
     for w in written {
-        let uri = if w.private { String::new() } else { uri_for(&w.file) };
-        if !w.private && w.action != Action::Unchanged {
-            if let Some(pf) = plan.files.iter().find(|p| p.file == w.file) {
-                if !yaml.is_empty() {
-                    yaml.push_str("---\n");
-                }
-                yaml.push_str(&pf.contents);
+        let uri = if w.private {
+            String::new()
+        } else {
+            uri_for(&w.file)
+        };
+        if !w.private
+            && w.action != Action::Unchanged
+            && let Some(pf) = plan.files.iter().find(|p| p.file == w.file)
+        {
+            if !yaml.is_empty() {
+                yaml.push_str(
+                    "---
+",
+                );
             }
+            yaml.push_str(&pf.contents);
         }
         if !uri.is_empty() {
             links.push(ContentBlock::resource_link(
@@ -248,7 +265,9 @@ pub fn tool_result(plan: Plan, written: &[Written], stack: &Stack) -> CallToolRe
     let value = serde_json::to_value(&out).unwrap_or_default();
     let mut text = format!("{}\n", out.summary);
     for f in &out.files {
-        text.push_str(&format!("- {:?} {} ({} {})\n", f.action, f.path, f.kind, f.name).to_lowercase());
+        text.push_str(
+            &format!("- {:?} {} ({} {})\n", f.action, f.path, f.kind, f.name).to_lowercase(),
+        );
     }
     for n in &out.notes {
         text.push_str(&format!("note: {n}\n"));
@@ -272,7 +291,8 @@ impl TrafficServer {
         annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_gateway(&self, args: JsonObject) -> CallToolResult {
-        self.run("generate_gateway", args, generate::gateway::generate).await
+        self.run("generate_gateway", args, generate::gateway::generate)
+            .await
     }
 
     /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header, default x-user-id) and a lower limit for requests without that header. Calling again replaces the limits.
@@ -282,7 +302,8 @@ impl TrafficServer {
         annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_rate_limit(&self, args: JsonObject) -> CallToolResult {
-        self.run("add_rate_limit", args, generate::policy::add_rate_limit).await
+        self.run("add_rate_limit", args, generate::policy::add_rate_limit)
+            .await
     }
 
     /// Set circuitBreaker limits in the SAME BackendTrafficPolicy as the target's rate limits (created only if the target has none). Never a second policy.
@@ -292,7 +313,12 @@ impl TrafficServer {
         annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_circuit_breaker(&self, args: JsonObject) -> CallToolResult {
-        self.run("add_circuit_breaker", args, generate::policy::add_circuit_breaker).await
+        self.run(
+            "add_circuit_breaker",
+            args,
+            generate::policy::add_circuit_breaker,
+        )
+        .await
     }
 
     /// Self-signed TLS for the HTTPS listener: cert_manager (Issuer + Certificate) or local (certificate made here, key file 0600, kustomize secretGenerator; the key is never shown).
@@ -302,7 +328,8 @@ impl TrafficServer {
         annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_tls(&self, args: JsonObject) -> CallToolResult {
-        self.run("generate_tls", args, generate::tls::generate).await
+        self.run("generate_tls", args, generate::tls::generate)
+            .await
     }
 
     /// Write a KEDA ScaledObject for the Deployment: explicit min (default 1) and max (default 10) replicas, scaling on the route's request rate from Envoy metrics (sum()) or on CPU.
@@ -312,7 +339,8 @@ impl TrafficServer {
         annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_scaledobject(&self, args: JsonObject) -> CallToolResult {
-        self.run("generate_scaledobject", args, generate::scaling::generate).await
+        self.run("generate_scaledobject", args, generate::scaling::generate)
+            .await
     }
 
     /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore. Findings carry file, line, rule and a fix; isError when any finding is an error.
@@ -358,11 +386,17 @@ impl TrafficServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TrafficServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().build())
-            .with_server_info(
-                Implementation::new("traffic-engineer", env!("CARGO_PKG_VERSION")).with_title("Traffic Engineer"),
-            )
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("traffic-engineer", env!("CARGO_PKG_VERSION"))
+                .with_title("Traffic Engineer"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn list_resources(
@@ -391,7 +425,9 @@ impl ServerHandler for TrafficServer {
         let not_found = || {
             McpError::resource_not_found(
                 "no such manifest in the stack",
-                Some(serde_json::json!({ "uri": request.uri.chars().take(200).collect::<String>() })),
+                Some(
+                    serde_json::json!({ "uri": request.uri.chars().take(200).collect::<String>() }),
+                ),
             )
         };
         let Some(file) = request.uri.strip_prefix(URI_PREFIX).map(str::to_string) else {

@@ -17,7 +17,9 @@ pub fn quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\u{20}'..='\u{7e}' => out.push(c),
             // printable per YAML 1.1/1.2 (C1 controls, surrogates, U+FEFF, U+FFFE/F excluded)
-            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}' => out.push(c),
+            '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}' => {
+                out.push(c)
+            }
             '\u{10000}'..='\u{10ffff}' => out.push(c),
             c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04X}", c as u32)),
             c => out.push_str(&format!("\\U{:08X}", c as u32)),
@@ -43,7 +45,10 @@ fn plain_ok(s: &str) -> bool {
     }
     // must read back as this string, not a number, bool or null, in YAML 1.1 (go-yaml v2)
     // and YAML 1.2 (the Rust parsers); anything number-like is quoted
-    if s.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b'+') {
+    if s.bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'.' || b == b'+')
+    {
         return false;
     }
     matches!(crate::yaml::resolve_plain(s), Value::String(_))
@@ -154,14 +159,20 @@ mod tests {
 
     #[test]
     fn roundtrips_through_the_loader() {
-        roundtrip(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "task-api"}}));
-        roundtrip(&json!({"a": [1, 2, {"b": [], "c": {}}], "d": [[1], ["x"]], "e": null, "f": 1.5}));
-        roundtrip(&json!({"spec": {"rules": [{"clientSelectors": [{"headers": [{"name": "x-user-id", "type": "Distinct"}]}]}]}}));
+        roundtrip(
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "task-api"}}),
+        );
+        roundtrip(
+            &json!({"a": [1, 2, {"b": [], "c": {}}], "d": [[1], ["x"]], "e": null, "f": 1.5}),
+        );
+        roundtrip(
+            &json!({"spec": {"rules": [{"clientSelectors": [{"headers": [{"name": "x-user-id", "type": "Distinct"}]}]}]}}),
+        );
         let hostile = [
-            "yes", "no", "on", "Off", "y", "N", "null", "~", "010", "1e3", "0x10", ".5", "-", "- a", "a: b",
-            "#c", "---", "...", "\"", "'", "\\", "a\nb", "\u{85}", "\u{feff}", "\u{1}", "ü", "😀", " lead",
-            "trail ", "&a", "*a", "!tag", "%x", "@x", "`x", "|", ">", "{a}", "[a]", "a,b", "?", ":", "",
-            "\u{2028}", "\u{fffe}", "\r\n",
+            "yes", "no", "on", "Off", "y", "N", "null", "~", "010", "1e3", "0x10", ".5", "-",
+            "- a", "a: b", "#c", "---", "...", "\"", "'", "\\", "a\nb", "\u{85}", "\u{feff}",
+            "\u{1}", "ü", "😀", " lead", "trail ", "&a", "*a", "!tag", "%x", "@x", "`x", "|", ">",
+            "{a}", "[a]", "a,b", "?", ":", "", "\u{2028}", "\u{fffe}", "\r\n",
         ];
         for s in hostile {
             roundtrip(&json!({ s: s, "list": [s, {s: [s]}] }));

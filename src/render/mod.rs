@@ -3,7 +3,8 @@
 //!
 //! Every string that reaches a template goes through the `q` filter, which writes a YAML
 //! double-quoted scalar with every character outside YAML's printable set escaped, so no value
-//! can open a key, a list item, a comment or a new document. Templates render in strict mode:
+//! can open a key, a list item, a comment or a new document; values in `#` comments go
+//! through the `c` filter (one line of printable ASCII). Templates render in strict mode:
 //! an undefined variable is an error, never an empty string.
 
 pub mod emit;
@@ -16,16 +17,34 @@ pub use emit::{emit, quote, string_scalar};
 
 /// The templates, embedded so the binary works from any directory.
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("namespace.yaml.j2", include_str!("../../templates/namespace.yaml.j2")),
-    ("gateway.yaml.j2", include_str!("../../templates/gateway.yaml.j2")),
-    ("httproute.yaml.j2", include_str!("../../templates/httproute.yaml.j2")),
+    (
+        "namespace.yaml.j2",
+        include_str!("../../templates/namespace.yaml.j2"),
+    ),
+    (
+        "gateway.yaml.j2",
+        include_str!("../../templates/gateway.yaml.j2"),
+    ),
+    (
+        "httproute.yaml.j2",
+        include_str!("../../templates/httproute.yaml.j2"),
+    ),
     (
         "backendtrafficpolicy.yaml.j2",
         include_str!("../../templates/backendtrafficpolicy.yaml.j2"),
     ),
-    ("issuer.yaml.j2", include_str!("../../templates/issuer.yaml.j2")),
-    ("certificate.yaml.j2", include_str!("../../templates/certificate.yaml.j2")),
-    ("scaledobject.yaml.j2", include_str!("../../templates/scaledobject.yaml.j2")),
+    (
+        "issuer.yaml.j2",
+        include_str!("../../templates/issuer.yaml.j2"),
+    ),
+    (
+        "certificate.yaml.j2",
+        include_str!("../../templates/certificate.yaml.j2"),
+    ),
+    (
+        "scaledobject.yaml.j2",
+        include_str!("../../templates/scaledobject.yaml.j2"),
+    ),
 ];
 
 /// A template that failed to render: a bug in a template or in the context given to it.
@@ -49,6 +68,29 @@ fn q_filter(v: Value) -> Result<String, minijinja::Error> {
     ))
 }
 
+/// An integer, or a render error: numbers never carry text into a manifest.
+fn n_filter(v: Value) -> Result<String, minijinja::Error> {
+    match i64::try_from(v.clone()) {
+        Ok(i) => Ok(i.to_string()),
+        Err(_) => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("n: {v:?} is not an integer"),
+        )),
+    }
+}
+
+/// Text for a `#` comment: one line, printable ASCII only, at most 200 characters.
+fn comment_filter(v: Value) -> String {
+    let s = v
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string());
+    s.chars()
+        .take(200)
+        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+        .collect()
+}
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
@@ -64,6 +106,8 @@ fn env() -> &'static Environment<'static> {
             env.set_syntax(syntax);
         }
         env.add_filter("q", q_filter);
+        env.add_filter("c", comment_filter);
+        env.add_filter("n", n_filter);
         for (name, src) in TEMPLATES {
             // Templates are part of the binary; a syntax error is caught by the tests.
             if let Err(e) = env.add_template(name, src) {
@@ -91,9 +135,25 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         for (name, _) in TEMPLATES {
-            env().get_template(name)
+            env()
+                .get_template(name)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    /// Every `{{ ... }}` in every template ends in one of the safe filters.
+    #[test]
+    fn every_interpolation_is_filtered() {
+        for (name, src) in TEMPLATES {
+            for part in src.split("{{").skip(1) {
+                let expr = part.split("}}").next().unwrap_or("").trim();
+                assert!(
+                    expr.ends_with("| q") || expr.ends_with("| c") || expr.ends_with("| n"),
+                    "{name}: `{{{{ {expr} }}}}` has no q, c or n filter"
+                );
+            }
+        }
+        assert!(render("namespace.yaml.j2", &serde_json::json!({"name": ["x"]})).is_err());
     }
 
     #[test]

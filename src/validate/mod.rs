@@ -38,9 +38,21 @@ impl Report {
         self.findings.sort_by(|a, b| {
             (a.file.as_deref(), a.line, b.severity).cmp(&(b.file.as_deref(), b.line, a.severity))
         });
-        self.summary.errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
-        self.summary.warnings = self.findings.iter().filter(|f| f.severity == Severity::Warning).count();
-        self.summary.infos = self.findings.iter().filter(|f| f.severity == Severity::Info).count();
+        self.summary.errors = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        self.summary.warnings = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count();
+        self.summary.infos = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Info)
+            .count();
         self
     }
 
@@ -54,9 +66,20 @@ impl Report {
                 (Some(file), None, _) => format!("{file}: "),
                 _ => String::new(),
             };
-            let res = f.resource.as_ref().map(|r| format!(" [{r}]")).unwrap_or_default();
-            let path = if f.path.is_empty() { String::new() } else { format!(" at {}", f.path) };
-            out.push_str(&format!("{loc}{} {}{res}{path}: {}\n", f.severity, f.rule, f.message));
+            let res = f
+                .resource
+                .as_ref()
+                .map(|r| format!(" [{r}]"))
+                .unwrap_or_default();
+            let path = if f.path.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", f.path)
+            };
+            out.push_str(&format!(
+                "{loc}{} {}{res}{path}: {}\n",
+                f.severity, f.rule, f.message
+            ));
             if !f.hint.is_empty() {
                 out.push_str(&format!("    fix: {}\n", f.hint));
             }
@@ -85,7 +108,8 @@ impl Validator {
             let docs = match crate::yaml::parse_documents(&src.text) {
                 Ok(d) => d,
                 Err(e) => {
-                    let mut f = Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
+                    let mut f =
+                        Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
                     f.file = Some(src.name.clone());
                     f.line = Some(e.line);
                     f.column = Some(e.column);
@@ -98,11 +122,21 @@ impl Validator {
                 let mut found = Vec::new();
                 let v = &doc.value;
                 if !v.is_object() {
-                    found.push(Finding::error("yaml/not-an-object", "", "the document is not a mapping", "each document must be one Kubernetes object"));
+                    found.push(Finding::error(
+                        "yaml/not-an-object",
+                        "",
+                        "the document is not a mapping",
+                        "each document must be one Kubernetes object",
+                    ));
                 } else {
                     for key in ["apiVersion", "kind"] {
                         if !v[key].is_string() {
-                            found.push(Finding::error("yaml/missing-type", format!("/{key}"), format!("{key} is missing or not a string"), "every object needs apiVersion and kind"));
+                            found.push(Finding::error(
+                                "yaml/missing-type",
+                                format!("/{key}"),
+                                format!("{key} is missing or not a string"),
+                                "every object needs apiVersion and kind",
+                            ));
                         }
                     }
                 }
@@ -140,7 +174,10 @@ impl Validator {
             if f == KUSTOMIZATION {
                 continue;
             }
-            sources.push(Source { name: Stack::display_path(&f), text: stack.read_manifest(&f)? });
+            sources.push(Source {
+                name: Stack::display_path(&f),
+                text: stack.read_manifest(&f)?,
+            });
         }
         Ok(self.validate_sources(&sources))
     }

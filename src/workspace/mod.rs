@@ -44,7 +44,10 @@ pub enum WorkspaceError {
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> WorkspaceError {
-    WorkspaceError::Io { path: path.display().to_string(), source }
+    WorkspaceError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// What happened to a file.
@@ -97,7 +100,12 @@ pub fn is_manifest_name(file: &str) -> bool {
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Write `contents` to `dir/file` atomically with `mode`.
-pub fn write_atomic(dir: &Path, file: &str, contents: &[u8], mode: u32) -> Result<(), WorkspaceError> {
+pub fn write_atomic(
+    dir: &Path,
+    file: &str,
+    contents: &[u8],
+    mode: u32,
+) -> Result<(), WorkspaceError> {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{file}.tmp.{}.{n}", std::process::id()));
     let target = dir.join(file);
@@ -136,10 +144,14 @@ fn read_regular(dir: &Path, file: &str) -> Result<String, WorkspaceError> {
         .map_err(|e| io_err(&path, e))?;
     let meta = f.metadata().map_err(|e| io_err(&path, e))?;
     if !meta.is_file() {
-        return Err(WorkspaceError::Refused(format!("{file} is not a regular file")));
+        return Err(WorkspaceError::Refused(format!(
+            "{file} is not a regular file"
+        )));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(WorkspaceError::Refused(format!("{file} is larger than {MAX_FILE_BYTES} bytes")));
+        return Err(WorkspaceError::Refused(format!(
+            "{file} is larger than {MAX_FILE_BYTES} bytes"
+        )));
     }
     let mut s = String::new();
     f.read_to_string(&mut s).map_err(|e| io_err(&path, e))?;
@@ -182,7 +194,10 @@ impl Stack {
                 "{} is a symlink; the stack folder must be a real folder inside the root",
                 self.dir.display()
             ))),
-            Ok(m) if !m.is_dir() => Err(WorkspaceError::Refused(format!("{} is not a folder", self.dir.display()))),
+            Ok(m) if !m.is_dir() => Err(WorkspaceError::Refused(format!(
+                "{} is not a folder",
+                self.dir.display()
+            ))),
             Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_err(&self.dir, e)),
@@ -241,13 +256,19 @@ impl Stack {
 
     /// Manifest files served as resources: every `*.yaml`, kustomization included; never keys.
     pub fn manifest_files(&self) -> Result<Vec<String>, WorkspaceError> {
-        Ok(self.entries()?.into_iter().filter(|f| is_manifest_name(f)).collect())
+        Ok(self
+            .entries()?
+            .into_iter()
+            .filter(|f| is_manifest_name(f))
+            .collect())
     }
 
     /// Read one manifest file by name (for resources/read).
     pub fn read_manifest(&self, file: &str) -> Result<String, WorkspaceError> {
         if !is_manifest_name(file) {
-            return Err(WorkspaceError::Refused(format!("{file:?} is not a manifest of the stack")));
+            return Err(WorkspaceError::Refused(format!(
+                "{file:?} is not a manifest of the stack"
+            )));
         }
         read_regular(&self.dir, file)
     }
@@ -271,10 +292,23 @@ impl Stack {
                 }
             };
             match crate::yaml::parse_documents(&text) {
-                Ok(mut docs) if docs.len() == 1 && docs[0].value["kind"].is_string() && docs[0].value["metadata"]["name"].is_string() => {
-                    snap.manifests.push(StackManifest { file, value: docs.remove(0).value })
+                Ok(mut docs)
+                    if docs.len() == 1
+                        && docs[0].value["kind"].is_string()
+                        && docs[0].value["metadata"]["name"].is_string() =>
+                {
+                    snap.manifests.push(StackManifest {
+                        file,
+                        value: docs.remove(0).value,
+                    })
                 }
-                Ok(docs) => snap.broken.push((file, format!("expected one object with kind and metadata.name, found {} document(s)", docs.len()))),
+                Ok(docs) => snap.broken.push((
+                    file,
+                    format!(
+                        "expected one object with kind and metadata.name, found {} document(s)",
+                        docs.len()
+                    ),
+                )),
                 Err(e) => snap.broken.push((file, e.to_string())),
             }
         }
@@ -297,8 +331,12 @@ impl Stack {
     fn apply(&self, plan: &Plan) -> Result<Vec<Written>, WorkspaceError> {
         let mut written = Vec::new();
         for pf in &plan.files {
-            if !(is_manifest_name(&pf.file) || (pf.private && !pf.file.contains('/') && !pf.file.starts_with('.'))) {
-                return Err(WorkspaceError::Refused(format!("refusing to write {:?}", pf.file)));
+            let private_ok = pf.private && !pf.file.contains('/') && !pf.file.starts_with('.');
+            if !is_manifest_name(&pf.file) && !private_ok {
+                return Err(WorkspaceError::Refused(format!(
+                    "refusing to write {:?}",
+                    pf.file
+                )));
             }
             let path = self.dir.join(&pf.file);
             let old = match fs::symlink_metadata(&path) {
@@ -317,7 +355,11 @@ impl Stack {
                 None => Action::Created,
             };
             if action != Action::Unchanged {
-                let mode = if pf.private { PRIVATE_MODE } else { MANIFEST_MODE };
+                let mode = if pf.private {
+                    PRIVATE_MODE
+                } else {
+                    MANIFEST_MODE
+                };
                 write_atomic(&self.dir, &pf.file, pf.contents.as_bytes(), mode)?;
             }
             written.push(Written {
@@ -337,11 +379,16 @@ impl Stack {
 
     /// Rewrite kustomization.yaml: every manifest present in apply order, the TLS secret
     /// generators, and whatever else the user put there.
-    pub fn refresh_kustomization(&self, add: &[TlsSecretGenerator]) -> Result<Option<Written>, WorkspaceError> {
+    pub fn refresh_kustomization(
+        &self,
+        add: &[TlsSecretGenerator],
+    ) -> Result<Option<Written>, WorkspaceError> {
         let snap = self.snapshot()?;
         let old_text = match fs::symlink_metadata(self.dir.join(KUSTOMIZATION)) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(WorkspaceError::Refused(format!("{KUSTOMIZATION} is a symlink; remove it")));
+                return Err(WorkspaceError::Refused(format!(
+                    "{KUSTOMIZATION} is a symlink; remove it"
+                )));
             }
             Ok(_) => Some(read_regular(&self.dir, KUSTOMIZATION)?),
             Err(_) => None,
@@ -362,17 +409,27 @@ impl Stack {
             .chain(snap.broken.iter().map(|(f, _)| (10, f.clone())))
             .collect();
         files.sort();
-        let obj = k.as_object_mut().ok_or_else(|| WorkspaceError::Refused("kustomization is not a mapping".into()))?;
-        obj.insert("apiVersion".into(), json!("kustomize.config.k8s.io/v1beta1"));
+        let obj = k
+            .as_object_mut()
+            .ok_or_else(|| WorkspaceError::Refused("kustomization is not a mapping".into()))?;
+        obj.insert(
+            "apiVersion".into(),
+            json!("kustomize.config.k8s.io/v1beta1"),
+        );
         obj.insert("kind".into(), json!("Kustomization"));
-        obj.insert("resources".into(), json!(files.into_iter().map(|(_, f)| f).collect::<Vec<_>>()));
+        obj.insert(
+            "resources".into(),
+            json!(files.into_iter().map(|(_, f)| f).collect::<Vec<_>>()),
+        );
         let mut gens: Vec<Value> = obj
             .get("secretGenerator")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         for g in add {
-            gens.retain(|e| !(e["name"] == g.name.as_str() && e["namespace"] == g.namespace.as_str()));
+            gens.retain(|e| {
+                !(e["name"] == g.name.as_str() && e["namespace"] == g.namespace.as_str())
+            });
             gens.push(json!({
                 "name": g.name,
                 "namespace": g.namespace,
@@ -383,11 +440,20 @@ impl Stack {
         if !gens.is_empty() {
             obj.insert("secretGenerator".into(), Value::Array(gens));
             // the Gateway references the Secret by its plain name
-            obj.insert("generatorOptions".into(), json!({"disableNameSuffixHash": true}));
+            obj.insert(
+                "generatorOptions".into(),
+                json!({"disableNameSuffixHash": true}),
+            );
         }
         // stable key order: apiVersion, kind, then the rest as they were
         let mut ordered = serde_json::Map::new();
-        for key in ["apiVersion", "kind", "resources", "secretGenerator", "generatorOptions"] {
+        for key in [
+            "apiVersion",
+            "kind",
+            "resources",
+            "secretGenerator",
+            "generatorOptions",
+        ] {
             if let Some(v) = obj.remove(key) {
                 ordered.insert(key.into(), v);
             }
@@ -406,7 +472,11 @@ impl Stack {
             kind: "Kustomization".into(),
             name: "kustomization".into(),
             namespace: String::new(),
-            action: if old_text.is_some() { Action::Updated } else { Action::Created },
+            action: if old_text.is_some() {
+                Action::Updated
+            } else {
+                Action::Created
+            },
             private: false,
         }))
     }

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: Rust tests (unit, golden, in-process MCP) and the end-to-end tests through
+# the official Python MCP SDK against the real binary. Installs what it needs on a fresh machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# CRDs for the schema and CEL tests: ../shared/crds when present (never copied into the repo).
+if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ] && [ -d ../shared/crds ]; then
+  export TRAFFIC_ENGINEER_TEST_CRDS="$(cd ../shared/crds && pwd)"
+fi
+
+# A venv with the official MCP Python SDK for the end-to-end tests.
+VENV=.venv-mcp
+if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check mcp==2.3.0 pytest==8.3.4
+fi
+
+cargo build --locked
+cargo test --locked
+TRAFFIC_ENGINEER_BIN="$PWD/target/debug/traffic-engineer" \
+  "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/e2e
