@@ -3,6 +3,8 @@
 //! One engine, three faces: the `validate` tool, the `validate` CLI and this library API.
 
 pub mod finding;
+pub mod refs;
+pub mod semantics;
 
 use serde::Serialize;
 
