@@ -101,16 +101,13 @@ fn missing(
     }
 }
 
-fn grant_allows(
-    idx: &Index,
-    from_group: &str,
-    from_kind: &str,
-    from_ns: &str,
-    to_group: &str,
-    to_kind: &str,
-    to_ns: &str,
-    to_name: &str,
-) -> bool {
+/// (group, kind, namespace) of the referrer; (group, kind, namespace, name) of the referent.
+type From<'a> = (&'a str, &'a str, &'a str);
+type To<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+fn grant_allows(idx: &Index, from: From, to: To) -> bool {
+    let (from_group, from_kind, from_ns) = from;
+    let (to_group, to_kind, to_ns, to_name) = to;
     idx.objs.iter().any(|g| {
         kind(g) == "ReferenceGrant"
             && group_of(g) == "gateway.networking.k8s.io"
@@ -273,13 +270,8 @@ fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>
             if bns != rns
                 && !grant_allows(
                     idx,
-                    "gateway.networking.k8s.io",
-                    "HTTPRoute",
-                    rns,
-                    "",
-                    "Service",
-                    bns,
-                    bname,
+                    ("gateway.networking.k8s.io", "HTTPRoute", rns),
+                    ("", "Service", bns, bname),
                 )
             {
                 out.push((
@@ -370,13 +362,8 @@ fn check_gateway(
             if cns != gns
                 && !grant_allows(
                     idx,
-                    "gateway.networking.k8s.io",
-                    "Gateway",
-                    gns,
-                    "",
-                    "Secret",
-                    cns,
-                    cname,
+                    ("gateway.networking.k8s.io", "Gateway", gns),
+                    ("", "Secret", cns, cname),
                 )
             {
                 out.push((
@@ -722,7 +709,10 @@ mod tests {
     }
 
     /// (case, documents, expected (doc index, rule id, path, severity) list)
+    type Expected<'a> = Vec<(usize, &'a str, &'a str, crate::validate::Severity)>;
+
     #[test]
+    #[allow(clippy::type_complexity)]
     fn table() {
         use crate::validate::Severity::*;
         let ok_route = route(

@@ -278,6 +278,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn table() {
         let redis = "ratelimit/global-needs-redis";
         let cases: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
