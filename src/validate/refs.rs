@@ -709,8 +709,6 @@ mod tests {
     }
 
     /// (case, documents, expected (doc index, rule id, path, severity) list)
-    type Expected<'a> = Vec<(usize, &'a str, &'a str, crate::validate::Severity)>;
-
     #[test]
     #[allow(clippy::type_complexity)]
     fn table() {
