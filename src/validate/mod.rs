@@ -2,8 +2,10 @@
 //!
 //! One engine, three faces: the `validate` tool, the `validate` CLI and this library API.
 
+pub mod builtin;
 pub mod finding;
 pub mod refs;
+pub mod sarif;
 pub mod semantics;
 
 use serde::Serialize;
