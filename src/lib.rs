@@ -8,3 +8,4 @@ pub mod render;
 pub mod validate;
 pub mod workspace;
 pub mod yaml;
+pub mod fetch;

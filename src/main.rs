@@ -23,6 +23,10 @@ struct Cli {
     /// Output root; the stack is ROOT/traffic/.
     #[arg(long, global = true, default_value = ".")]
     root: PathBuf,
+    /// CRD YAML file or folder for the schema and CEL checks (repeatable). Also read:
+    /// TRAFFIC_ENGINEER_CRDS (a path list), then the `crds fetch` cache.
+    #[arg(long, global = true)]
+    crds: Vec<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -37,7 +41,7 @@ enum Command {
     Validate {
         /// Files or folders.
         paths: Vec<PathBuf>,
-        /// Output format: text or json.
+        /// Output format: text, json or sarif.
         #[arg(long, default_value = "text")]
         format: String,
     },
@@ -79,7 +83,15 @@ fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
 }
 
 #[allow(clippy::disallowed_methods)] // the CLI's own output
-async fn demo(root: PathBuf) -> anyhow::Result<i32> {
+fn load_validator(crds: &[PathBuf]) -> anyhow::Result<Validator> {
+    let paths = traffic_engineer::validate::crd_paths(crds);
+    let t = std::time::Instant::now();
+    let v = Validator::load(&paths).context("loading CRDs")?;
+    tracing::info!(crds = v.crd_count(), ms = t.elapsed().as_millis() as u64, "CRDs loaded");
+    Ok(v)
+}
+
+async fn demo(root: PathBuf, validator: Validator) -> anyhow::Result<i32> {
     use traffic_engineer::generate::{self, params::*};
     let stack = Stack::new(&root);
     let mut stdout = std::io::stdout().lock();
@@ -118,7 +130,7 @@ async fn demo(root: PathBuf) -> anyhow::Result<i32> {
         ScaledObjectParams,
         generate::scaling::generate
     );
-    let report = Validator::new().validate_stack(&stack)?;
+    let report = validator.validate_stack(&stack)?;
     writeln!(stdout, "== validate\n{}", report.to_text())?;
     writeln!(
         stdout,
@@ -152,7 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .canonicalize()
                 .with_context(|| format!("--root {}", cli.root.display()))?;
             tracing::info!(root = %root.display(), "serving MCP over stdio");
-            let server = TrafficServer::new(Stack::new(root), Validator::new());
+            let server = TrafficServer::new(Stack::new(root), load_validator(&cli.crds)?);
             let service = server
                 .serve(stdio())
                 .await
@@ -160,9 +172,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             service.waiting().await?;
             Ok(0)
         }
-        Command::Demo => demo(cli.root).await,
+        Command::Demo => demo(cli.root, load_validator(&cli.crds)?).await,
         Command::Validate { paths, format } => {
-            let validator = Validator::new();
+            let validator = load_validator(&cli.crds)?;
             let report = if paths.is_empty() {
                 validator.validate_stack(&Stack::new(&cli.root))?
             } else {
@@ -172,7 +184,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             match format.as_str() {
                 "json" => writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?,
                 "text" => write!(stdout, "{}", report.to_text())?,
-                other => anyhow::bail!("--format {other}: expected text or json"),
+                "sarif" => writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(&report))?
+                )?,
+                other => anyhow::bail!("--format {other}: expected text, json or sarif"),
             }
             Ok(if report.summary.errors > 0 { 1 } else { 0 })
         }

@@ -1,16 +1,41 @@
-//! The validation engine: YAML, schema, CEL, references and semantics, as findings.
+//! The validation engine: catch offline what the API server and Envoy Gateway would reject or
+//! silently ignore, as findings with file, line and a fix.
 //!
 //! One engine, three faces: the `validate` tool, the `validate` CLI and this library API.
+//! Layers, in order, for each document: YAML (syntax, duplicate keys, YAML 1.1 booleans),
+//! schema (the CRD's openAPIV3Schema with the API server's defaulting; unknown fields are
+//! errors) and CEL (`x-kubernetes-validations`), built-in kinds, Envoy Gateway / KEDA semantics;
+//! then references across all documents.
 
 pub mod builtin;
+mod cel;
+pub mod crds;
 pub mod finding;
 pub mod refs;
 pub mod sarif;
+mod schema;
 pub mod semantics;
 
-use serde::Serialize;
+use std::path::PathBuf;
 
+pub use crds::{CheckOutcome, Checked, CrdCatalog, CrdError, PrecompileReport};
 pub use finding::{Finding, ResourceRef, Severity};
+
+/// Where the upstream CRDs are for tests: `$TRAFFIC_ENGINEER_TEST_CRDS`, else
+/// `$CARGO_MANIFEST_DIR/../shared/crds`, else `/work/shared/crds`.
+#[cfg(test)]
+pub(crate) fn test_crds_dir() -> std::path::PathBuf {
+    if let Ok(p) = std::env::var("TRAFFIC_ENGINEER_TEST_CRDS") {
+        return p.into();
+    }
+    let beside = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds"));
+    if beside.is_dir() {
+        return beside.to_path_buf();
+    }
+    "/work/shared/crds".into()
+}
+
+use serde::Serialize;
 
 use crate::workspace::{KUSTOMIZATION, Stack, WorkspaceError};
 
@@ -96,24 +121,84 @@ impl Report {
     }
 }
 
-/// The engine. Build once (CRDs are loaded here), use from many threads.
+/// The CRD sources to load: each `--crds` path, then every path in `TRAFFIC_ENGINEER_CRDS`
+/// (colon-separated), then the cache that `traffic-engineer crds fetch` fills, if present.
+pub fn crd_paths(cli: &[PathBuf]) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = cli.to_vec();
+    if let Ok(list) = std::env::var("TRAFFIC_ENGINEER_CRDS") {
+        out.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
+    }
+    if out.is_empty() {
+        let cache = crate::fetch::default_cache_dir();
+        if cache.is_dir() {
+            out.push(cache);
+        }
+    }
+    out
+}
+
+/// The engine. Build once (CRDs are loaded and compiled here), use from many threads.
 #[derive(Default)]
-pub struct Validator {}
+pub struct Validator {
+    catalog: Option<CrdCatalog>,
+}
+
+fn resource_of(v: &serde_json::Value) -> ResourceRef {
+    ResourceRef {
+        api_version: v["apiVersion"].as_str().unwrap_or("").into(),
+        kind: v["kind"].as_str().unwrap_or("").into(),
+        namespace: v["metadata"]["namespace"].as_str().unwrap_or("").into(),
+        name: v["metadata"]["name"].as_str().unwrap_or("").into(),
+    }
+}
+
+struct Loaded {
+    source: usize,
+    doc: crate::yaml::YamlDoc,
+    defaulted: serde_json::Value,
+}
 
 impl Validator {
+    /// An engine without CRDs: YAML, built-in kinds, semantics and references only; the schema
+    /// and CEL layers are reported as skipped.
     pub fn new() -> Self {
-        Validator {}
+        Validator { catalog: None }
+    }
+
+    pub fn with_catalog(catalog: CrdCatalog) -> Self {
+        Validator { catalog: (!catalog.is_empty()).then_some(catalog) }
+    }
+
+    /// Load every CRD under `paths` (files or folders) and compile their schemas and rules.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, CrdError> {
+        let mut catalog = CrdCatalog::new();
+        for p in paths {
+            catalog.load_path(p)?;
+        }
+        catalog.precompile();
+        Ok(Self::with_catalog(catalog))
+    }
+
+    /// How many CRDs are loaded.
+    pub fn crd_count(&self) -> usize {
+        self.catalog.as_ref().map_or(0, CrdCatalog::len)
     }
 
     /// Check YAML texts.
     pub fn validate_sources(&self, sources: &[Source]) -> Report {
+        self.validate_with(sources, &refs::RefContext::default())
+    }
+
+    /// Check YAML texts, with facts from outside them (secrets a generator will create).
+    pub fn validate_with(&self, sources: &[Source], ctx: &refs::RefContext) -> Report {
         let mut report = Report::default();
-        for src in sources {
+        let mut loaded: Vec<Loaded> = Vec::new();
+        let mut groups_without_crd: Vec<String> = Vec::new();
+        for (si, src) in sources.iter().enumerate() {
             let docs = match crate::yaml::parse_documents(&src.text) {
                 Ok(d) => d,
                 Err(e) => {
-                    let mut f =
-                        Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
+                    let mut f = Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
                     f.file = Some(src.name.clone());
                     f.line = Some(e.line);
                     f.column = Some(e.column);
@@ -123,66 +208,124 @@ impl Validator {
             };
             for doc in docs {
                 report.summary.documents += 1;
-                let mut found = Vec::new();
                 let v = &doc.value;
+                let mut found = Vec::new();
                 if !v.is_object() {
-                    found.push(Finding::error(
-                        "yaml/not-an-object",
-                        "",
-                        "the document is not a mapping",
-                        "each document must be one Kubernetes object",
-                    ));
+                    found.push(Finding::error("yaml/not-an-object", "", "the document is not a mapping", "each document must be one Kubernetes object"));
                 } else {
                     for key in ["apiVersion", "kind"] {
                         if !v[key].is_string() {
-                            found.push(Finding::error(
-                                "yaml/missing-type",
-                                format!("/{key}"),
-                                format!("{key} is missing or not a string"),
-                                "every object needs apiVersion and kind",
-                            ));
+                            found.push(Finding::error("yaml/missing-type", format!("/{key}"), format!("{key} is missing or not a string"), "every object needs apiVersion and kind, e.g. apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute"));
                         }
                     }
                 }
-                let resource = v.is_object().then(|| ResourceRef {
-                    api_version: v["apiVersion"].as_str().unwrap_or("").into(),
-                    kind: v["kind"].as_str().unwrap_or("").into(),
-                    namespace: v["metadata"]["namespace"].as_str().unwrap_or("").into(),
-                    name: v["metadata"]["name"].as_str().unwrap_or("").into(),
-                });
+                let mut defaulted = v.clone();
+                if found.is_empty() {
+                    if builtin::is_builtin(v) {
+                        found.extend(builtin::check(v));
+                    } else if let Some(cat) = &self.catalog {
+                        let checked = cat.check(v);
+                        if checked.outcome == CheckOutcome::NoCrdForGroup {
+                            let api = v["apiVersion"].as_str().unwrap_or("").to_string();
+                            let group = api.rsplit_once('/').map_or("core", |(g, _)| g).to_string();
+                            if !groups_without_crd.contains(&group) {
+                                groups_without_crd.push(group);
+                            }
+                        }
+                        if checked.outcome == CheckOutcome::Validated {
+                            defaulted = checked.defaulted;
+                        }
+                        found.extend(checked.findings);
+                    }
+                    found.extend(semantics::check(&defaulted));
+                }
+                // YAML 1.1 booleans: `on` where a string was meant
+                for (pointer, text) in &doc.yaml11_bools {
+                    let mut matched = false;
+                    for f in found.iter_mut().filter(|f| &f.path == pointer && f.severity == Severity::Error) {
+                        f.rule = "yaml/yaml11-boolean".into();
+                        f.message = format!("unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1), but a string is expected here");
+                        f.hint = format!("quote it: \"{text}\"");
+                        matched = true;
+                    }
+                    if !matched && self.catalog.is_none() {
+                        found.push(Finding::warning(
+                            "yaml/yaml11-boolean",
+                            pointer.clone(),
+                            format!("unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1)"),
+                            format!("quote it (\"{text}\") if a string is meant"),
+                        ));
+                    }
+                }
+                let resource = v.is_object().then(|| resource_of(v));
                 for mut f in found {
-                    let (l, c) = doc.position(&f.path);
-                    f.file = Some(src.name.clone());
-                    f.line = Some(l);
-                    f.column = Some(c);
-                    f.resource = resource.clone();
+                    place(&mut f, &src.name, &doc, resource.as_ref());
                     report.findings.push(f);
+                }
+                loaded.push(Loaded { source: si, doc, defaulted });
+            }
+        }
+        let objs: Vec<&serde_json::Value> = loaded.iter().map(|l| &l.defaulted).collect();
+        for (i, mut f) in refs::check(&objs, ctx) {
+            let l = &loaded[i];
+            let resource = resource_of(&l.doc.value);
+            place(&mut f, &sources[l.source].name, &l.doc, Some(&resource));
+            report.findings.push(f);
+        }
+        match &self.catalog {
+            None => report.findings.push(Finding::info(
+                "crds/skipped",
+                "",
+                "schema and CEL checks were skipped: no CRDs are loaded",
+                "pass --crds PATH (a folder of CRD YAML), set TRAFFIC_ENGINEER_CRDS, or run `traffic-engineer crds fetch`",
+            )),
+            Some(_) => {
+                for g in groups_without_crd {
+                    report.findings.push(Finding::info(
+                        "crds/no-crd-for-group",
+                        "",
+                        format!("no CRD of group {g} is loaded: its objects were not checked against a schema"),
+                        "add that group's CRDs with --crds",
+                    ));
                 }
             }
         }
-        let mut skipped = Finding::info(
-            "crds/skipped",
-            "",
-            "schema and CEL checks were skipped: no CRDs are loaded",
-            "pass --crds PATH, set TRAFFIC_ENGINEER_CRDS, or run `traffic-engineer crds fetch`",
-        );
-        skipped.file = None;
-        report.findings.push(skipped);
         report.finish()
     }
 
-    /// Check every manifest of the stack (kustomization.yaml excluded).
+    /// Check every manifest of the stack (kustomization.yaml excluded; its secretGenerator
+    /// entries count as Secrets that will exist).
     pub fn validate_stack(&self, stack: &Stack) -> Result<Report, WorkspaceError> {
         let mut sources = Vec::new();
+        let mut ctx = refs::RefContext::default();
         for f in stack.manifest_files()? {
+            let text = stack.read_manifest(&f)?;
             if f == KUSTOMIZATION {
+                if let Ok(docs) = crate::yaml::parse_documents(&text)
+                    && let Some(k) = docs.first()
+                {
+                    for g in k.value["secretGenerator"].as_array().into_iter().flatten() {
+                        let ns = g["namespace"].as_str().unwrap_or("default").to_string();
+                        if let Some(n) = g["name"].as_str() {
+                            ctx.generated_secrets.push((ns, n.to_string()));
+                        }
+                    }
+                }
                 continue;
             }
-            sources.push(Source {
-                name: Stack::display_path(&f),
-                text: stack.read_manifest(&f)?,
-            });
+            sources.push(Source { name: Stack::display_path(&f), text });
         }
-        Ok(self.validate_sources(&sources))
+        Ok(self.validate_with(&sources, &ctx))
+    }
+}
+
+/// Fill in file, line, column and resource of a finding from its JSON pointer.
+fn place(f: &mut Finding, file: &str, doc: &crate::yaml::YamlDoc, resource: Option<&ResourceRef>) {
+    let (l, c) = doc.position(&f.path);
+    f.file = Some(file.to_string());
+    f.line = Some(l);
+    f.column = Some(c);
+    if f.resource.is_none() {
+        f.resource = resource.cloned();
     }
 }

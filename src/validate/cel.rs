@@ -1,0 +1,865 @@
+//! `x-kubernetes-validations` (CEL) with Kubernetes semantics, on the `cel` crate.
+//!
+//! * `self` is bound to the (defaulted) value of the node a rule sits on; a node that is absent
+//!   runs no rules.
+//! * Objects with declared properties are exposed with Kubernetes' escaped property names
+//!   (`namespace` → `__namespace__`, `a.b` → `a__dot__b`, …); fields the schema does not declare
+//!   are invisible (the API server prunes them); maps (`additionalProperties`) keep raw keys.
+//! * The cel-go strings extension and Kubernetes' `isIP()` are registered; `matches()` uses a
+//!   cache of compiled regular expressions.
+//! * Transition rules (using `oldSelf`) are compiled but skipped: there is no old object on create.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use cel::common::types::{
+    CelBool, CelDouble, CelInt, CelList, CelMap, CelMapKey, CelNull, CelOptional, CelString,
+    CelUInt,
+};
+use cel::common::value::{CowVal, Val};
+use cel::context::VariableResolver;
+use cel::{Context, Env, ExecutionError};
+use serde_json::Value;
+
+use crate::validate::finding::{Finding, pointer_segment};
+use crate::validate::schema::{ListType, Node, check_metadata};
+
+/// The name `matches` calls are rewritten to, so that the regex cache is used.
+const CACHED_MATCHES: &str = "__k8sCachedMatches";
+/// Regexes kept in the cache at most (CRD rules use a few dozen).
+const REGEX_CACHE_LIMIT: usize = 4096;
+/// Depth to which schema-less (preserve-unknown-fields) values are exposed to CEL.
+const MAX_GENERIC_DEPTH: usize = 64;
+/// Longest rule text quoted in a hint.
+const HINT_RULE_CHARS: usize = 400;
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+
+/// One `x-kubernetes-validations` entry; compiled on first use.
+#[derive(Debug)]
+pub(crate) struct Rule {
+    pub rule: String,
+    pub message: Option<String>,
+    pub message_expression: Option<String>,
+    pub field_path: Option<String>,
+    pub reason: Option<String>,
+    compiled: OnceLock<Result<CompiledRule, String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledRule {
+    expr: IdedExpr,
+    message_expr: Option<IdedExpr>,
+    /// The rule uses `oldSelf`: it only runs on update.
+    pub transition: bool,
+}
+
+impl CompiledRule {
+    /// Names of the functions and operators the rule calls.
+    pub(crate) fn functions(&self) -> Vec<String> {
+        self.expr
+            .references()
+            .functions()
+            .into_iter()
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+fn opt_string(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+impl Rule {
+    pub(crate) fn from_json(v: &Value) -> Result<Rule, String> {
+        let rule = v
+            .get("rule")
+            .and_then(Value::as_str)
+            .ok_or_else(|| "an x-kubernetes-validations entry has no `rule`".to_string())?;
+        Ok(Rule {
+            rule: rule.to_string(),
+            message: opt_string(v, "message"),
+            message_expression: opt_string(v, "messageExpression"),
+            field_path: opt_string(v, "fieldPath"),
+            reason: opt_string(v, "reason"),
+            compiled: OnceLock::new(),
+        })
+    }
+
+    /// The compiled rule (compiled once, on first use).
+    pub(crate) fn compiled(&self) -> Result<&CompiledRule, &str> {
+        self.compiled
+            .get_or_init(|| compile_rule(self))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+fn parse(source: &str) -> Result<IdedExpr, String> {
+    let env = env()?;
+    let mut expr = env.parser().parse(source).map_err(|e| e.to_string())?;
+    rewrite_matches(&mut expr, 0);
+    Ok(expr)
+}
+
+fn compile_rule(rule: &Rule) -> Result<CompiledRule, String> {
+    let expr = parse(&rule.rule)?;
+    let transition = expr.references().has_variable("oldSelf");
+    // A messageExpression that does not compile falls back to `message`, as on the server
+    // (where such a CRD would not have been accepted in the first place).
+    let message_expr = rule
+        .message_expression
+        .as_deref()
+        .and_then(|m| parse(m).ok());
+    Ok(CompiledRule {
+        expr,
+        message_expr,
+        transition,
+    })
+}
+
+/// Rename `matches` calls so they reach the cached implementation.
+fn rewrite_matches(e: &mut IdedExpr, depth: usize) {
+    if depth > 512 {
+        return;
+    }
+    let d = depth + 1;
+    match &mut e.expr {
+        Expr::Call(c) => {
+            if c.func_name == "matches"
+                && ((c.target.is_some() && c.args.len() == 1)
+                    || (c.target.is_none() && c.args.len() == 2))
+            {
+                c.func_name = CACHED_MATCHES.to_string();
+            }
+            if let Some(t) = c.target.as_deref_mut() {
+                rewrite_matches(t, d);
+            }
+            for a in &mut c.args {
+                rewrite_matches(a, d);
+            }
+        }
+        Expr::Comprehension(c) => {
+            rewrite_matches(&mut c.iter_range, d);
+            rewrite_matches(&mut c.accu_init, d);
+            rewrite_matches(&mut c.loop_cond, d);
+            rewrite_matches(&mut c.loop_step, d);
+            rewrite_matches(&mut c.result, d);
+        }
+        Expr::List(l) => {
+            for x in &mut l.elements {
+                rewrite_matches(x, d);
+            }
+        }
+        Expr::Map(m) => {
+            for entry in &mut m.entries {
+                match &mut entry.expr {
+                    EntryExpr::MapEntry(me) => {
+                        rewrite_matches(&mut me.key, d);
+                        rewrite_matches(&mut me.value, d);
+                    }
+                    EntryExpr::StructField(sf) => rewrite_matches(&mut sf.value, d),
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &mut s.entries {
+                match &mut entry.expr {
+                    EntryExpr::MapEntry(me) => {
+                        rewrite_matches(&mut me.key, d);
+                        rewrite_matches(&mut me.value, d);
+                    }
+                    EntryExpr::StructField(sf) => rewrite_matches(&mut sf.value, d),
+                }
+            }
+        }
+        Expr::Select(s) => rewrite_matches(&mut s.operand, d),
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+/// The shared CEL environment: the standard library, the strings extension, `isIP` and the
+/// cached `matches`.
+pub(crate) fn env() -> Result<&'static Arc<Env>, String> {
+    static ENV: OnceLock<Result<Arc<Env>, String>> = OnceLock::new();
+    ENV.get_or_init(|| build_env().map(Arc::new).map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn build_env() -> Result<Env, cel::DeclarationError> {
+    let mut env = Env::stdlib();
+    env.add_extension(cel::extensions::strings)?;
+    cel::add_overload!(env, fn is_ip: (CelString) -> CelBool, name = "isIP")?;
+    cel::add_overload!(env, fn cached_matches: (CelString, CelString) -> Result<CelBool>,
+        name = CACHED_MATCHES, id = "k8s_cached_matches_global")?;
+    cel::add_member_overload!(env, fn cached_matches: (CelString, CelString) -> Result<CelBool>,
+        name = CACHED_MATCHES, id = "k8s_cached_matches_member")?;
+    // Kubernetes format library (the subset these CRDs use): `format.<name>()` is represented
+    // by the format's name; `validate` returns optional.none() or optional.of([errors]).
+    cel::add_overload!(env, fn format_dns1123_label: () -> CelString, name = "format.dns1123Label")?;
+    cel::add_overload!(env, fn format_dns1123_subdomain: () -> CelString,
+        name = "format.dns1123Subdomain")?;
+    cel::add_member_overload!(env, fn format_validate: (CelString, CelString) -> Result<CelOptional>,
+        name = "validate", id = "k8s_format_validate")?;
+    Ok(env)
+}
+
+fn format_dns1123_label() -> CelString<'static> {
+    CelString::from("dns1123Label")
+}
+
+fn format_dns1123_subdomain() -> CelString<'static> {
+    CelString::from("dns1123Subdomain")
+}
+
+fn format_validate(
+    format: &CelString<'_>,
+    value: &CelString<'_>,
+) -> Result<CelOptional<'static>, ExecutionError> {
+    let (ok, what) = match format.inner() {
+        "dns1123Label" => (
+            crate::validate::schema::is_dns1123_label(value.inner()),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        ),
+        "dns1123Subdomain" => (
+            crate::validate::schema::is_dns1123_subdomain(value.inner()),
+            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        ),
+        other => {
+            return Err(ExecutionError::function_error(
+                "validate",
+                format!("unsupported format `{other}`"),
+            ));
+        }
+    };
+    Ok(if ok {
+        CelOptional::none()
+    } else {
+        let errors: Vec<Box<dyn Val>> = vec![Box::new(CelString::from(what))];
+        CelOptional::of(Box::new(CelList::from(errors)))
+    })
+}
+
+/// Kubernetes `isIP`: an IPv4 or IPv6 address, no zone, not IPv4-mapped IPv6.
+fn is_ip(s: &CelString<'_>) -> CelBool {
+    let ok = match s.inner().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => true,
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().is_none(),
+        Err(_) => false,
+    };
+    CelBool::from(ok)
+}
+
+fn cached_regex(pattern: &str) -> Result<Arc<regex::Regex>, regex::Error> {
+    static CACHE: OnceLock<RwLock<HashMap<String, Arc<regex::Regex>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| RwLock::new(HashMap::new()));
+    if let Some(r) = cache
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(pattern)
+    {
+        return Ok(Arc::clone(r));
+    }
+    let compiled = Arc::new(regex::Regex::new(pattern)?);
+    let mut w = cache
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if w.len() < REGEX_CACHE_LIMIT {
+        w.insert(pattern.to_string(), Arc::clone(&compiled));
+    }
+    Ok(compiled)
+}
+
+fn cached_matches(s: &CelString<'_>, re: &CelString<'_>) -> Result<CelBool, ExecutionError> {
+    match cached_regex(re.inner()) {
+        Ok(r) => Ok(CelBool::from(r.is_match(s.inner()))),
+        Err(err) => Err(ExecutionError::function_error(
+            "matches",
+            format!("'{}' not a valid regex:\n{err}", re.inner()),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Escaping
+
+const CEL_RESERVED: &[&str] = &[
+    "true",
+    "false",
+    "null",
+    "in",
+    "as",
+    "break",
+    "const",
+    "continue",
+    "else",
+    "for",
+    "function",
+    "if",
+    "import",
+    "let",
+    "loop",
+    "package",
+    "namespace",
+    "return",
+    "var",
+    "void",
+    "while",
+];
+
+/// Kubernetes' escaping of a property name for CEL (apiserver/pkg/cel/escaping.go), or None
+/// when the name cannot be accessed from CEL.
+pub(crate) fn escape(name: &str) -> Option<Cow<'_, str>> {
+    let first = name.as_bytes().first()?;
+    if first.is_ascii_digit() {
+        return None;
+    }
+    if CEL_RESERVED.contains(&name) {
+        return Some(Cow::Owned(format!("__{name}__")));
+    }
+    let plain =
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') && !name.contains("__");
+    if plain {
+        return Some(Cow::Borrowed(name));
+    }
+    let mut out = String::with_capacity(name.len() + 16);
+    let b = name.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'_' if b.get(i + 1) == Some(&b'_') => {
+                out.push_str("__underscores__");
+                i += 2;
+                continue;
+            }
+            b'.' => out.push_str("__dot__"),
+            b'-' => out.push_str("__dash__"),
+            b'/' => out.push_str("__slash__"),
+            c if c.is_ascii_alphanumeric() || c == b'_' => out.push(c as char),
+            _ => return None,
+        }
+        i += 1;
+    }
+    Some(Cow::Owned(out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+
+struct SelfResolver<'x> {
+    val: &'x (dyn Val + 'x),
+}
+
+impl VariableResolver for SelfResolver<'_> {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        (variable == "self").then_some(CowVal::Borrowed(self.val))
+    }
+}
+
+/// Walks a defaulted object along its structural schema: list-set/list-map uniqueness,
+/// metadata of embedded resources, and every CEL rule, collecting findings.
+pub(crate) struct Walker<'f> {
+    path: String,
+    out: &'f mut Vec<Finding>,
+    /// Paths of schema errors, so that a rule that cannot be evaluated because of one of them
+    /// does not add a second, vaguer finding.
+    schema_error_paths: &'f [String],
+}
+
+impl<'f> Walker<'f> {
+    pub(crate) fn new(out: &'f mut Vec<Finding>, schema_error_paths: &'f [String]) -> Self {
+        Walker {
+            path: String::new(),
+            out,
+            schema_error_paths,
+        }
+    }
+
+    /// Walk the whole object.
+    pub(crate) fn run(&mut self, obj: &Value, root: &Node) {
+        if root.walk {
+            self.walk(obj, root, false, true);
+        }
+    }
+
+    fn push(&mut self, seg: &str) -> usize {
+        let len = self.path.len();
+        self.path.push('/');
+        self.path.push_str(&pointer_segment(seg));
+        len
+    }
+
+    fn push_index(&mut self, i: usize) -> usize {
+        let len = self.path.len();
+        self.path.push('/');
+        self.path.push_str(&i.to_string());
+        len
+    }
+
+    fn walk<'a>(
+        &mut self,
+        v: &'a Value,
+        node: &Node,
+        need: bool,
+        root: bool,
+    ) -> Option<Box<dyn Val + 'a>> {
+        let here = need || !node.rules.is_empty();
+        let val: Option<Box<dyn Val + 'a>> = match v {
+            Value::Object(map) => {
+                if node.embedded && !root {
+                    check_metadata(v, &self.path, false, self.out);
+                }
+                if let (true, Some(ap)) = (node.is_map(), node.additional.as_deref()) {
+                    let mut entries: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> =
+                        HashMap::with_capacity(if here { map.len() } else { 0 });
+                    for (k, child) in map {
+                        if here || ap.walk {
+                            let len = self.push(k);
+                            let cv = self.walk(child, ap, here, false);
+                            self.path.truncate(len);
+                            if let Some(cv) = cv {
+                                entries.insert(CelMapKey::from(k.as_str()), cv);
+                            }
+                        }
+                    }
+                    here.then(|| Box::new(CelMap::from(entries)) as Box<dyn Val + 'a>)
+                } else {
+                    let mut entries: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> =
+                        HashMap::with_capacity(if here { map.len() } else { 0 });
+                    for (k, child) in map {
+                        if root && k == "metadata" {
+                            if here {
+                                entries.insert(CelMapKey::from("metadata"), root_metadata(child));
+                            }
+                            continue;
+                        }
+                        match node.properties.get(k) {
+                            Some(p) => {
+                                if here || p.walk {
+                                    let len = self.push(k);
+                                    let cv = self.walk(child, p, here, false);
+                                    self.path.truncate(len);
+                                    if let (Some(cv), Some(ek)) = (cv, escape(k)) {
+                                        entries.insert(key(ek), cv);
+                                    }
+                                }
+                            }
+                            None => {
+                                let visible = node.preserve_unknown
+                                    || (node.embedded
+                                        && matches!(k.as_str(), "apiVersion" | "kind"));
+                                if here
+                                    && visible
+                                    && let Some(ek) = escape(k)
+                                {
+                                    entries.insert(key(ek), generic(child, 0));
+                                }
+                            }
+                        }
+                    }
+                    here.then(|| Box::new(CelMap::from(entries)) as Box<dyn Val + 'a>)
+                }
+            }
+            Value::Array(items) => {
+                self.list_checks(items, node);
+                let mut list: Vec<Box<dyn Val + 'a>> =
+                    Vec::with_capacity(if here { items.len() } else { 0 });
+                for (i, item) in items.iter().enumerate() {
+                    match node.items.as_deref() {
+                        Some(it) if here || it.walk => {
+                            let len = self.push_index(i);
+                            let cv = self.walk(item, it, here, false);
+                            self.path.truncate(len);
+                            if let Some(cv) = cv {
+                                list.push(cv);
+                            }
+                        }
+                        None if here => list.push(generic(item, 0)),
+                        _ => {}
+                    }
+                }
+                here.then(|| Box::new(CelList::from(list)) as Box<dyn Val + 'a>)
+            }
+            scalar => here.then(|| scalar_val(scalar, node)),
+        };
+        if !node.rules.is_empty()
+            && node.type_matches(v)
+            && let Some(val) = &val
+        {
+            self.eval_rules(node, val.as_ref());
+        }
+        if need { val } else { None }
+    }
+
+    fn list_checks(&mut self, items: &[Value], node: &Node) {
+        match &node.list_type {
+            ListType::Atomic => {}
+            ListType::Set => {
+                let mut seen = HashSet::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    if !seen.insert(item.to_string()) {
+                        let len = self.push_index(i);
+                        self.out.push(Finding::error(
+                            "schema/list-set",
+                            self.path.clone(),
+                            format!("duplicate value {item} in a list that is a set"),
+                            "remove the duplicate entry",
+                        ));
+                        self.path.truncate(len);
+                    }
+                }
+            }
+            ListType::Map(keys) => {
+                let mut seen = HashSet::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let Some(obj) = item.as_object() else {
+                        continue;
+                    };
+                    let tuple: Vec<String> = keys
+                        .iter()
+                        .map(|k| {
+                            obj.get(k)
+                                .map_or_else(|| "<absent>".to_string(), Value::to_string)
+                        })
+                        .collect();
+                    let described: Vec<String> = keys
+                        .iter()
+                        .zip(&tuple)
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    if !seen.insert(tuple) {
+                        let len = self.push_index(i);
+                        self.out.push(Finding::error(
+                            "schema/list-map",
+                            self.path.clone(),
+                            format!(
+                                "duplicate entry for key [{}]: entries of this list are identified by {}",
+                                described.join(", "),
+                                keys.join(", ")
+                            ),
+                            "merge the entries or give each a unique key",
+                        ));
+                        self.path.truncate(len);
+                    }
+                }
+            }
+        }
+    }
+
+    fn suppressed(&self, path: &str) -> bool {
+        self.schema_error_paths.iter().any(|p| {
+            p == path || (p.starts_with(path) && p.as_bytes().get(path.len()) == Some(&b'/'))
+        })
+    }
+
+    fn eval_rules(&mut self, node: &Node, val: &(dyn Val + '_)) {
+        for rule in &node.rules {
+            let path = match &rule.field_path {
+                Some(fp) => format!("{}{}", self.path, field_path_pointer(fp)),
+                None => self.path.clone(),
+            };
+            let hint_rule = quote_rule(&rule.rule);
+            let compiled = match rule.compiled() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.out.push(Finding::warning(
+                        "cel/error",
+                        path,
+                        format!("CEL rule could not be compiled, so it was not checked: {e}"),
+                        format!("check this by hand: {hint_rule}"),
+                    ));
+                    continue;
+                }
+            };
+            if compiled.transition {
+                continue;
+            }
+            let env = match env() {
+                Ok(env) => Arc::clone(env),
+                Err(e) => {
+                    self.out.push(Finding::warning(
+                        "cel/error",
+                        path,
+                        format!("CEL environment unavailable, rule not checked: {e}"),
+                        format!("check this by hand: {hint_rule}"),
+                    ));
+                    continue;
+                }
+            };
+            let resolver = SelfResolver { val };
+            let mut ctx = Context::with_env(env);
+            ctx.set_variable_resolver(&resolver);
+            match ctx.resolve(&compiled.expr) {
+                Ok(cel::Value::Bool(true)) => {}
+                Ok(cel::Value::Bool(false)) => {
+                    let message = compiled
+                        .message_expr
+                        .as_ref()
+                        .and_then(|m| match ctx.resolve(m) {
+                            Ok(cel::Value::String(s)) if !s.trim().is_empty() => {
+                                Some(s.to_string())
+                            }
+                            _ => None,
+                        })
+                        .or_else(|| rule.message.clone())
+                        .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
+                    let mut hint = format!("the CRD's validation rule {hint_rule} must hold");
+                    if let Some(r) = &rule.reason {
+                        hint.push_str(&format!(" (reason: {r})"));
+                    }
+                    self.out
+                        .push(Finding::error("cel/rule", path, message, hint));
+                }
+                Ok(other) => self.out.push(Finding::warning(
+                    "cel/error",
+                    path,
+                    format!("CEL rule evaluated to {other:?}, not a boolean"),
+                    format!("check this by hand: {hint_rule}"),
+                )),
+                Err(e) => {
+                    if !self.suppressed(&self.path) {
+                        let what = rule
+                            .message
+                            .as_deref()
+                            .map(|m| format!(" (\"{m}\")"))
+                            .unwrap_or_default();
+                        self.out.push(Finding::warning(
+                            "cel/error",
+                            path,
+                            format!(
+                                "CEL rule{what} could not be evaluated: {e}; the API server rejects the object when a rule errors"
+                            ),
+                            format!("make sure the fields the rule reads are set: {hint_rule}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn key<'a>(k: Cow<'a, str>) -> CelMapKey<'a> {
+    match k {
+        Cow::Borrowed(s) => CelMapKey::from(s),
+        Cow::Owned(s) => CelMapKey::from(s),
+    }
+}
+
+fn quote_rule(rule: &str) -> String {
+    let one_line: String = rule.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > HINT_RULE_CHARS {
+        let cut: String = one_line.chars().take(HINT_RULE_CHARS).collect();
+        format!("`{cut}…`")
+    } else {
+        format!("`{one_line}`")
+    }
+}
+
+/// `fieldPath` (`.a.b`, `.a['b.c']`, `.a[0]`) as a JSON pointer suffix.
+pub(crate) fn field_path_pointer(fp: &str) -> String {
+    let mut out = String::new();
+    let mut rest = fp.trim();
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix('.') {
+            let end = r.find(['.', '[']).unwrap_or(r.len());
+            out.push('/');
+            out.push_str(&pointer_segment(&r[..end]));
+            rest = &r[end..];
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let Some(end) = r.find(']') else {
+                break;
+            };
+            let inner = r[..end].trim_matches(['\'', '"']);
+            out.push('/');
+            out.push_str(&pointer_segment(inner));
+            rest = &r[end + 1..];
+        } else {
+            // a bare first segment without a leading dot
+            let end = rest.find(['.', '[']).unwrap_or(rest.len());
+            out.push('/');
+            out.push_str(&pointer_segment(&rest[..end]));
+            rest = &rest[end..];
+        }
+    }
+    out
+}
+
+fn scalar_val<'a>(v: &'a Value, node: &Node) -> Box<dyn Val + 'a> {
+    match v {
+        Value::Number(n) if node.ty == Some(crate::validate::schema::Ty::Number) => {
+            Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
+        }
+        _ => generic(v, MAX_GENERIC_DEPTH),
+    }
+}
+
+fn root_metadata<'a>(meta: &'a Value) -> Box<dyn Val + 'a> {
+    // only name and generateName are visible to rules on the root
+    let mut entries: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = HashMap::new();
+    for k in ["name", "generateName"] {
+        if let Some(Value::String(s)) = meta.get(k) {
+            entries.insert(CelMapKey::from(k), Box::new(CelString::from(s.as_str())));
+        }
+    }
+    Box::new(CelMap::from(entries))
+}
+
+/// A JSON value as CEL, without a schema (raw keys).
+fn generic(v: &Value, depth: usize) -> Box<dyn Val + '_> {
+    match v {
+        Value::Null => Box::new(CelNull),
+        Value::Bool(b) => Box::new(CelBool::from(*b)),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Box::new(CelInt::from(i))
+            } else if let Some(u) = n.as_u64() {
+                Box::new(CelUInt::from(u))
+            } else {
+                Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
+            }
+        }
+        Value::String(s) => Box::new(CelString::from(s.as_str())),
+        Value::Array(a) if depth < MAX_GENERIC_DEPTH => Box::new(CelList::from(
+            a.iter().map(|x| generic(x, depth + 1)).collect::<Vec<_>>(),
+        )),
+        Value::Object(m) if depth < MAX_GENERIC_DEPTH => Box::new(CelMap::from(
+            m.iter()
+                .map(|(k, x)| (CelMapKey::from(k.as_str()), generic(x, depth + 1)))
+                .collect::<HashMap<_, _>>(),
+        )),
+        _ => Box::new(CelNull),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn escaping_matches_kubernetes() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("name", Some("name")),
+            ("namespace", Some("__namespace__")),
+            ("in", Some("__in__")),
+            ("x-user-id", Some("x__dash__user__dash__id")),
+            ("a.b", Some("a__dot__b")),
+            ("a/b", Some("a__slash__b")),
+            ("a__b", Some("a__underscores__b")),
+            ("a_b", Some("a_b")),
+            ("1abc", None),
+            ("a b", None),
+            ("", None),
+        ];
+        for (name, want) in cases {
+            assert_eq!(escape(name).as_deref(), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn field_paths_become_pointers() {
+        assert_eq!(field_path_pointer(".spec.foo"), "/spec/foo");
+        assert_eq!(field_path_pointer(".labels['a.b/c']"), "/labels/a.b~1c");
+        assert_eq!(field_path_pointer(".list[2].x"), "/list/2/x");
+    }
+
+    fn eval(rule: &str, schema: Value, value: Value) -> Vec<Finding> {
+        let mut schema = schema;
+        schema["x-kubernetes-validations"] = json!([{"rule": rule, "message": "m"}]);
+        let node = Node::parse(&schema, "", 0).unwrap();
+        let mut out = Vec::new();
+        Walker::new(&mut out, &[]).run(&value, &node);
+        out
+    }
+
+    #[test]
+    fn kubernetes_functions_and_semantics() {
+        let obj = json!({"type": "object", "properties": {
+            "namespace": {"type": "string"}, "x-y": {"type": "integer"},
+            "s": {"type": "string"}, "ip": {"type": "string"},
+            "m": {"type": "object", "additionalProperties": {"type": "string"}},
+            "unknownish": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }});
+        let v = json!({"namespace": "ns", "x-y": 3, "s": "Hello/World", "ip": "10.0.0.1",
+                       "m": {"a.b": "c"}, "unknownish": {"any": {"thing": 1}}, "undeclared": 1});
+        // (rule, passes)
+        let cases: &[(&str, bool)] = &[
+            ("self.__namespace__ == 'ns'", true),
+            ("self.x__dash__y == 3", true),
+            ("self.s.lowerAscii() == 'hello/world'", true),
+            ("self.s.split('/')[1] == 'World'", true),
+            ("self.s.substring(0, 5) == 'Hello'", true),
+            (
+                "isIP(self.ip) && !isIP(self.s) && !isIP('::ffff:1.2.3.4')",
+                true,
+            ),
+            (
+                "self.s.matches('^[A-Z]') && !self.s.matches('^[a-z]')",
+                true,
+            ),
+            ("matches(self.s, 'World$')", true),
+            ("has(self.s) && !has(self.nothing)", true),
+            ("self.m['a.b'] == 'c' && self.m.all(k, k == 'a.b')", true),
+            ("self.unknownish.any.thing == 1", true),
+            ("!has(self.undeclared)", true),
+            ("duration('1h30m') > duration('90s')", true),
+            ("self.s.upperAscii() == 'HELLO/WORLD'", true),
+            (
+                "!format.dns1123Label().validate('task-api').hasValue()",
+                true,
+            ),
+            (
+                "format.dns1123Label().validate('Task_API').hasValue()",
+                true,
+            ),
+            (
+                "!format.dns1123Subdomain().validate('a.b').hasValue()",
+                true,
+            ),
+            ("self.s == 'nope'", false),
+        ];
+        for (rule, pass) in cases {
+            let f = eval(rule, obj.clone(), v.clone());
+            if *pass {
+                assert!(f.is_empty(), "{rule}: {f:?}");
+            } else {
+                assert_eq!(f.len(), 1, "{rule}: {f:?}");
+                assert_eq!(f[0].rule, "cel/rule", "{rule}");
+            }
+        }
+        // evaluation errors are warnings, never silent passes
+        let f = eval("self.nothing == 1", obj.clone(), v.clone());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, "cel/error");
+        assert_eq!(f[0].severity, crate::validate::finding::Severity::Warning);
+        // transition rules are skipped on create
+        assert!(eval("self == oldSelf", obj.clone(), v.clone()).is_empty());
+    }
+
+    #[test]
+    fn message_expression_and_field_path() {
+        let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}},
+            "x-kubernetes-validations": [{
+                "rule": "self.n < 3", "message": "static",
+                "messageExpression": "'n is ' + string(self.n)", "fieldPath": ".n"
+            }, {"rule": "self.n < 2"}]});
+        let node = Node::parse(&schema, "", 0).unwrap();
+        let mut out = Vec::new();
+        Walker::new(&mut out, &[]).run(&json!({"n": 5}), &node);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!(out[0].message, "n is 5");
+        assert_eq!(out[0].path, "/n");
+        assert_eq!(out[1].message, "failed rule: self.n < 2");
+        assert_eq!(out[1].path, "");
+    }
+}
