@@ -26,21 +26,53 @@ fn main() {
                 stack.update(|s| $f(&p, s)).expect("update");
                 times.push(t.elapsed());
             }
-            println!("{:<24} median {:>8.3} ms over {n} calls", $name, median(times).as_secs_f64() * 1e3);
+            println!(
+                "{:<24} median {:>8.3} ms over {n} calls",
+                $name,
+                median(times).as_secs_f64() * 1e3
+            );
         }};
     }
-    bench!("generate_gateway", GatewayParams, generate::gateway::generate);
-    bench!("add_rate_limit", RateLimitParams, generate::policy::add_rate_limit);
-    bench!("add_circuit_breaker", CircuitBreakerParams, generate::policy::add_circuit_breaker);
+    bench!(
+        "generate_gateway",
+        GatewayParams,
+        generate::gateway::generate
+    );
+    bench!(
+        "add_rate_limit",
+        RateLimitParams,
+        generate::policy::add_rate_limit
+    );
+    bench!(
+        "add_circuit_breaker",
+        CircuitBreakerParams,
+        generate::policy::add_circuit_breaker
+    );
     bench!("generate_tls", TlsParams, generate::tls::generate);
-    bench!("generate_scaledobject", ScaledObjectParams, generate::scaling::generate);
+    bench!(
+        "generate_scaledobject",
+        ScaledObjectParams,
+        generate::scaling::generate
+    );
     // a call that really writes (changes a value each time)
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
-        let p: RateLimitParams = parse_args(json!({"requests_per_user": 100 + i}).as_object().cloned().unwrap_or_default()).expect("parse");
+        let p: RateLimitParams = parse_args(
+            json!({"requests_per_user": 100 + i})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        )
+        .expect("parse");
         let t = Instant::now();
-        stack.update(|s| generate::policy::add_rate_limit(&p, s)).expect("update");
+        stack
+            .update(|s| generate::policy::add_rate_limit(&p, s))
+            .expect("update");
         times.push(t.elapsed());
     }
-    println!("{:<24} median {:>8.3} ms over {n} calls (file rewritten each time)", "add_rate_limit (write)", median(times).as_secs_f64() * 1e3);
+    println!(
+        "{:<24} median {:>8.3} ms over {n} calls (file rewritten each time)",
+        "add_rate_limit (write)",
+        median(times).as_secs_f64() * 1e3
+    );
 }

@@ -1,6 +1,7 @@
 //! traffic-engineer: build, check and prove a Gateway API / Envoy Gateway / KEDA traffic stack.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
+pub mod fetch;
 pub mod generate;
 pub mod mcp;
 pub mod names;
@@ -8,4 +9,3 @@ pub mod render;
 pub mod validate;
 pub mod workspace;
 pub mod yaml;
-pub mod fetch;

@@ -87,7 +87,11 @@ fn load_validator(crds: &[PathBuf]) -> anyhow::Result<Validator> {
     let paths = traffic_engineer::validate::crd_paths(crds);
     let t = std::time::Instant::now();
     let v = Validator::load(&paths).context("loading CRDs")?;
-    tracing::info!(crds = v.crd_count(), ms = t.elapsed().as_millis() as u64, "CRDs loaded");
+    tracing::info!(
+        crds = v.crd_count(),
+        ms = t.elapsed().as_millis() as u64,
+        "CRDs loaded"
+    );
     Ok(v)
 }
 
@@ -164,7 +168,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .canonicalize()
                 .with_context(|| format!("--root {}", cli.root.display()))?;
             tracing::info!(root = %root.display(), "serving MCP over stdio");
-            let server = TrafficServer::new(Stack::new(root), load_validator(&cli.crds)?);
+            let paths = traffic_engineer::validate::crd_paths(&cli.crds);
+            let server = TrafficServer::with_crd_paths(Stack::new(root), paths);
             let service = server
                 .serve(stdio())
                 .await
@@ -187,7 +192,9 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "sarif" => writeln!(
                     stdout,
                     "{}",
-                    serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(&report))?
+                    serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(
+                        &report
+                    ))?
                 )?,
                 other => anyhow::bail!("--format {other}: expected text, json or sarif"),
             }

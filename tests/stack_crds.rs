@@ -16,7 +16,11 @@ fn crds_dir() -> PathBuf {
     let p = std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds")));
-    assert!(p.is_dir(), "CRDs not found at {}: set TRAFFIC_ENGINEER_TEST_CRDS", p.display());
+    assert!(
+        p.is_dir(),
+        "CRDs not found at {}: set TRAFFIC_ENGINEER_TEST_CRDS",
+        p.display()
+    );
     p
 }
 
@@ -38,25 +42,39 @@ fn build(gw: Value, rl: Value, cb: Value, tls: Value, so: Value) -> (tempfile::T
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::new(dir.path());
     let p: GatewayParams = parse_args(obj(gw)).unwrap();
-    stack.update(|s| generate::gateway::generate(&p, s)).unwrap();
+    stack
+        .update(|s| generate::gateway::generate(&p, s))
+        .unwrap();
     let p: RateLimitParams = parse_args(obj(rl)).unwrap();
-    stack.update(|s| generate::policy::add_rate_limit(&p, s)).unwrap();
+    stack
+        .update(|s| generate::policy::add_rate_limit(&p, s))
+        .unwrap();
     let p: CircuitBreakerParams = parse_args(obj(cb)).unwrap();
-    stack.update(|s| generate::policy::add_circuit_breaker(&p, s)).unwrap();
+    stack
+        .update(|s| generate::policy::add_circuit_breaker(&p, s))
+        .unwrap();
     let p: TlsParams = parse_args(obj(tls)).unwrap();
     stack.update(|s| generate::tls::generate(&p, s)).unwrap();
     let p: ScaledObjectParams = parse_args(obj(so)).unwrap();
-    stack.update(|s| generate::scaling::generate(&p, s)).unwrap();
+    stack
+        .update(|s| generate::scaling::generate(&p, s))
+        .unwrap();
     (dir, stack)
 }
 
 fn errors(r: &Report) -> Vec<String> {
-    r.findings.iter().filter(|f| f.severity == Severity::Error).map(|f| format!("{:?}", f)).collect()
+    r.findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{:?}", f))
+        .collect()
 }
 
 fn assert_checked_by_crds(r: &Report) {
     assert!(
-        !r.findings.iter().any(|f| f.rule == "crds/skipped" || f.rule == "crds/no-crd-for-group"),
+        !r.findings
+            .iter()
+            .any(|f| f.rule == "crds/skipped" || f.rule == "crds/no-crd-for-group"),
         "schema layer did not run: {:#?}",
         r.findings
     );
@@ -87,10 +105,20 @@ fn variants_are_accepted() {
         ]
     });
     let cases = [
-        (canary, json!({"unit": "Hour", "requests_per_user": 5000, "anonymous_requests": 50}), json!({"max_parallel_retries": 3, "max_requests_per_connection": 1000}),
-         json!({"mode": "local", "hostnames": ["task-api.example.com", "api.example.com"]}), json!({"metric": "cpu", "min_replicas": 2, "max_replicas": 20})),
-        (json!({"https": false}), json!({"target_kind": "Gateway", "target_name": "task-api-gateway", "limit_anonymous": false}), json!({"target_kind": "Gateway", "target_name": "task-api-gateway"}),
-         json!({"issuer_kind": "ClusterIssuer", "days": 30}), json!({"threshold": 200, "polling_interval": 30})),
+        (
+            canary,
+            json!({"unit": "Hour", "requests_per_user": 5000, "anonymous_requests": 50}),
+            json!({"max_parallel_retries": 3, "max_requests_per_connection": 1000}),
+            json!({"mode": "local", "hostnames": ["task-api.example.com", "api.example.com"]}),
+            json!({"metric": "cpu", "min_replicas": 2, "max_replicas": 20}),
+        ),
+        (
+            json!({"https": false}),
+            json!({"target_kind": "Gateway", "target_name": "task-api-gateway", "limit_anonymous": false}),
+            json!({"target_kind": "Gateway", "target_name": "task-api-gateway"}),
+            json!({"issuer_kind": "ClusterIssuer", "days": 30}),
+            json!({"threshold": 200, "polling_interval": 30}),
+        ),
     ];
     for (gw, rl, cb, tls, so) in cases {
         let (_d, stack) = build(gw.clone(), rl, cb, tls, so);
@@ -103,10 +131,15 @@ fn variants_are_accepted() {
 #[test]
 fn hand_broken_stack_is_caught_with_file_and_line() {
     let (_d, stack) = build(json!({}), json!({}), json!({}), json!({}), json!({}));
-    let btp = stack.dir().join("backendtrafficpolicy-task-api-traffic.yaml");
+    let btp = stack
+        .dir()
+        .join("backendtrafficpolicy-task-api-traffic.yaml");
     let text = std::fs::read_to_string(&btp).unwrap();
     let broken = text
-        .replace("maxConnections: 50", "maxConnections: 50\n    maxRequests: 10")
+        .replace(
+            "maxConnections: 50",
+            "maxConnections: 50\n    maxRequests: 10",
+        )
         .replace("type: Distinct", "type: distinct");
     std::fs::write(&btp, broken).unwrap();
     let route = stack.dir().join("httproute-task-api.yaml");
@@ -117,14 +150,43 @@ fn hand_broken_stack_is_caught_with_file_and_line() {
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
-        .map(|f| (f.rule.clone(), f.file.clone().unwrap_or_default(), f.line.unwrap_or(0)))
+        .map(|f| {
+            (
+                f.rule.clone(),
+                f.file.clone().unwrap_or_default(),
+                f.line.unwrap_or(0),
+            )
+        })
         .collect();
-    let has = |rule: &str, file: &str| got.iter().any(|(r, f, l)| r == rule && f.ends_with(file) && *l > 0);
-    assert!(has("schema/unknown-field", "backendtrafficpolicy-task-api-traffic.yaml"), "{got:#?}");
-    assert!(has("schema/enum", "backendtrafficpolicy-task-api-traffic.yaml"), "{got:#?}");
+    let has = |rule: &str, file: &str| {
+        got.iter()
+            .any(|(r, f, l)| r == rule && f.ends_with(file) && *l > 0)
+    };
+    assert!(
+        has(
+            "schema/unknown-field",
+            "backendtrafficpolicy-task-api-traffic.yaml"
+        ),
+        "{got:#?}"
+    );
+    assert!(
+        has("schema/enum", "backendtrafficpolicy-task-api-traffic.yaml"),
+        "{got:#?}"
+    );
     assert!(has("cel/rule", "httproute-task-api.yaml"), "{got:#?}");
-    let unknown = r.findings.iter().find(|f| f.rule == "schema/unknown-field").unwrap();
+    let unknown = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "schema/unknown-field")
+        .unwrap();
     assert_eq!(unknown.path, "/spec/circuitBreaker/maxRequests");
-    let line_of = |needle: &str| std::fs::read_to_string(&btp).unwrap().lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let line_of = |needle: &str| {
+        std::fs::read_to_string(&btp)
+            .unwrap()
+            .lines()
+            .position(|l| l.contains(needle))
+            .unwrap()
+            + 1
+    };
     assert_eq!(unknown.line, Some(line_of("maxRequests")));
 }

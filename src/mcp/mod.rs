@@ -69,11 +69,15 @@ fn workspace_error_text(e: &WorkspaceError) -> String {
     }
 }
 
+/// The validation engine, loaded in the background so the server answers at once.
+type SharedValidator = Arc<tokio::sync::OnceCell<Result<Arc<Validator>, String>>>;
+
 /// The server. Cheap to clone; all state is on disk.
 #[derive(Clone)]
 pub struct TrafficServer {
     stack: Arc<Stack>,
-    validator: Arc<Validator>,
+    validator: SharedValidator,
+    crd_paths: Arc<Vec<std::path::PathBuf>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -167,12 +171,55 @@ fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
 }
 
 impl TrafficServer {
+    /// A server with a ready validation engine.
     pub fn new(stack: Stack, validator: Validator) -> Self {
+        let cell = tokio::sync::OnceCell::new_with(Some(Ok(Arc::new(validator))));
         TrafficServer {
             stack: Arc::new(stack),
-            validator: Arc::new(validator),
+            validator: Arc::new(cell),
+            crd_paths: Arc::new(Vec::new()),
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// A server whose engine loads the CRDs under `paths` in the background; call from inside a
+    /// tokio runtime. `validate` waits for the load; every other tool answers at once.
+    pub fn with_crd_paths(stack: Stack, paths: Vec<std::path::PathBuf>) -> Self {
+        let server = TrafficServer {
+            stack: Arc::new(stack),
+            validator: Arc::new(tokio::sync::OnceCell::new()),
+            crd_paths: Arc::new(paths),
+            tool_router: Self::tool_router(),
+        };
+        let s = server.clone();
+        tokio::spawn(async move {
+            let _ = s.engine().await;
+        });
+        server
+    }
+
+    /// The validation engine, loading it on first use.
+    async fn engine(&self) -> Result<Arc<Validator>, String> {
+        let paths = self.crd_paths.clone();
+        self.validator
+            .get_or_init(|| async move {
+                let t = std::time::Instant::now();
+                let loaded = tokio::task::spawn_blocking(move || Validator::load(&paths))
+                    .await
+                    .map_err(|e| format!("CRD loading failed: {e}"))
+                    .and_then(|r| r.map_err(|e| format!("could not load CRDs: {e}")));
+                match &loaded {
+                    Ok(v) => tracing::info!(
+                        crds = v.crd_count(),
+                        ms = t.elapsed().as_millis() as u64,
+                        "validation engine ready"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "validation engine unavailable"),
+                }
+                loaded.map(Arc::new)
+            })
+            .await
+            .clone()
     }
 
     pub fn stack(&self) -> &Stack {
@@ -354,7 +401,14 @@ impl TrafficServer {
             Err(e) => return error_result(format!("invalid argument {e}")),
         };
         let stack = self.stack.clone();
-        let validator = self.validator.clone();
+        let validator = match self.engine().await {
+            Ok(v) => v,
+            Err(e) => {
+                return error_result(format!(
+                    "{e}. Fix --crds / TRAFFIC_ENGINEER_CRDS or run `traffic-engineer crds fetch`, then restart the server."
+                ));
+            }
+        };
         let report = tokio::task::spawn_blocking(move || {
             if p.manifests.is_empty() {
                 validator.validate_stack(&stack)

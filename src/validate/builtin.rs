@@ -42,7 +42,12 @@ fn check_service(obj: &Value, out: &mut Vec<Finding>) {
                 if let Some(n) = p["name"].as_str()
                     && !names.insert(n.to_string())
                 {
-                    out.push(Finding::error("builtin/service-ports", format!("/spec/ports/{i}/name"), format!("duplicate port name {n}"), "port names must be unique"));
+                    out.push(Finding::error(
+                        "builtin/service-ports",
+                        format!("/spec/ports/{i}/name"),
+                        format!("duplicate port name {n}"),
+                        "port names must be unique",
+                    ));
                 }
             }
         }
@@ -57,7 +62,12 @@ fn check_deployment(obj: &Value, out: &mut Vec<Finding>) {
     let spec = &obj["spec"];
     let sel = &spec["selector"]["matchLabels"];
     if !spec["selector"].is_object() {
-        out.push(Finding::error("builtin/deployment", "/spec/selector", "a Deployment needs spec.selector", "add selector.matchLabels matching the pod template labels"));
+        out.push(Finding::error(
+            "builtin/deployment",
+            "/spec/selector",
+            "a Deployment needs spec.selector",
+            "add selector.matchLabels matching the pod template labels",
+        ));
     }
     let labels = &spec["template"]["metadata"]["labels"];
     if let Some(m) = sel.as_object() {
@@ -72,8 +82,16 @@ fn check_deployment(obj: &Value, out: &mut Vec<Finding>) {
             }
         }
     }
-    if spec["template"]["spec"]["containers"].as_array().is_none_or(Vec::is_empty) {
-        out.push(Finding::error("builtin/deployment", "/spec/template/spec/containers", "a Deployment needs at least one container", "add spec.template.spec.containers"));
+    if spec["template"]["spec"]["containers"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        out.push(Finding::error(
+            "builtin/deployment",
+            "/spec/template/spec/containers",
+            "a Deployment needs at least one container",
+            "add spec.template.spec.containers",
+        ));
     }
 }
 
@@ -82,7 +100,12 @@ fn check_secret(obj: &Value, out: &mut Vec<Finding>) {
         if let Some(m) = obj[key].as_object() {
             for (k, v) in m {
                 if !v.is_string() {
-                    out.push(Finding::error("builtin/secret", format!("/{key}/{}", super::finding::pointer_segment(k)), format!("{key} values must be strings"), "quote the value"));
+                    out.push(Finding::error(
+                        "builtin/secret",
+                        format!("/{key}/{}", super::finding::pointer_segment(k)),
+                        format!("{key} values must be strings"),
+                        "quote the value",
+                    ));
                 }
             }
         }
@@ -91,7 +114,12 @@ fn check_secret(obj: &Value, out: &mut Vec<Finding>) {
         for k in ["tls.crt", "tls.key"] {
             let present = obj["data"].get(k).is_some() || obj["stringData"].get(k).is_some();
             if !present {
-                out.push(Finding::error("builtin/secret", "/data", format!("a kubernetes.io/tls Secret needs {k}"), "add tls.crt and tls.key (base64 in data)"));
+                out.push(Finding::error(
+                    "builtin/secret",
+                    "/data",
+                    format!("a kubernetes.io/tls Secret needs {k}"),
+                    "add tls.crt and tls.key (base64 in data)",
+                ));
             }
         }
     }
@@ -115,7 +143,10 @@ fn check_configmap(obj: &Value, out: &mut Vec<Finding>) {
 /// Structural checks for a built-in kind; other kinds return nothing.
 pub fn check(obj: &Value) -> Vec<Finding> {
     let mut out = Vec::new();
-    match (obj["apiVersion"].as_str().unwrap_or(""), obj["kind"].as_str().unwrap_or("")) {
+    match (
+        obj["apiVersion"].as_str().unwrap_or(""),
+        obj["kind"].as_str().unwrap_or(""),
+    ) {
         ("v1", "Service") => check_service(obj, &mut out),
         ("apps/v1", "Deployment") => check_deployment(obj, &mut out),
         ("v1", "Secret") => check_secret(obj, &mut out),
@@ -128,7 +159,10 @@ pub fn check(obj: &Value) -> Vec<Finding> {
 /// Is this a built-in kind this module knows?
 pub fn is_builtin(obj: &Value) -> bool {
     matches!(
-        (obj["apiVersion"].as_str().unwrap_or(""), obj["kind"].as_str().unwrap_or("")),
+        (
+            obj["apiVersion"].as_str().unwrap_or(""),
+            obj["kind"].as_str().unwrap_or("")
+        ),
         ("v1", "Service" | "Secret" | "ConfigMap" | "Namespace") | ("apps/v1", "Deployment")
     )
 }
@@ -141,16 +175,43 @@ mod tests {
     #[test]
     fn table() {
         let cases: Vec<(Value, Vec<&str>)> = vec![
-            (json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}]}}), vec![]),
-            (json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 0}]}}), vec!["/spec/ports/0/port"]),
-            (json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}, {"port": 81}]}}), vec!["/spec/ports/0/name", "/spec/ports/1/name"]),
-            (json!({"apiVersion": "v1", "kind": "Service", "spec": {}}), vec!["/spec/ports"]),
-            (json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {"matchLabels": {"app": "a"}},
-                "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c"}]}}}}), vec![]),
-            (json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {"matchLabels": {"app": "a"}},
-                "template": {"metadata": {"labels": {"app": "b"}}, "spec": {"containers": []}}}}), vec!["/spec/selector/matchLabels/app", "/spec/template/spec/containers"]),
-            (json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "data": {"tls.crt": "x"}}), vec!["/data"]),
-            (json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": true, "b": "x"}}), vec!["/data/a"]),
+            (
+                json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}]}}),
+                vec![],
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 0}]}}),
+                vec!["/spec/ports/0/port"],
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Service", "spec": {"ports": [{"port": 80}, {"port": 81}]}}),
+                vec!["/spec/ports/0/name", "/spec/ports/1/name"],
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Service", "spec": {}}),
+                vec!["/spec/ports"],
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {"matchLabels": {"app": "a"}},
+                "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c"}]}}}}),
+                vec![],
+            ),
+            (
+                json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {"matchLabels": {"app": "a"}},
+                "template": {"metadata": {"labels": {"app": "b"}}, "spec": {"containers": []}}}}),
+                vec![
+                    "/spec/selector/matchLabels/app",
+                    "/spec/template/spec/containers",
+                ],
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls", "data": {"tls.crt": "x"}}),
+                vec!["/data"],
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": true, "b": "x"}}),
+                vec!["/data/a"],
+            ),
         ];
         for (obj, want) in cases {
             let got: Vec<String> = check(&obj).into_iter().map(|f| f.path).collect();

@@ -166,7 +166,9 @@ impl Validator {
     }
 
     pub fn with_catalog(catalog: CrdCatalog) -> Self {
-        Validator { catalog: (!catalog.is_empty()).then_some(catalog) }
+        Validator {
+            catalog: (!catalog.is_empty()).then_some(catalog),
+        }
     }
 
     /// Load every CRD under `paths` (files or folders) and compile their schemas and rules.
@@ -198,7 +200,8 @@ impl Validator {
             let docs = match crate::yaml::parse_documents(&src.text) {
                 Ok(d) => d,
                 Err(e) => {
-                    let mut f = Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
+                    let mut f =
+                        Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
                     f.file = Some(src.name.clone());
                     f.line = Some(e.line);
                     f.column = Some(e.column);
@@ -211,7 +214,12 @@ impl Validator {
                 let v = &doc.value;
                 let mut found = Vec::new();
                 if !v.is_object() {
-                    found.push(Finding::error("yaml/not-an-object", "", "the document is not a mapping", "each document must be one Kubernetes object"));
+                    found.push(Finding::error(
+                        "yaml/not-an-object",
+                        "",
+                        "the document is not a mapping",
+                        "each document must be one Kubernetes object",
+                    ));
                 } else {
                     for key in ["apiVersion", "kind"] {
                         if !v[key].is_string() {
@@ -242,9 +250,14 @@ impl Validator {
                 // YAML 1.1 booleans: `on` where a string was meant
                 for (pointer, text) in &doc.yaml11_bools {
                     let mut matched = false;
-                    for f in found.iter_mut().filter(|f| &f.path == pointer && f.severity == Severity::Error) {
+                    for f in found
+                        .iter_mut()
+                        .filter(|f| &f.path == pointer && f.severity == Severity::Error)
+                    {
                         f.rule = "yaml/yaml11-boolean".into();
-                        f.message = format!("unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1), but a string is expected here");
+                        f.message = format!(
+                            "unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1), but a string is expected here"
+                        );
                         f.hint = format!("quote it: \"{text}\"");
                         matched = true;
                     }
@@ -252,7 +265,9 @@ impl Validator {
                         found.push(Finding::warning(
                             "yaml/yaml11-boolean",
                             pointer.clone(),
-                            format!("unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1)"),
+                            format!(
+                                "unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1)"
+                            ),
                             format!("quote it (\"{text}\") if a string is meant"),
                         ));
                     }
@@ -262,7 +277,11 @@ impl Validator {
                     place(&mut f, &src.name, &doc, resource.as_ref());
                     report.findings.push(f);
                 }
-                loaded.push(Loaded { source: si, doc, defaulted });
+                loaded.push(Loaded {
+                    source: si,
+                    doc,
+                    defaulted,
+                });
             }
         }
         let objs: Vec<&serde_json::Value> = loaded.iter().map(|l| &l.defaulted).collect();
@@ -313,7 +332,10 @@ impl Validator {
                 }
                 continue;
             }
-            sources.push(Source { name: Stack::display_path(&f), text });
+            sources.push(Source {
+                name: Stack::display_path(&f),
+                text,
+            });
         }
         Ok(self.validate_with(&sources, &ctx))
     }

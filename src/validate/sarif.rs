@@ -60,18 +60,35 @@ mod tests {
 
     #[test]
     fn shape() {
-        let mut f = Finding::error("schema/unknown-field", "/spec/x", "unknown field x", "remove it");
+        let mut f = Finding::error(
+            "schema/unknown-field",
+            "/spec/x",
+            "unknown field x",
+            "remove it",
+        );
         f.file = Some("traffic/a.yaml".into());
         f.line = Some(3);
         f.column = Some(5);
-        let report = Report { findings: vec![f, Finding::info("crds/skipped", "", "m", "")], ..Default::default() };
+        let report = Report {
+            findings: vec![f, Finding::info("crds/skipped", "", "m", "")],
+            ..Default::default()
+        };
         let s = to_sarif(&report);
         let r = &s["runs"][0]["results"];
         assert_eq!(r[0]["ruleId"], "schema/unknown-field");
         assert_eq!(r[0]["level"], "error");
-        assert_eq!(r[0]["locations"][0]["physicalLocation"]["region"]["startLine"], 3);
+        assert_eq!(
+            r[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            3
+        );
         assert_eq!(r[1]["level"], "note");
         assert!(r[1].get("locations").is_none());
-        assert_eq!(s["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            s["runs"][0]["tool"]["driver"]["rules"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
 }

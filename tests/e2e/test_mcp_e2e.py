@@ -17,6 +17,7 @@ from mcp.client.stdio import stdio_client
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TRAFFIC_ENGINEER_BIN", str(REPO / "target" / "debug" / "traffic-engineer"))
+CRDS = os.environ.get("TRAFFIC_ENGINEER_TEST_CRDS", str(REPO.parent / "shared" / "crds"))
 SEQUENCE = ["generate_gateway", "add_rate_limit", "add_circuit_breaker", "generate_tls", "generate_scaledobject"]
 EXPECTED_FILES = {
     "namespace-task-api.yaml",
@@ -31,7 +32,7 @@ EXPECTED_FILES = {
 
 
 def params(root, extra_env=None):
-    env = {"TRAFFIC_ENGINEER_LOG": "debug", "PATH": os.environ.get("PATH", "")}
+    env = {"TRAFFIC_ENGINEER_LOG": "debug", "PATH": os.environ.get("PATH", ""), "TRAFFIC_ENGINEER_CRDS": CRDS}
     env.update(extra_env or {})
     return StdioServerParameters(command=BIN, args=["serve", "--root", str(root)], env=env)
 
@@ -96,7 +97,18 @@ async def legacy_session(root):
             uris = {str(r.uri) for r in resources.resources}
             assert {f"traffic-engineer://stack/{f}" for f in EXPECTED_FILES} <= uris
             v = await session.call_tool("validate", {})
+            assert v.is_error is False, text_of(v)
             assert v.structured_content["summary"]["errors"] == 0, text_of(v)
+            rules = {f["rule"] for f in v.structured_content["findings"]}
+            assert "crds/skipped" not in rules, rules
+            # a hand edit that breaks the stack: validate reports it with file and line
+            btp = root / "traffic" / "backendtrafficpolicy-task-api-traffic.yaml"
+            btp.write_text(btp.read_text().replace("unit: Minute", "unit: minute", 1))
+            v = await session.call_tool("validate", {})
+            assert v.is_error is True
+            bad = [f for f in v.structured_content["findings"] if f["severity"] == "error"]
+            assert bad and bad[0]["rule"] == "schema/enum" and bad[0]["line"] > 0, bad
+            assert "backendtrafficpolicy-task-api-traffic.yaml" in text_of(v)
 
 
 async def modern_session(root):
