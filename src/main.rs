@@ -82,7 +82,6 @@ fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
     Ok(out)
 }
 
-#[allow(clippy::disallowed_methods)] // the CLI's own output
 fn load_validator(crds: &[PathBuf]) -> anyhow::Result<Validator> {
     let paths = traffic_engineer::validate::crd_paths(crds);
     let t = std::time::Instant::now();
@@ -95,6 +94,7 @@ fn load_validator(crds: &[PathBuf]) -> anyhow::Result<Validator> {
     Ok(v)
 }
 
+#[allow(clippy::disallowed_methods)] // the CLI's own output
 async fn demo(root: PathBuf, validator: Validator) -> anyhow::Result<i32> {
     use traffic_engineer::generate::{self, params::*};
     let stack = Stack::new(&root);
