@@ -150,7 +150,8 @@ fn btp(obj: &Value, out: &mut Vec<Finding>) {
 
 fn gateway(obj: &Value, out: &mut Vec<Finding>) {
     for (li, l) in arr(&obj["spec"]["listeners"]) {
-        if s(l, "protocol") == "HTTPS" {
+        // Passthrough on HTTPS is already refused by the Gateway CRD's CEL rules
+        if s(l, "protocol") == "HTTPS" && s(&l["tls"], "mode") != "Passthrough" {
             let refs = l["tls"]["certificateRefs"].as_array().map_or(0, Vec::len);
             if refs == 0 && !l["tls"]["options"].is_object() {
                 out.push(Finding::error(
