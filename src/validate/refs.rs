@@ -129,6 +129,17 @@ fn grant_allows(idx: &Index, from: From, to: To) -> bool {
     })
 }
 
+/// Gateway API hostname intersection, with `*.` wildcards on either side.
+fn hosts_intersect(a: &str, b: &str) -> bool {
+    fn matches(wild: &str, host: &str) -> bool {
+        match wild.strip_prefix("*.") {
+            Some(suffix) => host.len() > suffix.len() + 1 && host.ends_with(&format!(".{suffix}")),
+            None => wild == host,
+        }
+    }
+    a == b || matches(a, b) || matches(b, a)
+}
+
 fn listener_names(gw: &Value) -> Vec<&str> {
     gw["spec"]["listeners"]
         .as_array()
@@ -206,6 +217,30 @@ fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>
                 ),
             ));
             continue;
+        }
+        // hostnames must intersect the listener's hostname, or the route attaches nowhere
+        let route_hosts: Vec<&str> = r["spec"]["hostnames"]
+            .as_array()
+            .map(|h| h.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !route_hosts.is_empty() && !listeners.is_empty() {
+            let any = listeners
+                .iter()
+                .any(|l| match l.get("hostname").and_then(Value::as_str) {
+                    None | Some("") => true,
+                    Some(lh) => route_hosts.iter().any(|rh| hosts_intersect(lh, rh)),
+                });
+            if !any {
+                out.push((
+                    i,
+                    Finding::error(
+                        "ref/hostname-mismatch",
+                        "/spec/hostnames",
+                        format!("none of the route's hostnames match the hostname of a listener of Gateway {pns}/{}", s(p, "name")),
+                        "use a hostname the listener serves (or a matching wildcard), or remove the listener's hostname",
+                    ),
+                ));
+            }
         }
         // the route attaches only where allowedRoutes admits its namespace
         let admitted =
@@ -559,6 +594,24 @@ fn check_scaledobjects(idx: &Index, out: &mut Vec<(usize, Finding)>) {
             ));
         }
     }
+    // a foreign HPA on the same workload fights the one KEDA creates
+    for (i, h) in idx.objs.iter().enumerate() {
+        if kind(h) != "HorizontalPodAutoscaler" {
+            continue;
+        }
+        let t = &h["spec"]["scaleTargetRef"];
+        if let Some(sos) = by_target.get(&(s(t, "kind"), ns(h), s(t, "name"))) {
+            out.push((
+                i,
+                Finding::error(
+                    "ref/foreign-hpa",
+                    "/spec/scaleTargetRef",
+                    format!("ScaledObject {} already scales {} {}/{}; KEDA refuses a workload that another HPA manages", name(idx.objs[sos[0]]), s(t, "kind"), ns(h), s(t, "name")),
+                    "delete this HorizontalPodAutoscaler (KEDA creates its own), or drop the ScaledObject",
+                ),
+            ));
+        }
+    }
     for ((tk, tns, tn), list) in by_target {
         for &i in list.iter().skip(1) {
             out.push((
@@ -648,6 +701,70 @@ fn check_certificates(idx: &Index, out: &mut Vec<(usize, Finding)>) {
     }
 }
 
+fn check_ai_gateway(idx: &Index, out: &mut Vec<(usize, Finding)>) {
+    for (i, o) in idx.objs.iter().enumerate() {
+        if group_of(o) != "aigateway.envoyproxy.io" {
+            continue;
+        }
+        match kind(o) {
+            "AIServiceBackend" => {
+                let b = &o["spec"]["backendRef"];
+                if s(b, "kind") == "Backend" && idx.get("Backend", ns(o), s(b, "name")).is_none() {
+                    out.push((
+                        i,
+                        missing(
+                            idx,
+                            "ref/ai-backend",
+                            "/spec/backendRef/name".into(),
+                            "Backend",
+                            ns(o),
+                            s(b, "name"),
+                            "backendRef",
+                        ),
+                    ));
+                }
+            }
+            "BackendSecurityPolicy" if s(&o["spec"], "type") == "APIKey" => {
+                let r = &o["spec"]["apiKey"]["secretRef"];
+                let sns = match s(r, "namespace") {
+                    "" => ns(o),
+                    n => n,
+                };
+                match idx.get("Secret", sns, s(r, "name")) {
+                    None => out.push((
+                        i,
+                        missing(
+                            idx,
+                            "ref/api-key-secret",
+                            "/spec/apiKey/secretRef/name".into(),
+                            "Secret",
+                            sns,
+                            s(r, "name"),
+                            "secretRef",
+                        ),
+                    )),
+                    Some(sec) => {
+                        if sec["data"].get("apiKey").is_none()
+                            && sec["stringData"].get("apiKey").is_none()
+                        {
+                            out.push((
+                                i,
+                                Finding::error(
+                                    "ref/api-key-secret",
+                                    "/spec/apiKey/secretRef/name",
+                                    format!("Secret {sns}/{} has no key apiKey", s(r, "name")),
+                                    "the AI Gateway reads the key from the Secret's apiKey entry",
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Check references among `objs` (objects with defaults applied where CRDs are known).
 pub fn check(objs: &[&Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
     let idx = Index::new(objs);
@@ -665,6 +782,7 @@ pub fn check(objs: &[&Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
     check_duplicate_policies(&idx, &mut out);
     check_scaledobjects(&idx, &mut out);
     check_certificates(&idx, &mut out);
+    check_ai_gateway(&idx, &mut out);
     let _ = pointer_segment;
     out
 }

@@ -121,6 +121,9 @@ fn btp(obj: &Value, out: &mut Vec<Finding>) {
                 ));
             }
         }
+        if scope == "local" {
+            check_local_units(rules, &base, out);
+        }
         if scope == "local" && selectorless > 1 {
             out.push(Finding::error(
                 "ratelimit/local-default-rules",
@@ -145,6 +148,48 @@ fn btp(obj: &Value, out: &mut Vec<Finding>) {
             "circuit-breaker limits apply per Envoy replica and per backendRef of each rule, not across the cluster",
             "with N gateway replicas the backend can see up to N times these limits; size them per replica",
         ));
+    }
+}
+
+fn unit_seconds(u: &str) -> Option<u64> {
+    Some(match u {
+        "Second" => 1,
+        "Minute" => 60,
+        "Hour" => 3600,
+        "Day" => 86_400,
+        "Week" => 604_800,
+        "Month" => 2_592_000,
+        "Year" => 31_536_000,
+        _ => return None,
+    })
+}
+
+/// Envoy Gateway: every local rule's unit must be a multiple of the default (selector-less)
+/// rule's unit, because the rules share one token-bucket fill interval.
+fn check_local_units(rules: &Value, base: &str, out: &mut Vec<Finding>) {
+    let Some(default_unit) = arr(rules)
+        .find(|(_, r)| {
+            r.get("clientSelectors")
+                .and_then(Value::as_array)
+                .is_none_or(|s| s.is_empty())
+        })
+        .and_then(|(_, r)| {
+            unit_seconds(s(&r["limit"], "unit")).map(|u| (u, s(&r["limit"], "unit").to_string()))
+        })
+    else {
+        return;
+    };
+    for (ri, r) in arr(rules) {
+        if let Some(u) = unit_seconds(s(&r["limit"], "unit"))
+            && u % default_unit.0 != 0
+        {
+            out.push(Finding::error(
+                "ratelimit/local-unit-multiple",
+                format!("{base}/{ri}/limit/unit"),
+                format!("local rule unit {} is not a multiple of the default rule's unit {}; Envoy Gateway rejects the policy", s(&r["limit"], "unit"), default_unit.1),
+                format!("use {} or a longer unit that is a multiple of it", default_unit.1),
+            ));
+        }
     }
 }
 
