@@ -4,9 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# CRDs for the schema and CEL tests: ../shared/crds when present (never copied into the repo).
-if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ] && [ -d ../shared/crds ]; then
-  export TRAFFIC_ENGINEER_TEST_CRDS="$(cd ../shared/crds && pwd)"
+cargo build --locked
+
+# CRDs for the schema and CEL tests: ../shared/crds when present (never copied into the repo);
+# on a machine without it, download the pinned upstream releases into the cache first.
+if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ]; then
+  if [ -d ../shared/crds ]; then
+    export TRAFFIC_ENGINEER_TEST_CRDS="$(cd ../shared/crds && pwd)"
+  else
+    ./target/debug/traffic-engineer crds fetch
+    export TRAFFIC_ENGINEER_TEST_CRDS="$(./target/debug/traffic-engineer crds path)"
+  fi
 fi
 
 # A venv with the official MCP Python SDK for the end-to-end tests.
@@ -16,7 +24,6 @@ if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check mcp==2.3.0 pytest==8.3.4
 fi
 
-cargo build --locked
 cargo test --locked
 TRAFFIC_ENGINEER_BIN="$PWD/target/debug/traffic-engineer" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/e2e

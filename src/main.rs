@@ -37,6 +37,11 @@ enum Command {
     Serve,
     /// Build the Task API stack with the default arguments of every tool, then validate it.
     Demo,
+    /// Manage the upstream CRDs the schema and CEL checks use.
+    Crds {
+        #[command(subcommand)]
+        command: CrdsCommand,
+    },
     /// Validate YAML files or folders (default: the stack).
     Validate {
         /// Files or folders.
@@ -45,6 +50,26 @@ enum Command {
         #[arg(long, default_value = "text")]
         format: String,
     },
+}
+
+#[derive(Subcommand)]
+enum CrdsCommand {
+    /// Download the CRDs of the pinned upstream releases into the cache.
+    Fetch {
+        /// Where to download from: a base URL or a local folder with the same layout as the
+        /// cache. Default: the upstream repositories at their pinned tags (HTTPS).
+        #[arg(long)]
+        mirror: Option<String>,
+        /// The cache folder (default: $TRAFFIC_ENGINEER_CACHE, $XDG_CACHE_HOME/traffic-engineer/crds
+        /// or ~/.cache/traffic-engineer/crds).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// Timeout per file, in seconds.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// Print the cache folder.
+    Path,
 }
 
 fn init_tracing() {
@@ -178,6 +203,40 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Demo => demo(cli.root, load_validator(&cli.crds)?).await,
+        Command::Crds { command } => {
+            let mut stdout = std::io::stdout().lock();
+            match command {
+                CrdsCommand::Path => writeln!(
+                    stdout,
+                    "{}",
+                    traffic_engineer::fetch::default_cache_dir().display()
+                )?,
+                CrdsCommand::Fetch {
+                    mirror,
+                    cache_dir,
+                    timeout,
+                } => {
+                    use traffic_engineer::fetch::{Mirror, default_cache_dir, fetch};
+                    let mirror = match mirror {
+                        None => Mirror::Default,
+                        Some(m) => m.parse::<Mirror>().unwrap_or(Mirror::Default),
+                    };
+                    let dest = cache_dir.unwrap_or_else(default_cache_dir);
+                    let report = tokio::task::spawn_blocking(move || {
+                        fetch(&mirror, &dest, std::time::Duration::from_secs(timeout))
+                    })
+                    .await??;
+                    writeln!(
+                        stdout,
+                        "{} fetched, {} unchanged, in {}",
+                        report.fetched,
+                        report.unchanged,
+                        report.dir.display()
+                    )?;
+                }
+            }
+            Ok(0)
+        }
         Command::Validate { paths, format } => {
             let validator = load_validator(&cli.crds)?;
             let report = if paths.is_empty() {

@@ -4,7 +4,7 @@
 //! A referent missing from the documents is an error when objects of that kind ARE present in
 //! that namespace (a typo or a rename), and a warning when none are (it may live in the cluster).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -40,35 +40,66 @@ fn group_of(v: &Value) -> &str {
     }
 }
 
+/// Lookups over the documents, built once: every check below is a hash lookup, so the layer
+/// stays linear in the number of documents.
 struct Index<'a> {
     objs: &'a [&'a Value],
     by_key: HashMap<(&'a str, &'a str, &'a str), usize>,
+    /// (kind, namespace) -> names; (kind, "") -> names in every namespace
+    names: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+    /// (namespace, secretName) of every cert-manager Certificate
+    cert_secrets: HashSet<(&'a str, &'a str)>,
+    /// ReferenceGrants by their own namespace
+    grants: HashMap<&'a str, Vec<&'a Value>>,
 }
 
 impl<'a> Index<'a> {
     fn new(objs: &'a [&'a Value]) -> Self {
         let mut by_key = HashMap::new();
+        let mut names: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        let mut cert_secrets = HashSet::new();
+        let mut grants: HashMap<&str, Vec<&Value>> = HashMap::new();
         for (i, o) in objs.iter().enumerate() {
             by_key.entry((kind(o), ns(o), name(o))).or_insert(i);
+            names.entry((kind(o), ns(o))).or_default().push(name(o));
+            names.entry((kind(o), "")).or_default().push(name(o));
+            match kind(o) {
+                "Certificate" => {
+                    cert_secrets.insert((ns(o), s(&o["spec"], "secretName")));
+                }
+                "ReferenceGrant" if group_of(o) == "gateway.networking.k8s.io" => {
+                    grants.entry(ns(o)).or_default().push(o)
+                }
+                _ => {}
+            }
         }
-        Index { objs, by_key }
+        for v in names.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        Index {
+            objs,
+            by_key,
+            names,
+            cert_secrets,
+            grants,
+        }
     }
     fn get(&self, k: &str, namespace: &str, n: &str) -> Option<&'a Value> {
         self.by_key.get(&(k, namespace, n)).map(|i| self.objs[*i])
     }
+    /// A cluster-scoped object by name (its namespace, if someone wrote one, is ignored).
+    fn has_cluster(&self, k: &str, n: &str) -> bool {
+        self.names
+            .get(&(k, ""))
+            .is_some_and(|v| v.binary_search(&n).is_ok())
+    }
     fn any_of_kind(&self, k: &str, namespace: &str) -> bool {
-        self.objs
-            .iter()
-            .any(|o| kind(o) == k && (namespace.is_empty() || ns(o) == namespace))
+        self.names.contains_key(&(k, namespace))
     }
     fn names_of_kind(&self, k: &str, namespace: &str) -> Vec<&'a str> {
-        let mut v: Vec<&str> = self
-            .objs
-            .iter()
-            .filter(|o| kind(o) == k && (namespace.is_empty() || ns(o) == namespace))
-            .map(|o| name(o))
-            .collect();
-        v.sort_unstable();
+        let mut v = self.names.get(&(k, namespace)).cloned().unwrap_or_default();
+        v.truncate(20);
         v
     }
 }
@@ -108,24 +139,20 @@ type To<'a> = (&'a str, &'a str, &'a str, &'a str);
 fn grant_allows(idx: &Index, from: From, to: To) -> bool {
     let (from_group, from_kind, from_ns) = from;
     let (to_group, to_kind, to_ns, to_name) = to;
-    idx.objs.iter().any(|g| {
-        kind(g) == "ReferenceGrant"
-            && group_of(g) == "gateway.networking.k8s.io"
-            && ns(g) == to_ns
-            && g["spec"]["from"].as_array().is_some_and(|f| {
-                f.iter().any(|f| {
-                    s(f, "group") == from_group
-                        && s(f, "kind") == from_kind
-                        && s(f, "namespace") == from_ns
-                })
+    idx.grants.get(to_ns).into_iter().flatten().any(|g| {
+        g["spec"]["from"].as_array().is_some_and(|f| {
+            f.iter().any(|f| {
+                s(f, "group") == from_group
+                    && s(f, "kind") == from_kind
+                    && s(f, "namespace") == from_ns
             })
-            && g["spec"]["to"].as_array().is_some_and(|t| {
-                t.iter().any(|t| {
-                    s(t, "group") == to_group
-                        && s(t, "kind") == to_kind
-                        && (s(t, "name").is_empty() || s(t, "name") == to_name)
-                })
+        }) && g["spec"]["to"].as_array().is_some_and(|t| {
+            t.iter().any(|t| {
+                s(t, "group") == to_group
+                    && s(t, "kind") == to_kind
+                    && (s(t, "name").is_empty() || s(t, "name") == to_name)
             })
+        })
     })
 }
 
@@ -426,9 +453,7 @@ fn check_gateway(
                 ));
             }
             let made = secret.is_some()
-                || idx.objs.iter().any(|o| {
-                    kind(o) == "Certificate" && ns(o) == cns && s(&o["spec"], "secretName") == cname
-                })
+                || idx.cert_secrets.contains(&(cns, cname))
                 || ctx
                     .generated_secrets
                     .iter()
@@ -640,19 +665,14 @@ fn check_certificates(idx: &Index, out: &mut Vec<(usize, Finding)>) {
         let iname = s(r, "name");
         let found = match ik {
             "Issuer" => idx.get("Issuer", ns(c), iname).is_some(),
-            "ClusterIssuer" => idx
-                .objs
-                .iter()
-                .any(|o| kind(o) == "ClusterIssuer" && name(o) == iname),
+            "ClusterIssuer" => idx.has_cluster("ClusterIssuer", iname),
             _ => continue,
         };
         if found {
             continue;
         }
         let other = if ik == "Issuer" {
-            idx.objs
-                .iter()
-                .any(|o| kind(o) == "ClusterIssuer" && name(o) == iname)
+            idx.has_cluster("ClusterIssuer", iname)
         } else {
             idx.get("Issuer", ns(c), iname).is_some()
         };
