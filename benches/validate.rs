@@ -177,13 +177,16 @@ fn main() {
         let r = v.validate_sources(&sources);
         let secs = t.elapsed().as_secs_f64();
         assert_eq!(r.summary.errors, 0, "{}", r.to_text());
+        let (rss, hwm) = rss_kb();
         println!(
-            "{:>6} documents: {:>7.0} ms, {:>6.0} docs/s ({} warnings, {} info)",
+            "{:>6} documents: {:>7.0} ms, {:>6.0} docs/s ({} warnings, {} info); resident {:.0} MB, peak {:.0} MB",
             r.summary.documents,
             secs * 1e3,
             r.summary.documents as f64 / secs,
             r.summary.warnings,
-            r.summary.infos
+            r.summary.infos,
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
         );
     }
     let (rss, hwm) = rss_kb();

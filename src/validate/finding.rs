@@ -124,6 +124,10 @@ impl Finding {
 }
 
 /// Escape one JSON-pointer segment (RFC 6901).
-pub fn pointer_segment(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
+pub fn pointer_segment(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains(['~', '/']) {
+        std::borrow::Cow::Owned(s.replace('~', "~0").replace('/', "~1"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }

@@ -152,9 +152,11 @@ fn resource_of(v: &serde_json::Value) -> ResourceRef {
     }
 }
 
+/// What the reference layer keeps of a document: its defaulted object and where it came from
+/// (positions are recomputed from the source only for the few documents that get a finding).
 struct Loaded {
     source: usize,
-    doc: crate::yaml::YamlDoc,
+    doc_index: usize,
     defaulted: serde_json::Value,
 }
 
@@ -209,9 +211,10 @@ impl Validator {
                     continue;
                 }
             };
-            for doc in docs {
+            for mut doc in docs {
                 report.summary.documents += 1;
-                let v = &doc.value;
+                let value = std::mem::take(&mut doc.value);
+                let v = &value;
                 let mut found = Vec::new();
                 if !v.is_object() {
                     found.push(Finding::error(
@@ -227,7 +230,7 @@ impl Validator {
                         }
                     }
                 }
-                let mut defaulted = v.clone();
+                let mut checked_default = None;
                 if found.is_empty() {
                     if builtin::is_builtin(v) {
                         found.extend(builtin::check(v));
@@ -241,11 +244,11 @@ impl Validator {
                             }
                         }
                         if checked.outcome == CheckOutcome::Validated {
-                            defaulted = checked.defaulted;
+                            checked_default = Some(checked.defaulted);
                         }
                         found.extend(checked.findings);
                     }
-                    found.extend(semantics::check(&defaulted));
+                    found.extend(semantics::check(checked_default.as_ref().unwrap_or(v)));
                 }
                 // YAML 1.1 booleans: `on` where a string was meant
                 for (pointer, text) in &doc.yaml11_bools {
@@ -277,18 +280,39 @@ impl Validator {
                     place(&mut f, &src.name, &doc, resource.as_ref());
                     report.findings.push(f);
                 }
+                let mut defaulted = checked_default.unwrap_or(value);
+                // the reference layer reads which keys a Secret or ConfigMap has, never the values
+                for key in ["data", "stringData", "binaryData"] {
+                    if let Some(m) = defaulted
+                        .get_mut(key)
+                        .and_then(serde_json::Value::as_object_mut)
+                    {
+                        m.values_mut().for_each(|v| *v = serde_json::Value::Null);
+                    }
+                }
                 loaded.push(Loaded {
                     source: si,
-                    doc,
+                    doc_index: doc.index,
                     defaulted,
                 });
             }
         }
         let objs: Vec<&serde_json::Value> = loaded.iter().map(|l| &l.defaulted).collect();
+        let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
+            std::collections::HashMap::new();
         for (i, mut f) in refs::check(&objs, ctx) {
             let l = &loaded[i];
-            let resource = resource_of(&l.doc.value);
-            place(&mut f, &sources[l.source].name, &l.doc, Some(&resource));
+            let resource = resource_of(&l.defaulted);
+            let docs = reparsed.entry(l.source).or_insert_with(|| {
+                crate::yaml::parse_documents(&sources[l.source].text).unwrap_or_default()
+            });
+            match docs.iter().find(|d| d.index == l.doc_index) {
+                Some(doc) => place(&mut f, &sources[l.source].name, doc, Some(&resource)),
+                None => {
+                    f.file = Some(sources[l.source].name.clone());
+                    f.resource = Some(resource);
+                }
+            }
             report.findings.push(f);
         }
         match &self.catalog {

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::finding::{Finding, pointer_segment};
+use super::finding::Finding;
 
 /// Extra facts the documents themselves do not carry.
 #[derive(Debug, Default, Clone)]
@@ -803,7 +803,6 @@ pub fn check(objs: &[&Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
     check_scaledobjects(&idx, &mut out);
     check_certificates(&idx, &mut out);
     check_ai_gateway(&idx, &mut out);
-    let _ = pointer_segment;
     out
 }
 
