@@ -195,11 +195,28 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             tracing::info!(root = %root.display(), "serving MCP over stdio");
             let paths = traffic_engineer::validate::crd_paths(&cli.crds);
             let server = TrafficServer::with_crd_paths(Stack::new(root), paths);
-            let service = server
-                .serve(stdio())
-                .await
-                .context("MCP handshake failed")?;
-            service.waiting().await?;
+            // End of input, SIGTERM or SIGINT: stop cleanly with exit 0, during the handshake
+            // too. Writes are atomic renames under the stack lock, so stopping never leaves a
+            // partial file (a temporary file of an interrupted write is removed on the next call).
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            let run = async {
+                let service = match server.serve(stdio()).await {
+                    Ok(s) => s,
+                    // the client closed stdin before (or instead of) initializing: a clean end
+                    Err(rmcp::service::ServerInitializeError::ConnectionClosed(_)) => {
+                        return anyhow::Ok(());
+                    }
+                    Err(e) => return Err(anyhow::Error::new(e).context("MCP handshake failed")),
+                };
+                service.waiting().await?;
+                anyhow::Ok(())
+            };
+            tokio::select! {
+                r = run => r?,
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+            }
             Ok(0)
         }
         Command::Demo => demo(cli.root, load_validator(&cli.crds)?).await,
