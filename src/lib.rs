@@ -9,6 +9,7 @@ pub mod generate;
 pub mod mcp;
 pub mod names;
 pub mod render;
+pub mod spec;
 pub mod validate;
 pub mod workspace;
 pub mod yaml;

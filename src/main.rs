@@ -37,6 +37,15 @@ enum Command {
     Serve,
     /// Build the Task API stack with the default arguments of every tool, then validate it.
     Demo,
+    /// Build the whole stack from a traffic spec (traffic-spec.md).
+    Generate {
+        /// The spec file.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Output format: text or json.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Manage the upstream CRDs the schema and CEL checks use.
     Crds {
         #[command(subcommand)]
@@ -49,6 +58,10 @@ enum Command {
         /// Output format: text, json or sarif.
         #[arg(long, default_value = "text")]
         format: String,
+        /// A traffic spec: adds a PASS/FAIL row per success criterion (PATH is then the stack
+        /// folder, or the root that holds traffic/).
+        #[arg(long)]
+        spec: Option<PathBuf>,
     },
 }
 
@@ -254,12 +267,55 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Validate { paths, format } => {
-            let validator = load_validator(&cli.crds)?;
-            let report = if paths.is_empty() {
-                validator.validate_stack(&Stack::new(&cli.root))?
+        Command::Generate { spec, format } => {
+            let (parsed, _) = read_spec(&spec)?;
+            let stack = Stack::new(&cli.root);
+            let steps = traffic_engineer::spec::generate(&parsed, &stack)
+                .map_err(|(_, e)| anyhow::anyhow!("{e}"))?;
+            let mut stdout = std::io::stdout().lock();
+            if format == "json" {
+                let out: Vec<serde_json::Value> = steps
+                    .iter()
+                    .map(|s| serde_json::json!({"tool": s.tool, "summary": s.plan.summary, "notes": s.plan.notes, "files": s.written}))
+                    .collect();
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&out)?)?;
             } else {
-                validator.validate_sources(&read_sources(&paths)?)
+                for s in &steps {
+                    writeln!(stdout, "== {}\n{}", s.tool, s.plan.summary)?;
+                    for w in &s.written {
+                        writeln!(stdout, "   {:?} {}", w.action, Stack::display_path(&w.file))?;
+                    }
+                    for n in &s.plan.notes {
+                        writeln!(stdout, "   note: {n}")?;
+                    }
+                }
+                writeln!(
+                    stdout,
+                    "stack written to {}; next: traffic-engineer validate --spec {} {}",
+                    stack.dir().display(),
+                    spec.display(),
+                    stack.dir().display()
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Validate {
+            paths,
+            format,
+            spec,
+        } => {
+            let validator = load_validator(&cli.crds)?;
+            let report = match spec {
+                Some(spec_path) => {
+                    let (parsed, name) = read_spec(&spec_path)?;
+                    let stack = stack_for(paths.first().unwrap_or(&cli.root))?;
+                    let (mut report, rows) =
+                        traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
+                    report.compliance = rows;
+                    report
+                }
+                None if paths.is_empty() => validator.validate_stack(&Stack::new(&cli.root))?,
+                None => validator.validate_sources(&read_sources(&paths)?),
             };
             let mut stdout = std::io::stdout().lock();
             match format.as_str() {
@@ -274,7 +330,51 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 )?,
                 other => anyhow::bail!("--format {other}: expected text, json or sarif"),
             }
-            Ok(if report.summary.errors > 0 { 1 } else { 0 })
+            let failed = report
+                .compliance
+                .iter()
+                .any(|r| r.status == traffic_engineer::spec::compliance::Status::Fail);
+            Ok(if report.summary.errors > 0 || failed {
+                1
+            } else {
+                0
+            })
         }
     }
+}
+
+/// Read and parse a spec file; errors carry the file and line.
+fn read_spec(path: &std::path::Path) -> anyhow::Result<(traffic_engineer::spec::Spec, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    match traffic_engineer::spec::parse(&text) {
+        Ok(p) => Ok((p.spec, path.display().to_string())),
+        Err(errs) => {
+            let lines: Vec<String> = errs
+                .iter()
+                .map(|e| format!("{}:{}: {}: {}", path.display(), e.line, e.field, e.message))
+                .collect();
+            anyhow::bail!("the spec is invalid:\n{}", lines.join("\n"))
+        }
+    }
+}
+
+/// The stack a path names: the stack folder itself, or a root holding traffic/.
+fn stack_for(path: &std::path::Path) -> anyhow::Result<Stack> {
+    if path.join(traffic_engineer::workspace::STACK_DIR).is_dir() {
+        return Ok(Stack::new(path));
+    }
+    if path
+        .file_name()
+        .is_some_and(|n| n == traffic_engineer::workspace::STACK_DIR)
+        && path.is_dir()
+    {
+        return Ok(Stack::new(
+            path.parent().unwrap_or(std::path::Path::new(".")),
+        ));
+    }
+    anyhow::bail!(
+        "{}: expected the stack folder (traffic/) or the root that holds it",
+        path.display()
+    )
 }

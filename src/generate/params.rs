@@ -419,6 +419,28 @@ pub struct ValidateParams {
     /// YAML to check instead of the stack (multi-document). Default: the whole stack.
     #[serde(default)]
     pub manifests: String,
+    /// Spec file in the root for the compliance table; used when it exists. Default traffic-spec.md.
+    #[serde(default = "d_spec_file")]
+    pub spec_file: String,
+    /// Spec text to use instead of spec_file.
+    #[serde(default)]
+    pub spec: String,
+}
+
+fn d_spec_file() -> String {
+    "traffic-spec.md".into()
+}
+
+/// Arguments of generate_from_spec.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FromSpecParams {
+    /// Spec file in the root (traffic-spec.md with a ```yaml traffic-spec block).
+    #[serde(default = "d_spec_file")]
+    pub spec_file: String,
+    /// Spec text to use instead of spec_file.
+    #[serde(default)]
+    pub spec: String,
 }
 
 /// Parse tool arguments, naming the field and the accepted form on failure. Unknown fields are

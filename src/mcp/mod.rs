@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::generate::params::{
-    CircuitBreakerParams, GatewayParams, RateLimitParams, ScaledObjectParams, TlsParams,
-    ValidateParams, parse_args,
+    CircuitBreakerParams, FromSpecParams, GatewayParams, RateLimitParams, ScaledObjectParams,
+    TlsParams, ValidateParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;
@@ -25,6 +25,7 @@ pub const URI_PREFIX: &str = "traffic-engineer://stack/";
 pub const INSTRUCTIONS: &str = "traffic-engineer writes a Kubernetes traffic stack (Gateway API, Envoy Gateway, cert-manager, KEDA) into traffic/ under the server's root, one file per object plus kustomization.yaml. \
 Workflow: generate_gateway -> add_rate_limit -> add_circuit_breaker -> generate_tls -> generate_scaledobject -> validate, then `kubectl apply -k traffic/`. \
 Every argument has a Task API default, so {} works; pass names, never paths. Each call re-reads the stack, so hand edits are kept. \
+Spec first: with traffic-spec.md in the root, generate_from_spec builds everything and validate adds a PASS/FAIL row per success criterion. \
 Rate limit and circuit breaker share one BackendTrafficPolicy per target. Run validate after changes and fix every error it reports.";
 
 /// One file in a tool result.
@@ -245,7 +246,7 @@ impl TrafficServer {
         match joined {
             Ok(Ok((plan, written))) => {
                 tracing::info!(tool, files = written.len(), "stack updated");
-                tool_result(plan, &written, &self.stack)
+                tool_result(&[(plan, written)])
             }
             Ok(Err(e)) => {
                 tracing::info!(tool, error = %e, "call refused");
@@ -262,59 +263,85 @@ impl TrafficServer {
     }
 }
 
-/// Build the tool result: structured output, a text summary and a link per written manifest.
-/// Key files are listed by name only: their contents never enter a result.
-pub fn tool_result(plan: Plan, written: &[Written], stack: &Stack) -> CallToolResult {
-    let mut files = Vec::new();
+/// Build the tool result of one or more generator steps: structured output, a text summary
+/// and a link per written manifest. Key files are listed by name only: their contents never
+/// enter a result.
+pub fn tool_result(steps: &[(Plan, Vec<Written>)]) -> CallToolResult {
+    let mut files: Vec<FileOut> = Vec::new();
     let mut yaml = String::new();
     let mut links = Vec::new();
-    for w in written {
-        let uri = if w.private {
-            String::new()
-        } else {
-            uri_for(&w.file)
-        };
-        if !w.private
-            && w.action != Action::Unchanged
-            && let Some(pf) = plan.files.iter().find(|p| p.file == w.file)
-        {
-            if !yaml.is_empty() {
-                yaml.push_str(
-                    "---
-",
-                );
+    let mut notes = Vec::new();
+    for (plan, written) in steps {
+        for w in written {
+            let uri = if w.private {
+                String::new()
+            } else {
+                uri_for(&w.file)
+            };
+            if !w.private
+                && w.action != Action::Unchanged
+                && let Some(pf) = plan.files.iter().find(|p| p.file == w.file)
+            {
+                if !yaml.is_empty() {
+                    yaml.push_str("---\n");
+                }
+                yaml.push_str(&pf.contents);
             }
-            yaml.push_str(&pf.contents);
+            let path = Stack::display_path(&w.file);
+            // a later step's write of the same file wins; "unchanged" never hides a write
+            if let Some(prev) = files.iter_mut().find(|f| f.path == path) {
+                if w.action != Action::Unchanged {
+                    prev.action = if prev.action == Action::Created {
+                        Action::Created
+                    } else {
+                        w.action
+                    };
+                }
+                continue;
+            }
+            if !uri.is_empty() {
+                links.push(ContentBlock::resource_link(
+                    Resource::new(uri.clone(), w.file.clone())
+                        .with_mime_type("application/yaml")
+                        .with_description(format!("{} {}", w.kind, w.name)),
+                ));
+            }
+            files.push(FileOut {
+                path,
+                kind: w.kind.clone(),
+                name: w.name.clone(),
+                action: w.action,
+                uri,
+            });
         }
-        if !uri.is_empty() {
-            links.push(ContentBlock::resource_link(
-                Resource::new(uri.clone(), w.file.clone())
-                    .with_mime_type("application/yaml")
-                    .with_description(format!("{} {}", w.kind, w.name)),
-            ));
+        for n in &plan.notes {
+            if !notes.contains(n) {
+                notes.push(n.clone());
+            }
         }
-        files.push(FileOut {
-            path: Stack::display_path(&w.file),
-            kind: w.kind.clone(),
-            name: w.name.clone(),
-            action: w.action,
-            uri,
-        });
     }
-    let _ = stack;
     let out = ToolOutput {
-        summary: plan.summary,
+        summary: steps
+            .iter()
+            .map(|(p, _)| p.summary.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
         files,
         yaml,
-        notes: plan.notes,
-        next_step: plan.next_step,
+        notes,
+        next_step: steps
+            .last()
+            .map(|(p, _)| p.next_step.clone())
+            .unwrap_or_default(),
     };
     let value = serde_json::to_value(&out).unwrap_or_default();
     let mut text = format!("{}\n", out.summary);
     for f in &out.files {
-        text.push_str(
-            &format!("- {:?} {} ({} {})\n", f.action, f.path, f.kind, f.name).to_lowercase(),
-        );
+        let action = serde_json::to_value(f.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        text.push_str(&format!("- {action} {} ({} {})\n", f.path, f.kind, f.name));
     }
     for n in &out.notes {
         text.push_str(&format!("note: {n}\n"));
@@ -327,6 +354,39 @@ pub fn tool_result(plan: Plan, written: &[Written], stack: &Stack) -> CallToolRe
     let mut r = CallToolResult::success(content);
     r.structured_content = Some(value);
     r
+}
+
+/// Load a spec: inline text, or a file in the root. `Ok(None)` when no spec was asked for and
+/// the default file does not exist.
+fn load_spec(
+    stack: &Stack,
+    inline: &str,
+    file: &str,
+    required: bool,
+) -> Result<Option<(crate::spec::Spec, String)>, String> {
+    let (text, name) = if !inline.is_empty() {
+        (inline.to_string(), "<inline spec>".to_string())
+    } else {
+        match stack.read_root_file(file) {
+            Ok(t) => (t, file.to_string()),
+            Err(WorkspaceError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !required =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("spec_file: {e}")),
+        }
+    };
+    match crate::spec::parse(&text) {
+        Ok(p) => Ok(Some((p.spec, name))),
+        Err(errs) => Err(format!(
+            "the spec {name} is invalid; nothing was done:\n{}",
+            errs.iter()
+                .map(|e| format!("  {name}:{}: {}: {}", e.line, e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )),
+    }
 }
 
 #[tool_router]
@@ -390,7 +450,41 @@ impl TrafficServer {
             .await
     }
 
-    /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore. Findings carry file, line, rule and a fix; isError when any finding is an error.
+    /// Build the whole stack from traffic-spec.md (the ```yaml traffic-spec block) through the same generators as the other tools, in workflow order.
+    #[tool(
+        input_schema = schema::<FromSpecParams>(),
+        output_schema = output_schema::<ToolOutput>(),
+        annotations(title = "Generate from spec", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn generate_from_spec(&self, args: JsonObject) -> CallToolResult {
+        let p: FromSpecParams = match parse_args(args) {
+            Ok(p) => p,
+            Err(e) => return error_result(format!("invalid argument {e}. Nothing was written.")),
+        };
+        let stack = self.stack.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or("no spec")?;
+            crate::spec::generate(&spec, &stack).map_err(|(done, e)| {
+                format!(
+                    "{} (after {} step(s) were written)",
+                    workspace_error_text(&e),
+                    done.len()
+                )
+            })
+        })
+        .await;
+        match joined {
+            Ok(Ok(steps)) => {
+                let steps: Vec<(Plan, Vec<Written>)> =
+                    steps.into_iter().map(|s| (s.plan, s.written)).collect();
+                tool_result(&steps)
+            }
+            Ok(Err(e)) => error_result(e.to_string()),
+            Err(_) => error_result("internal error while generating".into()),
+        }
+    }
+
+    /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore: findings with file, line, rule and fix. With traffic-spec.md, also a PASS/FAIL row per success criterion. isError on any error or FAIL.
     #[tool(
         input_schema = schema::<ValidateParams>(),
         annotations(title = "Validate", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -411,7 +505,17 @@ impl TrafficServer {
         };
         let report = tokio::task::spawn_blocking(move || {
             if p.manifests.is_empty() {
-                validator.validate_stack(&stack)
+                let spec = load_spec(&stack, &p.spec, &p.spec_file, !p.spec.is_empty())
+                    .map_err(WorkspaceError::Refused)?;
+                match spec {
+                    None => validator.validate_stack(&stack),
+                    Some((spec, name)) => {
+                        crate::spec::check(&spec, &stack, &validator, &name).map(|(mut r, rows)| {
+                            r.compliance = rows;
+                            r
+                        })
+                    }
+                }
             } else {
                 Ok(validator.validate_sources(&[crate::validate::Source {
                     name: "<manifests>".into(),
@@ -423,7 +527,11 @@ impl TrafficServer {
         match report {
             Ok(Ok(report)) => {
                 let value = serde_json::to_value(&report).unwrap_or_default();
-                let mut r = if report.summary.errors > 0 {
+                let failed = report
+                    .compliance
+                    .iter()
+                    .any(|r| r.status == crate::spec::compliance::Status::Fail);
+                let mut r = if report.summary.errors > 0 || failed {
                     CallToolResult::error(vec![ContentBlock::text(report.to_text())])
                 } else {
                     CallToolResult::success(vec![ContentBlock::text(report.to_text())])
@@ -431,6 +539,7 @@ impl TrafficServer {
                 r.structured_content = Some(value);
                 r
             }
+            Ok(Err(WorkspaceError::Refused(e))) => error_result(e),
             Ok(Err(e)) => error_result(format!("could not read the stack: {e}")),
             Err(_) => error_result("internal error while validating".into()),
         }

@@ -60,6 +60,9 @@ pub struct Summary {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub summary: Summary,
+    /// With a spec: one row per success criterion.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compliance: Vec<crate::spec::compliance::Row>,
 }
 
 impl Report {
@@ -85,9 +88,14 @@ impl Report {
         self
     }
 
-    /// Compact text: one line per finding, `file:line:col: severity rule: message (hint)`.
+    /// Compact text: the compliance table (with a spec), then one line per finding,
+    /// `file:line:col: severity rule: message`, and its fix.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for row in &self.compliance {
+            out.push_str(&row.to_text());
+            out.push('\n');
+        }
         for f in &self.findings {
             let loc = match (&f.file, f.line, f.column) {
                 (Some(file), Some(l), Some(c)) => format!("{file}:{l}:{c}: "),
@@ -339,30 +347,36 @@ impl Validator {
     /// Check every manifest of the stack (kustomization.yaml excluded; its secretGenerator
     /// entries count as Secrets that will exist).
     pub fn validate_stack(&self, stack: &Stack) -> Result<Report, WorkspaceError> {
-        let mut sources = Vec::new();
-        let mut ctx = refs::RefContext::default();
-        for f in stack.manifest_files()? {
-            let text = stack.read_manifest(&f)?;
-            if f == KUSTOMIZATION {
-                if let Ok(docs) = crate::yaml::parse_documents(&text)
-                    && let Some(k) = docs.first()
-                {
-                    for g in k.value["secretGenerator"].as_array().into_iter().flatten() {
-                        let ns = g["namespace"].as_str().unwrap_or("default").to_string();
-                        if let Some(n) = g["name"].as_str() {
-                            ctx.generated_secrets.push((ns, n.to_string()));
-                        }
-                    }
-                }
-                continue;
-            }
-            sources.push(Source {
-                name: Stack::display_path(&f),
-                text,
-            });
-        }
+        let (sources, ctx) = stack_sources(stack)?;
         Ok(self.validate_with(&sources, &ctx))
     }
+}
+
+/// The stack's manifests as sources, and the Secrets its kustomization will generate.
+pub fn stack_sources(stack: &Stack) -> Result<(Vec<Source>, refs::RefContext), WorkspaceError> {
+    let mut sources = Vec::new();
+    let mut ctx = refs::RefContext::default();
+    for f in stack.manifest_files()? {
+        let text = stack.read_manifest(&f)?;
+        if f == KUSTOMIZATION {
+            if let Ok(docs) = crate::yaml::parse_documents(&text)
+                && let Some(k) = docs.first()
+            {
+                for g in k.value["secretGenerator"].as_array().into_iter().flatten() {
+                    let ns = g["namespace"].as_str().unwrap_or("default").to_string();
+                    if let Some(n) = g["name"].as_str() {
+                        ctx.generated_secrets.push((ns, n.to_string()));
+                    }
+                }
+            }
+            continue;
+        }
+        sources.push(Source {
+            name: Stack::display_path(&f),
+            text,
+        });
+    }
+    Ok((sources, ctx))
 }
 
 /// Fill in file, line, column and resource of a finding from its JSON pointer.

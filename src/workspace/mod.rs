@@ -273,6 +273,21 @@ impl Stack {
         read_regular(&self.dir, file)
     }
 
+    /// Read a spec file from the root: a plain `*.md` file name, no path, no symlink.
+    pub fn read_root_file(&self, file: &str) -> Result<String, WorkspaceError> {
+        let plain = file.ends_with(".md")
+            && !file.starts_with('.')
+            && !file.contains(['/', '\\', '\0'])
+            && file.len() <= 255;
+        if !plain {
+            return Err(WorkspaceError::Refused(format!(
+                "{:?} is not a spec file name; expected a plain file name in the root such as traffic-spec.md",
+                file.chars().take(80).collect::<String>()
+            )));
+        }
+        read_regular(&self.root, file)
+    }
+
     /// Read the whole stack.
     pub fn snapshot(&self) -> Result<Snapshot, WorkspaceError> {
         let mut snap = Snapshot::default();
