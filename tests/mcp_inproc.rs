@@ -45,7 +45,10 @@ async fn session(
         Some(true)
     );
     let gw = tools.iter().find(|t| t.name == "generate_gateway").unwrap();
-    assert!(gw.output_schema.is_some());
+    assert_eq!(
+        gw.annotations.as_ref().unwrap().destructive_hint,
+        Some(true)
+    );
 
     for tool in [
         "generate_gateway",

@@ -2,11 +2,14 @@
 //! are parsed into typed parameters, handed to a generator through the workspace, and the
 //! outcome is turned into a tool result. Nothing here writes to stdout.
 
+pub mod prompts;
+pub mod skill;
+
 use std::sync::Arc;
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler, handler::server::router::tool::ToolRouter,
-    model::*, service::RequestContext, tool, tool_handler, tool_router,
+    model::*, prompt_handler, service::RequestContext, tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -80,6 +83,8 @@ pub struct TrafficServer {
     validator: SharedValidator,
     crd_paths: Arc<Vec<std::path::PathBuf>>,
     tool_router: ToolRouter<Self>,
+    prompt_router: rmcp::handler::server::router::prompt::PromptRouter<Self>,
+    skills: Arc<Option<rmcp::handler::server::skill_catalog::SkillCatalog>>,
 }
 
 /// Strip what costs tokens and tells the model nothing: `$schema`, titles, integer formats,
@@ -147,30 +152,6 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
 
-/// Output schemas: types only.
-fn output_schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
-    fn strip(v: &mut serde_json::Value) {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("description");
-            o.remove("$defs");
-            if o.remove("$ref").is_some() {
-                o.insert("type".into(), serde_json::json!("object"));
-            }
-            for (_, c) in o.iter_mut() {
-                strip(c);
-            }
-        } else if let Some(a) = v.as_array_mut() {
-            a.iter_mut().for_each(strip);
-        }
-    }
-    let mut v = serde_json::Value::Object(
-        (*rmcp::handler::server::common::schema_for_output::<T>()).clone(),
-    );
-    compact(&mut v, 0);
-    strip(&mut v);
-    Arc::new(v.as_object().cloned().unwrap_or_default())
-}
-
 impl TrafficServer {
     /// A server with a ready validation engine.
     pub fn new(stack: Stack, validator: Validator) -> Self {
@@ -180,6 +161,8 @@ impl TrafficServer {
             validator: Arc::new(cell),
             crd_paths: Arc::new(Vec::new()),
             tool_router: Self::tool_router(),
+            prompt_router: Self::prompts(),
+            skills: Arc::new(skill::load()),
         }
     }
 
@@ -191,6 +174,8 @@ impl TrafficServer {
             validator: Arc::new(tokio::sync::OnceCell::new()),
             crd_paths: Arc::new(paths),
             tool_router: Self::tool_router(),
+            prompt_router: Self::prompts(),
+            skills: Arc::new(skill::load()),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -394,7 +379,6 @@ impl TrafficServer {
     /// Write a Gateway (HTTP + optional HTTPS listener) and HTTPRoutes: path prefixes, versioned paths, weighted canary backends, header matches. Replaces the named Gateway and routes; other files are kept.
     #[tool(
         input_schema = schema::<GatewayParams>(),
-        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_gateway(&self, args: JsonObject) -> CallToolResult {
@@ -405,7 +389,6 @@ impl TrafficServer {
     /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header, default x-user-id) and a lower limit for requests without that header. Calling again replaces the limits.
     #[tool(
         input_schema = schema::<RateLimitParams>(),
-        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_rate_limit(&self, args: JsonObject) -> CallToolResult {
@@ -416,7 +399,6 @@ impl TrafficServer {
     /// Set circuitBreaker limits in the SAME BackendTrafficPolicy as the target's rate limits (created only if the target has none). Never a second policy.
     #[tool(
         input_schema = schema::<CircuitBreakerParams>(),
-        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_circuit_breaker(&self, args: JsonObject) -> CallToolResult {
@@ -431,7 +413,6 @@ impl TrafficServer {
     /// Self-signed TLS for the HTTPS listener: cert_manager (Issuer + Certificate) or local (certificate made here, key file 0600, kustomize secretGenerator; the key is never shown).
     #[tool(
         input_schema = schema::<TlsParams>(),
-        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_tls(&self, args: JsonObject) -> CallToolResult {
@@ -442,7 +423,6 @@ impl TrafficServer {
     /// Write a KEDA ScaledObject for the Deployment: explicit min (default 1) and max (default 10) replicas, scaling on the route's request rate from Envoy metrics (sum()) or on CPU.
     #[tool(
         input_schema = schema::<ScaledObjectParams>(),
-        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_scaledobject(&self, args: JsonObject) -> CallToolResult {
@@ -453,7 +433,6 @@ impl TrafficServer {
     /// Build the whole stack from traffic-spec.md (the ```yaml traffic-spec block) through the same generators as the other tools, in workflow order.
     #[tool(
         input_schema = schema::<FromSpecParams>(),
-        output_schema = output_schema::<ToolOutput>(),
         annotations(title = "Generate from spec", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_from_spec(&self, args: JsonObject) -> CallToolResult {
@@ -547,12 +526,16 @@ impl TrafficServer {
 }
 
 #[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for TrafficServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_prompts()
+                .enable_completions()
+                .enable_skills_with_directory_read()
                 .build(),
         )
         .with_server_info(
@@ -560,6 +543,65 @@ impl ServerHandler for TrafficServer {
                 .with_title("Traffic Engineer"),
         )
         .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_skills(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListSkillsResult, McpError> {
+        Ok(match self.skills.as_ref() {
+            Some(c) => c.list_skills(),
+            None => ListSkillsResult::with_all_items(Vec::new()),
+        })
+    }
+
+    async fn get_skill(
+        &self,
+        request: GetSkillRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetSkillResult, McpError> {
+        match self.skills.as_ref() {
+            Some(c) => c.get_skill(&request.uri),
+            None => Err(McpError::invalid_params("no skills are served", None)),
+        }
+    }
+
+    async fn read_resource_directory(
+        &self,
+        request: ReadResourceDirectoryRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceDirectoryResult, McpError> {
+        match self.skills.as_ref() {
+            Some(c) => c.read_resource_directory(&request.uri),
+            None => Err(McpError::invalid_params("no skills are served", None)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let values = match &request.r#ref {
+            Reference::Prompt(p) => {
+                let server = self.clone();
+                let (name, arg, prefix) = (
+                    p.name.clone(),
+                    request.argument.name.clone(),
+                    request.argument.value.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    server.complete_prompt_arg(&name, &arg, &prefix)
+                })
+                .await
+                .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let completion = CompletionInfo::with_pagination(values, None, false)
+            .map_err(|e| McpError::internal_error(e, None))?;
+        Ok(CompleteResult::new(completion))
     }
 
     async fn list_resources(
@@ -572,12 +614,14 @@ impl ServerHandler for TrafficServer {
             .await
             .map_err(|e| McpError::internal_error(e.to_string(), None))?
             .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-        Ok(ListResourcesResult::with_all_items(
-            files
-                .into_iter()
-                .map(|f| Resource::new(uri_for(&f), f.clone()).with_mime_type("application/yaml"))
-                .collect(),
-        ))
+        let mut items: Vec<Resource> = files
+            .into_iter()
+            .map(|f| Resource::new(uri_for(&f), f.clone()).with_mime_type("application/yaml"))
+            .collect();
+        if let Some(c) = self.skills.as_ref() {
+            items.extend(c.resources());
+        }
+        Ok(ListResourcesResult::with_all_items(items))
     }
 
     async fn read_resource(
@@ -593,6 +637,14 @@ impl ServerHandler for TrafficServer {
                 ),
             )
         };
+        if let Some(r) = self
+            .skills
+            .as_ref()
+            .as_ref()
+            .and_then(|c| c.read_resource(&request.uri))
+        {
+            return Ok(r.into());
+        }
         let Some(file) = request.uri.strip_prefix(URI_PREFIX).map(str::to_string) else {
             return Err(not_found());
         };

@@ -213,3 +213,44 @@ def test_kill_between_calls(tmp_path):
     btp = (tmp_path / "traffic" / "backendtrafficpolicy-task-api-traffic.yaml").read_text()
     assert "rateLimit" in btp and "circuitBreaker" in btp
     assert [p.name for p in (tmp_path / "traffic").iterdir() if ".tmp." in p.name] == []
+
+
+async def spec_first_session(root):
+    """The spec-first path: traffic-spec.md in the root -> generate_from_spec -> validate."""
+    (root / "traffic-spec.md").write_text((REPO / "examples" / "task-api" / "traffic-spec.md").read_text())
+    async with Client(params(root), mode="auto") as client:
+        r = await client.call_tool("generate_from_spec", {})
+        assert r.is_error is False, text_of(r)
+        paths = {f["path"] for f in r.structured_content["files"]}
+        assert "traffic/backendtrafficpolicy-task-api-traffic.yaml" in paths
+        v = await client.call_tool("validate", {})
+        assert v.is_error is False, text_of(v)
+        rows = v.structured_content["compliance"]
+        assert [r["id"] for r in rows] == [f"SC-00{i}" for i in range(1, 8)]
+        assert all(r["status"] == "PASS" for r in rows), rows
+        assert v.structured_content["summary"]["errors"] == 0
+        sc002 = next(r for r in rows if r["id"] == "SC-002")
+        assert sc002["evidence"] == ("BackendTrafficPolicy task-api/task-api-traffic: x-user-id Distinct 100/Minute; "
+                                     "requests without x-user-id 10/Minute")
+        assert "SC-004 PASS" in text_of(v)
+        # a hand edit that breaks SC-006: FAIL with the reason, and isError
+        btp = root / "traffic" / "backendtrafficpolicy-task-api-traffic.yaml"
+        btp.write_text(btp.read_text().replace("maxConnections: 50", "maxConnections: 500"))
+        v = await client.call_tool("validate", {})
+        assert v.is_error is True
+        sc006 = next(r for r in v.structured_content["compliance"] if r["id"] == "SC-006")
+        assert sc006["status"] == "FAIL" and "maxConnections is 500" in sc006["evidence"], sc006
+        # a broken spec: line-numbered errors, nothing written
+        before = {p.name: p.read_bytes() for p in (root / "traffic").iterdir()}
+        r = await client.call_tool("generate_from_spec", {"spec": "```yaml traffic-spec\nservice: {name: x}\n```\n"})
+        assert r.is_error is True and "<inline spec>:2" in text_of(r), text_of(r)
+        assert before == {p.name: p.read_bytes() for p in (root / "traffic").iterdir()}
+        # prompts and completion
+        prompts = await client.list_prompts()
+        assert {p.name for p in prompts.prompts} == {"write_spec", "review_stack", "production_readiness"}
+        gp = await client.get_prompt("write_spec", {"service": "orders"})
+        assert "orders.example.com" in gp.messages[0].content.text
+
+
+def test_spec_first_path(tmp_path):
+    asyncio.run(spec_first_session(tmp_path))
