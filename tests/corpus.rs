@@ -2,27 +2,12 @@
 //! under tests/corpus/invalid has exactly the error and warning findings its `# expect: RULE LINE`
 //! header lines name (rule id and line asserted), and no other error.
 
+mod common;
+use common::validator;
+
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
-use traffic_engineer::validate::{Severity, Source, Validator};
-
-fn crds_dir() -> PathBuf {
-    let p = std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds")));
-    assert!(
-        p.is_dir(),
-        "CRDs not found at {}: set TRAFFIC_ENGINEER_TEST_CRDS",
-        p.display()
-    );
-    p
-}
-
-fn validator() -> &'static Validator {
-    static V: OnceLock<Validator> = OnceLock::new();
-    V.get_or_init(|| Validator::load(&[crds_dir()]).expect("CRDs load"))
-}
+use traffic_engineer::validate::{Severity, Source};
 
 fn files(dir: &str) -> Vec<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR"))

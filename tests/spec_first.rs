@@ -2,27 +2,13 @@
 //! criterion and zero error findings; a stack edited by hand to break SC-002 or SC-006 gives
 //! FAIL with the reason.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+mod common;
+use common::validator;
 
 use traffic_engineer::spec::{self, compliance::Status};
-use traffic_engineer::validate::Validator;
 use traffic_engineer::workspace::Stack;
 
 const EXAMPLE: &str = include_str!("../examples/task-api/traffic-spec.md");
-
-fn validator() -> &'static Validator {
-    static V: OnceLock<Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let p = std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds"))
-            });
-        assert!(p.is_dir(), "CRDs not found at {}", p.display());
-        Validator::load(&[p]).expect("CRDs load")
-    })
-}
 
 fn built() -> (tempfile::TempDir, Stack, spec::Spec) {
     let parsed = spec::parse(EXAMPLE).expect("example parses");

@@ -2,36 +2,13 @@
 //! fields rejected, every CEL rule) and pass the reference and semantic layers with zero errors;
 //! and the same engine catches a stack broken by hand, with file and line.
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
+mod common;
+use common::validator;
 
 use serde_json::{Value, json};
 use traffic_engineer::generate::{self, params::*};
-use traffic_engineer::validate::{Report, Severity, Validator};
+use traffic_engineer::validate::{Report, Severity};
 use traffic_engineer::workspace::Stack;
-
-/// The upstream CRDs: `TRAFFIC_ENGINEER_TEST_CRDS`, else `../shared/crds`. Never skipped: a
-/// missing CRD folder fails the test (scripts/test.sh fetches them when ../shared is absent).
-fn crds_dir() -> PathBuf {
-    let p = std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds")));
-    assert!(
-        p.is_dir(),
-        "CRDs not found at {}: set TRAFFIC_ENGINEER_TEST_CRDS",
-        p.display()
-    );
-    p
-}
-
-fn validator() -> &'static Validator {
-    static V: OnceLock<Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let v = Validator::load(&[crds_dir()]).expect("CRDs load");
-        assert!(v.crd_count() >= 30, "only {} CRDs loaded", v.crd_count());
-        v
-    })
-}
 
 fn obj(v: Value) -> serde_json::Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()

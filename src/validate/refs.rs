@@ -20,6 +20,17 @@ pub struct RefContext {
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
+/// A string field, or `default` when it is absent or empty (the API server's defaulting).
+fn or<'a>(v: &'a Value, key: &str, default: &'a str) -> &'a str {
+    match s(v, key) {
+        "" => default,
+        x => x,
+    }
+}
+/// The items of an array field, with their index.
+fn items<'a>(v: &'a Value) -> impl Iterator<Item = (usize, &'a Value)> {
+    v.as_array().into_iter().flatten().enumerate()
+}
 fn kind(v: &Value) -> &str {
     s(v, "kind")
 }
@@ -188,23 +199,12 @@ fn rule_names(route: &Value) -> Vec<&str> {
 
 fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>) {
     let rns = ns(r);
-    for (pi, p) in r["spec"]["parentRefs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        let pk = match s(p, "kind") {
-            "" => "Gateway",
-            k => k,
-        };
+    for (pi, p) in items(&r["spec"]["parentRefs"]) {
+        let pk = or(p, "kind", "Gateway");
         if pk != "Gateway" {
             continue;
         }
-        let pns = match s(p, "namespace") {
-            "" => rns,
-            n => n,
-        };
+        let pns = or(p, "namespace", rns);
         let path = format!("/spec/parentRefs/{pi}");
         let Some(gw) = idx.get("Gateway", pns, s(p, "name")) else {
             out.push((
@@ -290,12 +290,7 @@ fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>
         }
     }
     let mut seen = HashMap::new();
-    for (ri, rule) in r["spec"]["rules"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (ri, rule) in items(&r["spec"]["rules"]) {
         let rn = s(rule, "name");
         if !rn.is_empty()
             && let Some(first) = seen.insert(rn, ri)
@@ -310,23 +305,12 @@ fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>
                 ),
             ));
         }
-        for (bi, b) in rule["backendRefs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let bk = match s(b, "kind") {
-                "" => "Service",
-                k => k,
-            };
+        for (bi, b) in items(&rule["backendRefs"]) {
+            let bk = or(b, "kind", "Service");
             if bk != "Service" || !s(b, "group").is_empty() {
                 continue;
             }
-            let bns = match s(b, "namespace") {
-                "" => rns,
-                n => n,
-            };
+            let bns = or(b, "namespace", rns);
             let path = format!("/spec/rules/{ri}/backendRefs/{bi}");
             let bname = s(b, "name");
             if bns != rns
@@ -396,29 +380,13 @@ fn check_gateway(
     out: &mut Vec<(usize, Finding)>,
 ) {
     let gns = ns(g);
-    for (li, l) in g["spec"]["listeners"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        for (ci, c) in l["tls"]["certificateRefs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let ck = match s(c, "kind") {
-                "" => "Secret",
-                k => k,
-            };
+    for (li, l) in items(&g["spec"]["listeners"]) {
+        for (ci, c) in items(&l["tls"]["certificateRefs"]) {
+            let ck = or(c, "kind", "Secret");
             if ck != "Secret" {
                 continue;
             }
-            let cns = match s(c, "namespace") {
-                "" => gns,
-                n => n,
-            };
+            let cns = or(c, "namespace", gns);
             let cname = s(c, "name");
             let path = format!("/spec/listeners/{li}/tls/certificateRefs/{ci}");
             if cns != gns
@@ -486,12 +454,7 @@ fn check_policy(idx: &Index, i: usize, p: &Value, out: &mut Vec<(usize, Finding)
     if p["spec"]["targetRef"].is_object() {
         refs.push(("/spec/targetRef".into(), &p["spec"]["targetRef"]));
     }
-    for (ti, t) in p["spec"]["targetRefs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (ti, t) in items(&p["spec"]["targetRefs"]) {
         refs.push((format!("/spec/targetRefs/{ti}"), t));
     }
     for (path, t) in refs {
@@ -596,10 +559,7 @@ fn check_scaledobjects(idx: &Index, out: &mut Vec<(usize, Finding)>) {
             continue;
         }
         let t = &so["spec"]["scaleTargetRef"];
-        let tk = match s(t, "kind") {
-            "" => "Deployment",
-            k => k,
-        };
+        let tk = or(t, "kind", "Deployment");
         by_target
             .entry((tk, ns(so), s(t, "name")))
             .or_default()
@@ -658,10 +618,7 @@ fn check_certificates(idx: &Index, out: &mut Vec<(usize, Finding)>) {
             continue;
         }
         let r = &c["spec"]["issuerRef"];
-        let ik = match s(r, "kind") {
-            "" => "Issuer",
-            k => k,
-        };
+        let ik = or(r, "kind", "Issuer");
         let iname = s(r, "name");
         let found = match ik {
             "Issuer" => idx.get("Issuer", ns(c), iname).is_some(),
