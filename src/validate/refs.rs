@@ -28,7 +28,7 @@ fn or<'a>(v: &'a Value, key: &str, default: &'a str) -> &'a str {
     }
 }
 /// The items of an array field, with their index.
-fn items<'a>(v: &'a Value) -> impl Iterator<Item = (usize, &'a Value)> {
+fn items(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
     v.as_array().into_iter().flatten().enumerate()
 }
 fn kind(v: &Value) -> &str {
