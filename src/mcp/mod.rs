@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::generate::params::{
     CircuitBreakerParams, FromSpecParams, GatewayParams, RateLimitParams, ScaledObjectParams,
-    TlsParams, ValidateParams, parse_args,
+    TlsParams, ValidateParams, VerifyParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;
@@ -341,6 +341,40 @@ pub fn tool_result(steps: &[(Plan, Vec<Written>)]) -> CallToolResult {
     r
 }
 
+/// The CA to trust for HTTPS: a `.crt`/`.pem` in the root, `traffic/<name>.crt`, or by default
+/// the stack's local certificate for the spec's HTTPS Secret. Never a key file.
+fn read_ca(stack: &Stack, file: &str, spec: &crate::spec::Spec) -> Result<Option<String>, String> {
+    let pem_ok = |t: String| {
+        if t.contains("-----BEGIN CERTIFICATE-----") && !t.contains("PRIVATE KEY") {
+            Ok(Some(t))
+        } else {
+            Err(format!("ca_file {file}: not a PEM certificate"))
+        }
+    };
+    if file.is_empty() {
+        let Some(h) = &spec.gateway.https else {
+            return Ok(None);
+        };
+        return match stack.read_other(&format!("{}.crt", h.secret)) {
+            Ok(t) => pem_ok(t),
+            Err(_) => Ok(None),
+        };
+    }
+    let plain = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && !n.contains(['/', '\\', '\0'])
+            && (n.ends_with(".crt") || n.ends_with(".pem"))
+    };
+    let text = match file.strip_prefix("traffic/") {
+        Some(n) if plain(n) => stack.read_other(n),
+        None if plain(file) => stack.read_root_any(file),
+        _ => return Err("invalid argument ca_file: expected a .crt or .pem file name in the root, or traffic/<name>.crt".into()),
+    }
+    .map_err(|e| format!("ca_file: {e}"))?;
+    pem_ok(text)
+}
+
 /// Load a spec: inline text, or a file in the root. `Ok(None)` when no spec was asked for and
 /// the default file does not exist.
 fn load_spec(
@@ -410,7 +444,7 @@ impl TrafficServer {
         .await
     }
 
-    /// Self-signed TLS for the HTTPS listener: cert_manager (Issuer + Certificate) or local (certificate made here, key file 0600, kustomize secretGenerator; the key is never shown).
+    /// Self-signed TLS for the HTTPS listener, via cert-manager or made locally (the key is never shown).
     #[tool(
         input_schema = schema::<TlsParams>(),
         annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -420,7 +454,7 @@ impl TrafficServer {
             .await
     }
 
-    /// Write a KEDA ScaledObject for the Deployment: explicit min (default 1) and max (default 10) replicas, scaling on the route's request rate from Envoy metrics (sum()) or on CPU.
+    /// Write a KEDA ScaledObject: explicit min/max replicas (1-10), scaling on the route's request rate (Envoy metrics, sum()) or CPU.
     #[tool(
         input_schema = schema::<ScaledObjectParams>(),
         annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -460,6 +494,65 @@ impl TrafficServer {
             }
             Ok(Err(e)) => error_result(e.to_string()),
             Err(_) => error_result("internal error while generating".into()),
+        }
+    }
+
+    /// Prove the spec's criteria with real traffic to a gateway on loopback (HTTPS, routing, rate limits, circuit breaker): PASS/FAIL with counts.
+    #[tool(
+        input_schema = schema::<VerifyParams>(),
+        annotations(title = "Verify live", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn verify(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        let p: VerifyParams = match parse_args(args) {
+            Ok(p) => p,
+            Err(e) => return error_result(format!("invalid argument {e}")),
+        };
+        if p.gateway.is_empty() && p.https_gateway.is_empty() {
+            return error_result("invalid argument gateway: empty; expected the gateway's listener on loopback, e.g. http://127.0.0.1:8080 (and https_gateway for HTTPS)".into());
+        }
+        let stack = self.stack.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize, String)>();
+        let work = tokio::task::spawn_blocking(move || -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), String> {
+            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or("no spec")?;
+            let ca = read_ca(&stack, &p.ca_file, &spec)?;
+            let host = if p.host.is_empty() { spec.gateway.hostnames.first().cloned().unwrap_or_default() } else { p.host.clone() };
+            let target = crate::spec::live::target(&p.gateway, &p.https_gateway, &host, ca);
+            let opts = crate::spec::live::LiveOptions { slow_path: p.slow_path.clone(), ..Default::default() };
+            let mut progress = |done: usize, total: usize, id: &str| {
+                let _ = tx.send((done, total, id.to_string()));
+            };
+            Ok(crate::spec::live::verify(&spec, &target, &opts, &mut progress))
+        });
+        let token = ctx.meta.get_progress_token();
+        while let Some((done, total, id)) = rx.recv().await {
+            if let Some(t) = &token {
+                let _ = ctx
+                    .peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(t.clone(), done as f64)
+                            .with_total(total as f64)
+                            .with_message(format!("{id} checked")),
+                    )
+                    .await;
+            }
+        }
+        match work.await {
+            Ok(Ok((rows, results))) => {
+                let text: String = rows.iter().map(|r| r.to_text() + "\n").collect();
+                let bad = rows
+                    .iter()
+                    .any(|r| matches!(r.status.as_str(), "FAIL" | "UNREACHABLE" | "INVALID"));
+                let mut r = if bad {
+                    CallToolResult::error(vec![ContentBlock::text(text)])
+                } else {
+                    CallToolResult::success(vec![ContentBlock::text(text)])
+                };
+                r.structured_content =
+                    Some(serde_json::json!({"criteria": rows, "checks": results}));
+                r
+            }
+            Ok(Err(e)) => error_result(e),
+            Err(_) => error_result("internal error while verifying".into()),
         }
     }
 

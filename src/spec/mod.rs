@@ -6,6 +6,7 @@
 //! `generate_from_spec` goes through exactly the same code as the tools.
 
 pub mod compliance;
+pub mod live;
 
 use std::collections::HashSet;
 

@@ -11,9 +11,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -134,12 +136,22 @@ const fn libc_o_nofollow() -> i32 {
     0o400000
 }
 
-/// Read a regular file inside `dir`, refusing symlinks and oversized files.
+/// O_NONBLOCK on Linux (x86_64 and aarch64 share the value). Opening a FIFO for reading blocks
+/// until a writer appears; with O_NONBLOCK the open returns at once and the file-type check
+/// below refuses it. It changes nothing for regular files.
+const fn libc_o_nonblock() -> i32 {
+    0o4000
+}
+
+/// Mode of the stack folder when the server creates it (whatever the umask allows beyond it).
+const DIR_MODE: u32 = 0o755;
+
+/// Read a regular file inside `dir`, refusing symlinks, FIFOs, devices and oversized files.
 fn read_regular(dir: &Path, file: &str) -> Result<String, WorkspaceError> {
     let path = dir.join(file);
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc_o_nofollow())
+        .custom_flags(libc_o_nofollow() | libc_o_nonblock())
         .open(&path)
         .map_err(|e| io_err(&path, e))?;
     let meta = f.metadata().map_err(|e| io_err(&path, e))?;
@@ -154,8 +166,94 @@ fn read_regular(dir: &Path, file: &str) -> Result<String, WorkspaceError> {
         )));
     }
     let mut s = String::new();
-    f.read_to_string(&mut s).map_err(|e| io_err(&path, e))?;
+    // a file that grows after the size check is still read only up to the limit
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut s)
+        .map_err(|e| io_err(&path, e))?;
+    if s.len() as u64 > MAX_FILE_BYTES {
+        return Err(WorkspaceError::Refused(format!(
+            "{file} is larger than {MAX_FILE_BYTES} bytes"
+        )));
+    }
     Ok(s)
+}
+
+/// Writes in progress in this process, and whether the process is stopping.
+struct InFlight {
+    state: Mutex<(usize, bool)>,
+    idle: Condvar,
+}
+
+static IN_FLIGHT: InFlight = InFlight {
+    state: Mutex::new((0, false)),
+    idle: Condvar::new(),
+};
+static AT_EXIT: Once = Once::new();
+/// Longest a stopping process waits for the writes in progress.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+
+unsafe extern "C" {
+    fn atexit(cb: extern "C" fn()) -> std::ffi::c_int;
+}
+
+extern "C" fn finish_writes_at_exit() {
+    wait_for_writes(EXIT_GRACE);
+}
+
+/// Marks one read-plan-write in progress until dropped.
+struct WriteGuard;
+
+impl WriteGuard {
+    fn begin() -> Result<WriteGuard, WorkspaceError> {
+        // `std::process::exit` (end of input, SIGTERM) runs C atexit handlers: the first write
+        // registers one that lets the writes in progress finish, so a stopping server never
+        // leaves a temporary file or a kustomization that misses a file it just wrote.
+        AT_EXIT.call_once(|| {
+            // SAFETY: registers a plain extern "C" fn with no captured state.
+            unsafe {
+                atexit(finish_writes_at_exit);
+            }
+        });
+        let mut g = IN_FLIGHT.state.lock().unwrap_or_else(|e| e.into_inner());
+        if g.1 {
+            return Err(WorkspaceError::Refused(
+                "the server is stopping; nothing was written, call again after it restarts".into(),
+            ));
+        }
+        g.0 += 1;
+        Ok(WriteGuard)
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        let mut g = IN_FLIGHT.state.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 -= 1;
+        if g.0 == 0 {
+            IN_FLIGHT.idle.notify_all();
+        }
+    }
+}
+
+/// Refuse new writes in this process and wait up to `timeout` for those in progress to finish.
+/// Returns whether none is left. Runs by itself when the process exits; call it before stopping
+/// in any other way.
+pub fn wait_for_writes(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut g = IN_FLIGHT.state.lock().unwrap_or_else(|e| e.into_inner());
+    g.1 = true;
+    while g.0 > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        g = IN_FLIGHT
+            .idle
+            .wait_timeout(g, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    true
 }
 
 /// The stack folder of one output root.
@@ -207,7 +305,12 @@ impl Stack {
     /// Take the exclusive lock, creating the stack folder if needed. Blocks.
     pub fn lock(&self) -> Result<StackLock, WorkspaceError> {
         if !self.check_dir_is_real()? {
-            fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+            // 0755 whatever the umask: a world-writable stack folder would let anyone plant links
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(&self.dir)
+                .map_err(|e| io_err(&self.dir, e))?;
             self.check_dir_is_real()?;
         }
         let path = self.dir.join(LOCK_FILE);
@@ -270,6 +373,13 @@ impl Stack {
                 "{file:?} is not a manifest of the stack"
             )));
         }
+        // O_NOFOLLOW guards only the last component: a symlinked stack folder would otherwise
+        // serve files from wherever it points
+        if !self.check_dir_is_real()? {
+            return Err(WorkspaceError::Refused(format!(
+                "{file:?} is not a manifest of the stack"
+            )));
+        }
         read_regular(&self.dir, file)
     }
 
@@ -283,6 +393,29 @@ impl Stack {
             return Err(WorkspaceError::Refused(format!(
                 "{:?} is not a spec file name; expected a plain file name in the root such as traffic-spec.md",
                 file.chars().take(80).collect::<String>()
+            )));
+        }
+        read_regular(&self.root, file)
+    }
+
+    /// Read a certificate file of the stack (`<name>.crt`); never a key file.
+    pub fn read_other(&self, file: &str) -> Result<String, WorkspaceError> {
+        if !file.ends_with(".crt") || file.contains(['/', '\\', '\0']) || file.starts_with('.') {
+            return Err(WorkspaceError::Refused(format!(
+                "{file:?} is not a certificate file of the stack"
+            )));
+        }
+        read_regular(&self.dir, file)
+    }
+
+    /// Read a certificate file (`.crt`/`.pem`) from the root.
+    pub fn read_root_any(&self, file: &str) -> Result<String, WorkspaceError> {
+        let ok = (file.ends_with(".crt") || file.ends_with(".pem"))
+            && !file.contains(['/', '\\', '\0'])
+            && !file.starts_with('.');
+        if !ok {
+            return Err(WorkspaceError::Refused(format!(
+                "{file:?} is not a certificate file name"
             )));
         }
         read_regular(&self.root, file)
@@ -336,6 +469,7 @@ impl Stack {
         F: FnOnce(&Snapshot) -> Result<Plan, GenerateError>,
     {
         let _lock = self.lock()?;
+        let _writing = WriteGuard::begin()?;
         let snap = self.snapshot()?;
         let plan = f(&snap)?;
         let written = self.apply(&plan)?;
