@@ -231,7 +231,13 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .with_context(|| format!("--root {}", cli.root.display()))?;
             tracing::info!(root = %root.display(), "serving MCP over stdio");
             let paths = traffic_engineer::validate::crd_paths(&cli.crds);
-            let server = TrafficServer::with_crd_paths(Stack::new(root), paths);
+            let stack = Stack::new(root);
+            // a crash between a manifest's rename and the kustomization's leaves it one file
+            // behind: bring it in step before serving
+            if let Err(e) = stack.reconcile() {
+                tracing::warn!(error = %e, "could not reconcile the kustomization");
+            }
+            let server = TrafficServer::with_crd_paths(stack, paths);
             // End of input, SIGTERM or SIGINT: stop cleanly with exit 0, during the handshake
             // too. Writes are atomic renames under the stack lock, so stopping never leaves a
             // partial file (a temporary file of an interrupted write is removed on the next call).
@@ -254,6 +260,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 _ = term.recv() => tracing::info!("SIGTERM: stopping"),
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
             }
+            // let a write in progress finish its rename (new calls are refused from here on)
+            traffic_engineer::workspace::wait_for_writes(std::time::Duration::from_secs(10));
             Ok(0)
         }
         Command::Demo => demo(cli.root, load_validator(&cli.crds)?).await,

@@ -455,7 +455,7 @@ pub fn parse_args<T: serde::de::DeserializeOwned + JsonSchema>(
                 let mut known: Vec<&str> = props.keys().map(String::as_str).collect();
                 known.sort_unstable();
                 return Err(crate::names::InputError::new(
-                    k.chars().take(60).collect::<String>(),
+                    shown_name(k),
                     "unknown argument",
                     format!("one of: {}", known.join(", ")),
                 ));
@@ -463,16 +463,71 @@ pub fn parse_args<T: serde::de::DeserializeOwned + JsonSchema>(
         }
     }
     let v = serde_json::Value::Object(args);
-    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(v.clone()).map_err(|e| {
         let path = e.path().to_string();
+        // serde loses the path inside flattened fields: ask the input schema which field it is
+        if path == "."
+            && let Some(located) = locate_with_schema(&schema, &v)
+        {
+            return located;
+        }
         let field = if path == "." {
             "arguments".to_string()
         } else {
-            path
+            truncate(&path, 200)
         };
         let msg: String = e.inner().to_string().chars().take(300).collect();
         crate::names::InputError::new(field, msg, "the type given in the tool's input schema")
     })
+}
+
+/// The first schema violation of `args`, as an error naming the field (JSON pointer -> `a.b[0]`).
+fn locate_with_schema(
+    schema: &schemars::Schema,
+    args: &serde_json::Value,
+) -> Option<crate::names::InputError> {
+    let validator = jsonschema::validator_for(schema.as_value()).ok()?;
+    let err = validator.iter_errors(args).next()?;
+    let mut field = String::new();
+    for seg in err.instance_path().to_string().split('/').skip(1) {
+        if seg.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{seg}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&seg.replace("~1", "/").replace("~0", "~"));
+        }
+    }
+    if field.is_empty() {
+        return None;
+    }
+    let msg: String = err.to_string().chars().take(300).collect();
+    Some(crate::names::InputError::new(
+        truncate(&field, 200),
+        msg,
+        "the type given in the tool's input schema",
+    ))
+}
+
+/// An argument name as shown in an error: quoted when empty or odd, at most 60 characters.
+fn shown_name(k: &str) -> String {
+    let plain = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain {
+        truncate(k, 60)
+    } else {
+        format!("{:?}", truncate(k, 60))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
 }
 
 fn d_slow() -> String {

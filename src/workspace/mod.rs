@@ -72,6 +72,29 @@ pub struct Written {
     pub private: bool,
 }
 
+/// File names come from kind and name only, so one stack holds one object per kind and name:
+/// refuse a plan that would replace an object of another namespace (nothing is written).
+fn check_namespaces(snap: &Snapshot, plan: &Plan) -> Result<(), WorkspaceError> {
+    for pf in plan.files.iter().filter(|p| !p.private) {
+        if let Some(m) = snap.manifests.iter().find(|m| m.file == pf.file)
+            && m.kind() == pf.kind
+            && m.name() == pf.name
+            && m.namespace() != pf.namespace
+        {
+            return Err(WorkspaceError::Refused(format!(
+                "{} already holds {} {}/{}; this stack keeps one {} named {} (file names do not carry the namespace). Use another name, or another --root for the other namespace",
+                Stack::display_path(&pf.file),
+                m.kind(),
+                m.namespace(),
+                m.name(),
+                pf.kind,
+                pf.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Position of a kind in `kubectl apply` order.
 pub fn apply_rank(kind: &str) -> u8 {
     match kind {
@@ -472,8 +495,19 @@ impl Stack {
         let _writing = WriteGuard::begin()?;
         let snap = self.snapshot()?;
         let plan = f(&snap)?;
+        check_namespaces(&snap, &plan)?;
         let written = self.apply(&plan)?;
         Ok((plan, written))
+    }
+
+    /// Bring the kustomization in step with the files present (after a crash between a
+    /// manifest's rename and the kustomization's). Takes the lock; a missing stack is fine.
+    pub fn reconcile(&self) -> Result<(), WorkspaceError> {
+        if !self.check_dir_is_real()? {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        self.refresh_kustomization(&[]).map(|_| ())
     }
 
     /// Write a plan's files and refresh the kustomization. Call with the lock held.

@@ -1,0 +1,2 @@
+//! Shared properties of the fuzz targets (also replayed by the main crate's tests/hardening.rs).
+pub mod checks;
