@@ -70,6 +70,12 @@ fn render(name: &str, ctx: serde_json::Value) -> Result<String, McpError> {
         .map_err(|e| McpError::internal_error(format!("prompt {name}: {e}"), None))
 }
 
+/// A prompt of one user message.
+fn user_message(text: String, description: &str) -> GetPromptResult {
+    GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+        .with_description(description)
+}
+
 /// A plain one-line argument: no control characters, bounded length.
 fn arg(field: &str, v: &str) -> Result<String, McpError> {
     if v.len() > 200 || v.chars().any(char::is_control) {
@@ -111,10 +117,7 @@ impl TrafficServer {
             "write_spec",
             serde_json::json!({"service": service, "namespace": namespace, "hostname": hostname}),
         )?;
-        Ok(
-            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-                .with_description("write traffic-spec.md, spec first"),
-        )
+        Ok(user_message(text, "write traffic-spec.md, spec first"))
     }
 
     /// Review a generated stack resource by resource against the specifics that fail in practice.
@@ -125,10 +128,7 @@ impl TrafficServer {
     ) -> Result<GetPromptResult, McpError> {
         let focus = one_of("focus", a.focus.as_deref().unwrap_or("all"), FOCUS)?;
         let text = render("review_stack", serde_json::json!({"focus": focus}))?;
-        Ok(
-            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-                .with_description("resource-by-resource review"),
-        )
+        Ok(user_message(text, "resource-by-resource review"))
     }
 
     /// A production-readiness pass: what offline validation cannot see, with the commands that check it.
@@ -146,10 +146,7 @@ impl TrafficServer {
             "production_readiness",
             serde_json::json!({"environment": environment}),
         )?;
-        Ok(
-            GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-                .with_description("production-readiness pass"),
-        )
+        Ok(user_message(text, "production-readiness pass"))
     }
 }
 

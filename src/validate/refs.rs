@@ -178,6 +178,33 @@ fn hosts_intersect(a: &str, b: &str) -> bool {
     a == b || matches(a, b) || matches(b, a)
 }
 
+/// A reference into another namespace needs a ReferenceGrant there. `words` are the
+/// reference's name and extra text for the message and the hint.
+fn missing_grant(
+    idx: &Index,
+    from: From,
+    to: To,
+    path: &str,
+    words: (&str, &str, &str),
+) -> Option<Finding> {
+    let (_, from_kind, from_ns) = from;
+    let (_, to_kind, to_ns, to_name) = to;
+    if from_ns == to_ns || grant_allows(idx, from, to) {
+        return None;
+    }
+    let (what, more, hint_more) = words;
+    Some(Finding::error(
+        "ref/reference-grant",
+        format!("{path}/namespace"),
+        format!(
+            "{what} to {to_kind} {to_ns}/{to_name} crosses namespaces without a ReferenceGrant{more}"
+        ),
+        format!(
+            "add a ReferenceGrant in namespace {to_ns} from {from_kind} in {from_ns} to {to_kind} {to_name}{hint_more}"
+        ),
+    ))
+}
+
 fn listener_names(gw: &Value) -> Vec<&str> {
     gw["spec"]["listeners"]
         .as_array()
@@ -313,22 +340,14 @@ fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>
             let bns = or(b, "namespace", rns);
             let path = format!("/spec/rules/{ri}/backendRefs/{bi}");
             let bname = s(b, "name");
-            if bns != rns
-                && !grant_allows(
-                    idx,
-                    ("gateway.networking.k8s.io", "HTTPRoute", rns),
-                    ("", "Service", bns, bname),
-                )
-            {
-                out.push((
-                    i,
-                    Finding::error(
-                        "ref/reference-grant",
-                        format!("{path}/namespace"),
-                        format!("backendRef to Service {bns}/{bname} crosses namespaces without a ReferenceGrant"),
-                        format!("add a ReferenceGrant in namespace {bns} from HTTPRoute in {rns} to Service {bname}"),
-                    ),
-                ));
+            if let Some(f) = missing_grant(
+                idx,
+                ("gateway.networking.k8s.io", "HTTPRoute", rns),
+                ("", "Service", bns, bname),
+                &path,
+                ("backendRef", "", ""),
+            ) {
+                out.push((i, f));
             }
             match idx.get("Service", bns, bname) {
                 None => out.push((
@@ -389,22 +408,18 @@ fn check_gateway(
             let cns = or(c, "namespace", gns);
             let cname = s(c, "name");
             let path = format!("/spec/listeners/{li}/tls/certificateRefs/{ci}");
-            if cns != gns
-                && !grant_allows(
-                    idx,
-                    ("gateway.networking.k8s.io", "Gateway", gns),
-                    ("", "Secret", cns, cname),
-                )
-            {
-                out.push((
-                    i,
-                    Finding::error(
-                        "ref/reference-grant",
-                        format!("{path}/namespace"),
-                        format!("certificateRef to Secret {cns}/{cname} crosses namespaces without a ReferenceGrant (listener RefNotPermitted)"),
-                        format!("add a ReferenceGrant in {cns} from Gateway in {gns} to Secret {cname}, or put the Secret in {gns}"),
-                    ),
-                ));
+            if let Some(f) = missing_grant(
+                idx,
+                ("gateway.networking.k8s.io", "Gateway", gns),
+                ("", "Secret", cns, cname),
+                &path,
+                (
+                    "certificateRef",
+                    " (listener RefNotPermitted)",
+                    &format!(", or put the Secret in {gns}"),
+                ),
+            ) {
+                out.push((i, f));
             }
             let secret = idx.get("Secret", cns, cname);
             if let Some(sec) = secret
