@@ -176,7 +176,11 @@ impl Builder {
 
     /// Charge a copy made through an anchor or alias to the stream's budget.
     fn charge_copy(&mut self, v: &Value, span: &Span) -> Result<(), YamlError> {
-        let bytes = value_bytes(v);
+        self.charge_bytes(value_bytes(v), span)
+    }
+
+    /// Charge `bytes` copied through an anchor or alias to the stream's budget.
+    fn charge_bytes(&mut self, bytes: usize, span: &Span) -> Result<(), YamlError> {
         if bytes > self.alias_budget {
             return Err(YamlError::at(
                 span,
@@ -479,18 +483,15 @@ impl Builder {
                 format!("the document expands to more than {MAX_NODES} nodes (aliases?)"),
             ));
         }
-        if bytes > self.alias_budget {
+        self.charge_bytes(bytes, span)?;
+        self.nodes += nodes;
+        let Some(v) = self.anchors.get(&id).cloned() else {
             return Err(YamlError::at(
                 span,
-                "yaml/too-large",
-                format!(
-                    "anchors and aliases copy more than {MAX_ALIAS_BYTES} bytes; write the values out instead"
-                ),
+                "yaml/syntax",
+                "alias to an unknown anchor",
             ));
-        }
-        self.alias_budget -= bytes;
-        self.nodes += nodes;
-        let v = anchored.clone();
+        };
         let (pointer, is_key) = self.next_slot();
         if !is_key && !self.stack.is_empty() {
             self.record_position(pointer, span);

@@ -405,35 +405,29 @@ fn run_one(ctx: &Ctx, c: &Check) -> CheckResult {
             per,
             extra,
             path,
-        } => ratelimit::per_user(
-            ctx,
-            &ratelimit::Spec {
-                id,
-                header,
-                limit: *limit,
-                per: *per,
-                extra: *extra,
-                path,
-            },
-        ),
-        Check::AnonymousLimit {
+        }
+        | Check::AnonymousLimit {
             id,
             header,
             limit,
             per,
             extra,
             path,
-        } => ratelimit::anonymous(
-            ctx,
-            &ratelimit::Spec {
+        } => {
+            let spec = ratelimit::Spec {
                 id,
                 header,
                 limit: *limit,
                 per: *per,
                 extra: *extra,
                 path,
-            },
-        ),
+            };
+            if matches!(c, Check::PerUserLimit { .. }) {
+                ratelimit::per_user(ctx, &spec)
+            } else {
+                ratelimit::anonymous(ctx, &spec)
+            }
+        }
         Check::CircuitBreaker {
             id,
             max,
