@@ -6,6 +6,7 @@
 
 pub mod fetch;
 pub mod generate;
+pub mod intent;
 pub mod mcp;
 pub mod names;
 pub mod render;

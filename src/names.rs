@@ -26,6 +26,64 @@ impl InputError {
     }
 }
 
+/// Every problem of one call or one spec, reported together (never one per round trip).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputErrors(pub Vec<InputError>);
+
+impl InputErrors {
+    pub fn push(&mut self, e: InputError) {
+        if !self.0.contains(&e) {
+            self.0.push(e);
+        }
+    }
+    /// Record the error of a check, if any; true when it passed.
+    pub fn check(&mut self, r: Result<(), InputError>) -> bool {
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                self.push(e);
+                false
+            }
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Ok when no problem was recorded.
+    pub fn into_result(self) -> Result<(), InputErrors> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+}
+
+impl std::fmt::Display for InputErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} problems: ", all.len())?;
+                for (i, e) in all.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "; ")?;
+                    }
+                    write!(f, "({}) {e}", i + 1)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for InputErrors {}
+
+impl From<InputError> for InputErrors {
+    fn from(e: InputError) -> Self {
+        InputErrors(vec![e])
+    }
+}
+
 const LABEL_FORM: &str = "a DNS-1123 label: 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit (e.g. task-api)";
 const SUBDOMAIN_FORM: &str = "a DNS-1123 subdomain: up to 253 characters, dot-separated DNS-1123 labels (e.g. task-api.example.com)";
 

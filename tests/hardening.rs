@@ -400,7 +400,10 @@ fn same_name_in_another_namespace_is_refused_not_overwritten() {
             (f, b)
         })
         .collect();
-    let p: GatewayParams = parse_args(args(json!({"namespace": "ns-a", "gateway": "g0"}))).unwrap();
+    let p: GatewayParams = parse_args(args(json!({"namespace": "ns-a", "gateway": "g0",
+        "hostnames": ["a.example.com"],
+        "routes": [{"name": "a", "rules": [{"backends": [{"service": "a", "port": 80}]}]}]})))
+    .unwrap();
     let e = stack
         .update(|s| generate::gateway::generate(&p, s))
         .unwrap_err()

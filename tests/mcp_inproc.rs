@@ -57,8 +57,14 @@ async fn session(
         "generate_tls",
         "generate_scaledobject",
     ] {
+        // {} builds the Task API example; the circuit breaker sets only the thresholds named
+        let a = if tool == "add_circuit_breaker" {
+            json!({"max_connections": 50})
+        } else {
+            json!({})
+        };
         let r = client
-            .call_tool(CallToolRequestParams::new(tool).with_arguments(args(json!({}))))
+            .call_tool(CallToolRequestParams::new(tool).with_arguments(args(a)))
             .await?;
         assert_eq!(r.is_error, Some(false), "{tool}: {:?}", r.content);
         let sc = r.structured_content.expect("structured");

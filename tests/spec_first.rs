@@ -71,22 +71,22 @@ fn hand_edits_that_break_sc002_fail_with_the_reason() {
         (
             "requests: 100",
             "requests: 200",
-            "x-user-id Distinct limit is 200/Minute, the spec says 100/Minute",
+            "rate_limits.per_user: the intent says 100/Minute, the stack has 200/Minute",
         ),
         (
             "type: RegularExpression",
             "type: Exact",
-            "no rule for requests without x-user-id",
+            "rate_limits.anonymous: the intent says 10/Minute, the stack has no limit for requests without the header",
         ),
         (
             "requests: 10\n",
             "requests: 50\n",
-            "requests without x-user-id is 50/Minute, the spec says 10/Minute",
+            "rate_limits.anonymous: the intent says 10/Minute, the stack has 50/Minute",
         ),
         (
             "type: Distinct",
             "type: Exact\n            value: alice",
-            "no global rule with a x-user-id Distinct selector",
+            "rate_limits.per_user: the intent says x-user-id Distinct 100/Minute, the stack has no per-user (Distinct) rule",
         ),
     ];
     for (from, to, reason) in cases {
@@ -122,7 +122,7 @@ fn hand_edits_that_break_sc006_fail_with_the_reason() {
     assert_eq!(r.status, Status::Fail);
     assert!(
         r.evidence
-            .contains("circuitBreaker.maxConnections is 500, above the spec's 50"),
+            .contains("circuit_breaker.max_connections: the intent says 50, the stack has 500"),
         "{}",
         r.evidence
     );
@@ -135,7 +135,7 @@ fn hand_edits_that_break_sc006_fail_with_the_reason() {
     let r = row(&stack, &spec, "SC-006");
     assert_eq!(r.status, Status::Fail);
     assert!(
-        r.evidence.contains("has no circuitBreaker"),
+        r.evidence.contains("circuit_breaker.max_connections: the intent says 50, the stack has unset (Envoy default 1024)"),
         "{}",
         r.evidence
     );
@@ -159,12 +159,16 @@ fn other_criteria_fail_when_their_resource_is_broken() {
     let (_, rows) = spec::check(&spec, &stack, validator(), "traffic-spec.md").unwrap();
     let get = |id: &str| rows.iter().find(|r| r.id == id).unwrap();
     assert_eq!(get("SC-004").status, Status::Fail);
-    assert!(get("SC-004").evidence.contains("scales to zero"));
+    assert!(
+        get("SC-004")
+            .evidence
+            .contains("autoscaling.min: the intent says 1, the stack has unset (0: scale to zero)")
+    );
     assert_eq!(get("SC-005").status, Status::Fail);
     assert!(
-        get("SC-005")
-            .evidence
-            .contains("/api/v2 goes to task-api-v1, the spec says task-api-v2"),
+        get("SC-005").evidence.contains(
+            "routes[0].rules[1].backends: the intent says task-api-v2, the stack has task-api-v1"
+        ),
         "{}",
         get("SC-005").evidence
     );

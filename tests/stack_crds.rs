@@ -59,10 +59,16 @@ fn assert_checked_by_crds(r: &Report) {
 
 #[test]
 fn task_api_defaults_are_accepted() {
-    let (_d, stack) = build(json!({}), json!({}), json!({}), json!({}), json!({}));
+    let (_d, stack) = build(
+        json!({}),
+        json!({}),
+        json!({"max_connections": 50}),
+        json!({}),
+        json!({}),
+    );
     let r = validator().validate_stack(&stack).unwrap();
     assert_checked_by_crds(&r);
-    assert_eq!(r.summary.documents, 7);
+    assert_eq!(r.summary.documents, 6, "no Namespace unless asked");
     assert!(errors(&r).is_empty(), "{:#?}", errors(&r));
 }
 
@@ -84,15 +90,15 @@ fn variants_are_accepted() {
     let cases = [
         (
             canary,
-            json!({"unit": "Hour", "requests_per_user": 5000, "anonymous_requests": 50}),
-            json!({"max_parallel_retries": 3, "max_requests_per_connection": 1000}),
+            json!({"target_name": "task-api", "unit": "Hour", "requests_per_user": 5000, "anonymous_requests": 50}),
+            json!({"target_name": "task-api", "max_parallel_retries": 3, "max_requests_per_connection": 1000}),
             json!({"mode": "local", "hostnames": ["task-api.example.com", "api.example.com"]}),
             json!({"metric": "cpu", "min_replicas": 2, "max_replicas": 20}),
         ),
         (
             json!({"https": false}),
             json!({"target_kind": "Gateway", "target_name": "task-api-gateway", "limit_anonymous": false}),
-            json!({"target_kind": "Gateway", "target_name": "task-api-gateway"}),
+            json!({"target_kind": "Gateway", "target_name": "task-api-gateway", "max_connections": 100}),
             json!({"issuer_kind": "ClusterIssuer", "days": 30}),
             json!({"threshold": 200, "polling_interval": 30}),
         ),
@@ -107,7 +113,13 @@ fn variants_are_accepted() {
 
 #[test]
 fn hand_broken_stack_is_caught_with_file_and_line() {
-    let (_d, stack) = build(json!({}), json!({}), json!({}), json!({}), json!({}));
+    let (_d, stack) = build(
+        json!({}),
+        json!({}),
+        json!({"max_connections": 50}),
+        json!({}),
+        json!({}),
+    );
     let btp = stack
         .dir()
         .join("backendtrafficpolicy-task-api-traffic.yaml");

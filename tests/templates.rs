@@ -45,7 +45,10 @@ fn golden_task_api_sequence() {
     insta::assert_snapshot!("btp_rate_limit", yaml_of(&p));
     absorb(&mut snap, &p);
     let p = generate::policy::add_circuit_breaker(
-        &args(json!({"max_parallel_retries": 3, "max_requests_per_connection": 1000})),
+        &args(
+            json!({"max_connections": 50, "max_pending_requests": 50, "max_parallel_requests": 50,
+                     "max_parallel_retries": 3, "max_requests_per_connection": 1000}),
+        ),
         &snap,
     )
     .unwrap();
@@ -91,7 +94,8 @@ fn second_rate_limit_call_updates_the_same_policy_and_keeps_hand_edits() {
     let mut snap = Snapshot::default();
     let p = generate::gateway::generate(&args(json!({})), &snap).unwrap();
     absorb(&mut snap, &p);
-    let p = generate::policy::add_circuit_breaker(&args(json!({})), &snap).unwrap();
+    let p = generate::policy::add_circuit_breaker(&args(json!({"max_connections": 50})), &snap)
+        .unwrap();
     absorb(&mut snap, &p);
     // a hand edit: a retry block and a deprecated rateLimit.type the user added
     let btp = snap
@@ -134,6 +138,8 @@ fn second_rate_limit_call_updates_the_same_policy_and_keeps_hand_edits() {
 #[test]
 fn two_policies_on_one_target_are_refused() {
     let mut snap = Snapshot::default();
+    let p = generate::gateway::generate(&args(json!({})), &snap).unwrap();
+    absorb(&mut snap, &p);
     let p = generate::policy::add_rate_limit(&args(json!({})), &snap).unwrap();
     absorb(&mut snap, &p);
     let mut second = snap
@@ -145,7 +151,8 @@ fn two_policies_on_one_target_are_refused() {
     second.value["metadata"]["name"] = json!("other");
     second.file = "backendtrafficpolicy-other.yaml".into();
     snap.manifests.push(second);
-    let e = generate::policy::add_circuit_breaker(&args(json!({})), &snap).unwrap_err();
+    let e = generate::policy::add_circuit_breaker(&args(json!({"max_connections": 10})), &snap)
+        .unwrap_err();
     assert!(e.to_string().contains("applies only the oldest"), "{e}");
 }
 
@@ -199,14 +206,28 @@ fn hostile_values_stay_inside_their_scalar() {
             ),
             (
                 "httproute.yaml.j2",
-                json!({"name": v, "namespace": v, "parents": [{"name": v, "section": v}], "hostnames": [v],
-                       "rules": [{"name": v, "path": v, "headers": [{"name": v, "value": v}],
-                                  "backends": [{"service": v, "port": 1, "weight": 1}]}]}),
+                json!({"name": v, "namespace": v, "comment": v, "parents": [{"name": v, "section": v}], "hostnames": [v],
+                       "rules": [{"name": v, "path_type": v, "path": v, "headers": [{"name": v, "value": v}],
+                                  "backends": [{"service": v, "port": 1, "weight": 1}], "redirect": null, "timeout": v}]}),
                 vec![
                     "/spec/hostnames/0",
                     "/spec/rules/0/matches/0/path/value",
                     "/spec/rules/0/matches/0/headers/0/value",
                     "/spec/rules/0/backendRefs/0/name",
+                    "/spec/rules/0/timeouts/request",
+                ],
+            ),
+            (
+                "securitypolicy.yaml.j2",
+                json!({"name": v, "namespace": v, "target": {"kind": v, "name": v}, "header": v, "mode": v,
+                       "jwt": {"provider": v, "issuer": v, "jwks_uri": v, "claim": v, "audiences": [v]},
+                       "api_key": {"secret": v, "header": v}}),
+                vec![
+                    "/spec/jwt/providers/0/issuer",
+                    "/spec/jwt/providers/0/remoteJWKS/uri",
+                    "/spec/jwt/providers/0/claimToHeaders/0/header",
+                    "/spec/apiKeyAuth/credentialRefs/0/name",
+                    "/spec/apiKeyAuth/forwardClientIDHeader",
                 ],
             ),
             (
@@ -222,7 +243,7 @@ fn hostile_values_stay_inside_their_scalar() {
             ),
             (
                 "issuer.yaml.j2",
-                json!({"kind": v, "name": v, "namespace": v}),
+                json!({"kind": v, "name": v, "namespace": v, "label": "l", "managed_by": v}),
                 vec!["/kind", "/metadata/namespace"],
             ),
             (
@@ -269,7 +290,9 @@ fn hostile_values_stay_inside_their_scalar() {
 
 #[test]
 fn invalid_arguments_name_the_field_and_the_form() {
-    let snap = Snapshot::default();
+    let mut snap = Snapshot::default();
+    let p = generate::gateway::generate(&args(json!({})), &snap).unwrap();
+    absorb(&mut snap, &p);
     let cases: Vec<(&str, Value, &str)> = vec![
         ("gateway", json!({"namespace": "Task API"}), "namespace"),
         (
@@ -324,7 +347,8 @@ fn invalid_arguments_name_the_field_and_the_form() {
         }
         .expect_err(&format!("{tool} {a} should fail"));
         let msg = e.to_string();
-        assert!(msg.starts_with(&format!("{field}: ")), "{tool} {a}: {msg}");
+        let named = msg.starts_with(&format!("{field}: ")) || msg.contains(&format!(") {field}: "));
+        assert!(named, "{tool} {a}: {msg}");
         assert!(msg.contains("expected"), "{msg}");
     }
     // type errors and unknown fields, from the argument decoder

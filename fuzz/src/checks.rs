@@ -60,7 +60,9 @@ pub fn default_stack() -> &'static Snapshot {
         absorb(&mut snap, &p.unwrap());
         let p = generate::policy::add_rate_limit(&parse_args(empty.clone()).unwrap(), &snap);
         absorb(&mut snap, &p.unwrap());
-        let p = generate::policy::add_circuit_breaker(&parse_args(empty.clone()).unwrap(), &snap);
+        let mut breaker = Map::new();
+        breaker.insert("max_connections".into(), Value::from(50));
+        let p = generate::policy::add_circuit_breaker(&parse_args(breaker).unwrap(), &snap);
         absorb(&mut snap, &p.unwrap());
         let p = generate::tls::generate(&parse_args(empty.clone()).unwrap(), &snap);
         absorb(&mut snap, &p.unwrap());

@@ -1,12 +1,11 @@
-//! generate_gateway: a Gateway (HTTP, optionally HTTPS) and its HTTPRoutes.
-
-use std::collections::HashSet;
+//! generate_gateway: a Gateway (listeners by mode) and its HTTPRoutes, plus the HTTP->HTTPS
+//! redirect route in https_redirect mode.
 
 use serde::Serialize;
 
-use super::params::{AllowedRoutes, GatewayParams};
-use super::{GenerateError, Plan, Snapshot, namespace_file, rendered};
-use crate::names::{self, InputError};
+use super::params::GatewayParams;
+use super::{GenerateError, Plan, Snapshot, check_not_broken, namespace_file, rendered};
+use crate::intent::{self, AllowedRoutes, GatewayIntent, ListenerMode, RouteIntent, defaults};
 
 #[derive(Serialize)]
 struct Listener {
@@ -38,348 +37,272 @@ struct Header {
 }
 
 #[derive(Serialize)]
+struct Redirect {
+    scheme: &'static str,
+    port: Option<u16>,
+    status: u16,
+}
+
+#[derive(Serialize)]
 struct Rule {
     name: String,
+    path_type: &'static str,
     path: String,
     headers: Vec<Header>,
     backends: Vec<Backend>,
+    redirect: Option<Redirect>,
+    timeout: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Route {
     name: String,
     namespace: String,
+    comment: String,
     parents: Vec<Parent>,
     hostnames: Vec<String>,
     rules: Vec<Rule>,
 }
 
-/// A rule name from a path prefix: `/api/v1` -> `api-v1`, `/` -> `root`.
-fn rule_name_from_path(path: &str) -> String {
-    let mut s: String = path
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while s.contains("--") {
-        s = s.replace("--", "-");
-    }
-    let s = s.trim_matches('-');
-    let s: String = s.chars().take(63).collect();
-    let s = s.trim_end_matches('-').to_string();
-    if s.is_empty() { "root".into() } else { s }
-}
-
-const MAX_HOSTNAMES: usize = 16;
-const MAX_ROUTES: usize = 32;
-const MAX_RULES: usize = 16;
-const MAX_BACKENDS: usize = 16;
-const MAX_HEADERS: usize = 16;
-
-fn too_many(field: &str, n: usize, max: usize) -> Result<(), InputError> {
-    if n > max {
-        Err(InputError::new(
-            field,
-            format!("{n} entries"),
-            format!("at most {max} (Gateway API limit)"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
+/// generate_gateway: resolve the arguments against the stack, then build.
 pub fn generate(p: &GatewayParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
-    names::label("namespace", &p.namespace)?;
-    names::object_name("gateway", &p.gateway)?;
-    names::subdomain("gateway_class", &p.gateway_class)?;
-    if p.hostnames.is_empty() {
-        return Err(InputError::new(
-            "hostnames",
-            "empty list",
-            "at least one hostname, e.g. [\"task-api.example.com\"]",
-        )
-        .into());
-    }
-    too_many("hostnames", p.hostnames.len(), MAX_HOSTNAMES)?;
-    for (i, h) in p.hostnames.iter().enumerate() {
-        names::hostname(&format!("hostnames[{i}]"), h)?;
-    }
-    if p.http_port == 0 {
-        return Err(InputError::new("http_port", "0", "a port from 1 to 65535").into());
-    }
-    if p.https {
-        if p.https_port == 0 || p.https_port == p.http_port {
-            return Err(InputError::new(
-                "https_port",
-                format!("{}", p.https_port),
-                "a port from 1 to 65535, different from http_port",
-            )
-            .into());
-        }
-        names::subdomain("tls_secret", &p.tls_secret)?;
-    }
-    if p.routes.is_empty() {
-        return Err(
-            InputError::new("routes", "empty list", "at least one route with a rule").into(),
-        );
-    }
-    too_many("routes", p.routes.len(), MAX_ROUTES)?;
+    let r = intent::resolve::gateway(p, snap)?;
+    let mut plan = build(&r.intent, snap)?;
+    plan.defaults = r.defaulted;
+    Ok(plan)
+}
 
-    let hostname = (p.hostnames.len() == 1).then(|| p.hostnames[0].clone());
-    let allowed_from = match p.allowed_routes {
+/// The parentRefs of a route: one without sectionName when it attaches to every listener of
+/// the Gateway, else one per listener.
+fn parents(g: &GatewayIntent, r: &RouteIntent) -> Vec<Parent> {
+    let all: Vec<&str> = [
+        g.mode.has_http().then_some("http"),
+        g.mode.has_https().then_some("https"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mine: Vec<&str> = r.listeners.iter().map(String::as_str).collect();
+    if mine == all {
+        vec![Parent {
+            name: g.name.clone(),
+            section: None,
+        }]
+    } else {
+        mine.iter()
+            .map(|l| Parent {
+                name: g.name.clone(),
+                section: Some(l.to_string()),
+            })
+            .collect()
+    }
+}
+
+fn route_file(
+    g: &GatewayIntent,
+    r: &RouteIntent,
+    snap: &Snapshot,
+) -> Result<super::PlannedFile, GenerateError> {
+    let route = Route {
+        name: r.name.clone(),
+        namespace: g.namespace.name.clone(),
+        comment: format!("listeners: {}", r.listeners.join(", ")),
+        parents: parents(g, r),
+        hostnames: g.hostnames.clone(),
+        rules: r
+            .rules
+            .iter()
+            .map(|rule| Rule {
+                name: rule.name.clone(),
+                path_type: rule.path.kind.gateway_api(),
+                path: rule.path.value.clone(),
+                headers: rule
+                    .headers
+                    .iter()
+                    .map(|h| Header {
+                        name: h.name.clone(),
+                        value: h.value.clone(),
+                    })
+                    .collect(),
+                backends: rule
+                    .backends
+                    .iter()
+                    .map(|b| Backend {
+                        service: b.service.clone(),
+                        port: b.port,
+                        weight: b.weight,
+                    })
+                    .collect(),
+                redirect: None,
+                timeout: rule.timeout.clone(),
+            })
+            .collect(),
+    };
+    let file = rendered(
+        "httproute.yaml.j2",
+        &route,
+        "HTTPRoute",
+        &r.name,
+        &g.namespace.name,
+    )?;
+    check_not_broken(snap, &file.file)?;
+    Ok(file)
+}
+
+fn redirect_file(g: &GatewayIntent, snap: &Snapshot) -> Result<super::PlannedFile, GenerateError> {
+    let name = defaults::redirect_route(&g.name);
+    let route = Route {
+        name: name.clone(),
+        namespace: g.namespace.name.clone(),
+        comment: "plain HTTP answers 301 to HTTPS (listeners: https_redirect)".into(),
+        parents: vec![Parent {
+            name: g.name.clone(),
+            section: Some("http".into()),
+        }],
+        hostnames: g.hostnames.clone(),
+        rules: vec![Rule {
+            name: "https-redirect".into(),
+            path_type: "PathPrefix",
+            path: "/".into(),
+            headers: Vec::new(),
+            backends: Vec::new(),
+            redirect: Some(Redirect {
+                scheme: "https",
+                port: (g.https_port != defaults::HTTPS_PORT).then_some(g.https_port),
+                status: 301,
+            }),
+            timeout: None,
+        }],
+    };
+    let file = rendered(
+        "httproute.yaml.j2",
+        &route,
+        "HTTPRoute",
+        &name,
+        &g.namespace.name,
+    )?;
+    check_not_broken(snap, &file.file)?;
+    Ok(file)
+}
+
+/// Render the Gateway section: the Gateway, the routes it names, and the redirect route.
+pub fn build(g: &GatewayIntent, snap: &Snapshot) -> Result<Plan, GenerateError> {
+    let hostname = (g.hostnames.len() == 1).then(|| g.hostnames[0].clone());
+    let allowed_from = match g.allowed_routes {
         AllowedRoutes::Same => "Same",
         AllowedRoutes::All => "All",
     };
-    let mut listeners = vec![Listener {
-        name: "http",
-        protocol: "HTTP",
-        port: p.http_port,
-        hostname: hostname.clone(),
-        tls_secret: None,
-        allowed_from,
-    }];
-    if p.https {
+    let mut listeners = Vec::new();
+    if g.mode.has_http() {
         listeners.push(Listener {
-            name: "https",
-            protocol: "HTTPS",
-            port: p.https_port,
+            name: "http",
+            protocol: "HTTP",
+            port: g.http_port,
             hostname: hostname.clone(),
-            tls_secret: Some(p.tls_secret.clone()),
+            tls_secret: None,
             allowed_from,
         });
     }
-
-    let mut plan = Plan::default();
-    if let Some(ns) = namespace_file(&p.namespace)? {
-        plan.files.push(ns);
+    if g.mode.has_https() {
+        listeners.push(Listener {
+            name: "https",
+            protocol: "HTTPS",
+            port: g.https_port,
+            hostname: hostname.clone(),
+            tls_secret: Some(g.tls_secret.clone()),
+            allowed_from,
+        });
     }
+    let ns = &g.namespace.name;
+    let mut plan = Plan::default();
+    namespace_file(&g.namespace, &mut plan)?;
     let gw = rendered(
         "gateway.yaml.j2",
         &serde_json::json!({
-            "name": p.gateway, "namespace": p.namespace, "class": p.gateway_class, "listeners": listeners,
+            "name": g.name, "namespace": ns, "class": g.class, "listeners": listeners,
         }),
         "Gateway",
-        &p.gateway,
-        &p.namespace,
+        &g.name,
+        ns,
     )?;
-    snap.check_not_broken(&gw.file)?;
+    check_not_broken(snap, &gw.file)?;
     plan.files.push(gw);
-
-    let mut route_names = HashSet::new();
-    for (ri, r) in p.routes.iter().enumerate() {
-        let f = |s: &str| format!("routes[{ri}].{s}");
-        names::object_name(&f("name"), &r.name)?;
-        if !route_names.insert(r.name.clone()) {
-            return Err(InputError::new(
-                f("name"),
-                format!("{:?} is used twice", r.name),
-                "a name unique among the routes",
-            )
-            .into());
-        }
-        let section = match r.listener.as_str() {
-            "" => None,
-            "http" => Some("http".to_string()),
-            "https" if p.https => Some("https".to_string()),
-            other => {
-                return Err(InputError::new(
-                    f("listener"),
-                    format!(
-                        "{:?} is not a listener of this Gateway",
-                        other.chars().take(40).collect::<String>()
-                    ),
-                    if p.https {
-                        "\"http\", \"https\" or empty for both"
-                    } else {
-                        "\"http\" or empty"
-                    },
-                )
-                .into());
-            }
-        };
-        if r.rules.is_empty() {
-            return Err(InputError::new(f("rules"), "empty list", "at least one rule: {\"path_prefix\": \"/\", \"backends\": [{\"service\": \"task-api\", \"port\": 8000}]}").into());
-        }
-        too_many(&f("rules"), r.rules.len(), MAX_RULES)?;
-        let mut rules = Vec::new();
-        let mut rule_names = HashSet::new();
-        let mut matches_seen = HashSet::new();
-        for (i, rule) in r.rules.iter().enumerate() {
-            let g = |s: &str| format!("routes[{ri}].rules[{i}].{s}");
-            names::path_prefix(&g("path_prefix"), &rule.path_prefix)?;
-            let name = if rule.name.is_empty() {
-                rule_name_from_path(&rule.path_prefix)
-            } else {
-                names::label(&g("name"), &rule.name)?;
-                rule.name.clone()
-            };
-            if !rule_names.insert(name.clone()) {
-                return Err(InputError::new(
-                    g("name"),
-                    format!("rule name {name:?} is used twice in route {}", r.name),
-                    "a rule name unique within the route (policies target rules by name)",
-                )
-                .into());
-            }
-            too_many(&g("headers"), rule.headers.len(), MAX_HEADERS)?;
-            let mut headers = Vec::new();
-            for (hi, h) in rule.headers.iter().enumerate() {
-                names::header_name(&g(&format!("headers[{hi}].name")), &h.name)?;
-                if h.value.is_empty()
-                    || h.value.len() > 4096
-                    || h.value.chars().any(|c| c.is_control())
-                {
-                    return Err(InputError::new(
-                        g(&format!("headers[{hi}].value")),
-                        "empty, too long or has control characters",
-                        "a header value of 1-4096 printable characters",
-                    )
-                    .into());
-                }
-                headers.push(Header {
-                    name: h.name.to_ascii_lowercase(),
-                    value: h.value.clone(),
-                });
-            }
-            let mut key: Vec<String> = headers
-                .iter()
-                .map(|h| format!("{}={}", h.name, h.value))
-                .collect();
-            key.sort();
-            if !matches_seen.insert((rule.path_prefix.clone(), key)) {
-                return Err(InputError::new(
-                    g("path_prefix"),
-                    format!("{} with the same headers is matched by an earlier rule", rule.path_prefix),
-                    "each rule with a different path prefix or header match (put canary backends in one rule)",
-                )
-                .into());
-            }
-            if rule.backends.is_empty() {
-                return Err(InputError::new(
-                    g("backends"),
-                    "empty list",
-                    "at least one {\"service\": \"task-api\", \"port\": 8000}",
-                )
-                .into());
-            }
-            too_many(&g("backends"), rule.backends.len(), MAX_BACKENDS)?;
-            let mut backends = Vec::new();
-            for (bi, b) in rule.backends.iter().enumerate() {
-                let h = |s: &str| g(&format!("backends[{bi}].{s}"));
-                names::label(&h("service"), &b.service)?;
-                if b.port == 0 {
-                    return Err(InputError::new(h("port"), "0", "the Service port, 1-65535").into());
-                }
-                if b.weight > 1_000_000 {
-                    return Err(InputError::new(
-                        h("weight"),
-                        b.weight.to_string(),
-                        "a weight from 0 to 1000000",
-                    )
-                    .into());
-                }
-                backends.push(Backend {
-                    service: b.service.clone(),
-                    port: b.port,
-                    weight: b.weight,
-                });
-            }
-            if backends.iter().all(|b| b.weight == 0) {
-                return Err(InputError::new(
-                    g("backends"),
-                    "every weight is 0, so the rule would send no traffic anywhere",
-                    "at least one backend with a weight above 0 (e.g. 90 and 10 for a canary)",
-                )
-                .into());
-            }
-            rules.push(Rule {
-                name,
-                path: rule.path_prefix.clone(),
-                headers,
-                backends,
-            });
-        }
-        let route = Route {
-            name: r.name.clone(),
-            namespace: p.namespace.clone(),
-            parents: vec![Parent {
-                name: p.gateway.clone(),
-                section,
-            }],
-            hostnames: p.hostnames.clone(),
-            rules,
-        };
-        let file = rendered(
-            "httproute.yaml.j2",
-            &route,
-            "HTTPRoute",
-            &r.name,
-            &p.namespace,
-        )?;
-        snap.check_not_broken(&file.file)?;
-        plan.files.push(file);
+    for r in &g.routes {
+        plan.files.push(route_file(g, r, snap)?);
+    }
+    if g.mode == ListenerMode::HttpsRedirect {
+        plan.files.push(redirect_file(g, snap)?);
     }
 
     // Routes the stack already has for this Gateway but this call did not name are kept; say so.
+    let named: Vec<&str> = g.routes.iter().map(|r| r.name.as_str()).collect();
+    let redirect = defaults::redirect_route(&g.name);
     for m in snap.of_kind("HTTPRoute") {
-        if m.namespace() == p.namespace && !route_names.contains(m.name()) {
+        if m.namespace() == ns && !named.contains(&m.name()) && m.name() != redirect {
             plan.notes.push(format!(
                 "HTTPRoute {} is already in the stack and was left as it is",
                 m.name()
             ));
         }
     }
-    if p.https {
+    if g.mode != ListenerMode::HttpsRedirect && snap.find("HTTPRoute", ns, &redirect).is_some() {
+        plan.notes.push(format!(
+            "HTTPRoute {redirect} (the HTTP->HTTPS redirect) is still in the stack: delete its file, since listeners is now {}",
+            g.mode.as_str()
+        ));
+    }
+    if g.mode.has_https() {
         let has_tls = snap.manifests.iter().any(|m| {
-            m.kind() == "Certificate" && m.value["spec"]["secretName"] == p.tls_secret.as_str()
+            m.kind() == "Certificate" && m.value["spec"]["secretName"] == g.tls_secret.as_str()
         }) || snap
             .other_files
             .iter()
-            .any(|f| f == &format!("{}.key", p.tls_secret));
+            .any(|f| f == &format!("{}.key", g.tls_secret));
         if !has_tls {
             plan.notes.push(format!(
                 "the HTTPS listener needs the kubernetes.io/tls Secret {}: create it with generate_tls",
-                p.tls_secret
+                g.tls_secret
             ));
         }
+    }
+    if g.mode == ListenerMode::Both {
+        plan.notes.push("routes are served on plain HTTP too: use listeners: https_redirect to answer HTTP with a 301 to HTTPS".into());
     }
     plan.notes.push(
         "backend Services must exist with these ports: one missing backend makes Envoy Gateway answer 500 for the whole rule"
             .into(),
     );
+    let attach: Vec<String> = g
+        .routes
+        .iter()
+        .map(|r| format!("{} on {}", r.name, r.listeners.join("+")))
+        .chain(
+            (g.mode == ListenerMode::HttpsRedirect)
+                .then(|| format!("{redirect} on http (301 to https)")),
+        )
+        .collect();
     plan.summary = format!(
-        "Gateway {}/{} ({}) with {} listener(s) and {} HTTPRoute(s)",
-        p.namespace,
-        p.gateway,
-        p.gateway_class,
-        listeners.len(),
-        p.routes.len()
-    );
-    plan.next_step = format!(
-        "add_rate_limit {{\"namespace\": \"{}\", \"target_name\": \"{}\"}}",
-        p.namespace, p.routes[0].name
-    );
-    Ok(plan)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rule_names_from_paths() {
-        for (p, want) in [
-            ("/", "root"),
-            ("/api/v1", "api-v1"),
-            ("/a//b", "a-b"),
-            ("/V2/", "v2"),
-        ] {
-            assert_eq!(rule_name_from_path(p), want);
+        "Gateway {ns}/{} ({}) listeners {} ({}); HTTPRoutes: {}",
+        g.name,
+        g.class,
+        listeners
+            .iter()
+            .map(|l| format!("{}:{}", l.name, l.port))
+            .collect::<Vec<_>>()
+            .join(", "),
+        g.mode.as_str(),
+        if attach.is_empty() {
+            "unchanged".to_string()
+        } else {
+            attach.join("; ")
         }
-    }
+    );
+    plan.next_step = match g.routes.first() {
+        Some(r) => format!(
+            "add_rate_limit {{\"namespace\": \"{ns}\", \"target_name\": \"{}\"}}",
+            r.name
+        ),
+        None => "validate {}".into(),
+    };
+    Ok(plan)
 }

@@ -1,181 +1,103 @@
-//! Typed tool parameters. Their doc comments become the tools' input-schema descriptions, so they
-//! are written for the model that reads them: short, with the default and the accepted form.
-//! Defaults follow the Task API reference case, so `{}` is a valid call for every tool.
+//! Typed tool parameters: what an assistant may send. Their doc comments become the tools'
+//! input-schema descriptions, written for the model that reads them: short, with the default
+//! and the accepted form.
+//!
+//! An argument that is absent is `None`: resolution ([`crate::intent::resolve`]) then takes the
+//! value the stack already has (a later call changes only what it names), or the default from
+//! [`crate::intent::defaults`], and the result says which defaults it applied. The Task API
+//! example's names are used only in the example's namespace (`task-api`), so `{}` still builds
+//! the example and a call for another service never gets its names.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-fn d_namespace() -> String {
-    "task-api".into()
-}
-fn d_gateway() -> String {
-    "task-api-gateway".into()
-}
-fn d_class() -> String {
-    "eg".into()
-}
-fn d_hostnames() -> Vec<String> {
-    vec!["task-api.example.com".into()]
-}
-fn d_true() -> bool {
-    true
-}
-fn d_secret() -> String {
-    "task-api-tls".into()
-}
-fn d_80() -> u16 {
-    80
-}
-fn d_443() -> u16 {
-    443
-}
-fn d_route() -> String {
-    "task-api".into()
-}
-fn d_prefix() -> String {
-    "/".into()
-}
-fn d_port() -> u16 {
-    8000
-}
-fn d_weight() -> u32 {
-    1
-}
-fn d_header() -> String {
-    "x-user-id".into()
-}
-fn d_100() -> u32 {
-    100
-}
-fn d_10() -> u32 {
-    10
-}
-fn d_50() -> u32 {
-    50
-}
-fn d_1() -> u32 {
-    1
-}
-fn d_deployment() -> String {
-    "task-api".into()
-}
-fn d_prometheus() -> String {
-    "http://prometheus-server.monitoring.svc.cluster.local:80".into()
-}
-fn d_polling() -> u32 {
-    15
-}
-fn d_issuer() -> String {
-    "selfsigned".into()
-}
-fn d_days() -> u32 {
-    90
-}
-
-/// Which namespaces may attach routes to a listener.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum AllowedRoutes {
-    /// Only routes in the Gateway's namespace (Gateway API default).
-    #[default]
-    Same,
-    /// Routes from any namespace.
-    All,
-}
+pub use crate::intent::{
+    AllowedRoutes, AnonymousMode, IssuerKind, ListenerMode, PathType, RateUnit, ScaleMetric,
+    TargetKind,
+};
 
 /// Arguments of generate_gateway.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayParams {
-    /// Namespace of the Gateway and routes. Default task-api.
-    #[serde(default = "d_namespace")]
-    pub namespace: String,
-    /// Gateway name. Default task-api-gateway.
-    #[serde(default = "d_gateway")]
-    pub gateway: String,
-    /// GatewayClass. Default eg (Envoy Gateway).
-    #[serde(default = "d_class")]
-    pub gateway_class: String,
-    /// Hostnames served. Default [task-api.example.com].
-    #[serde(default = "d_hostnames")]
-    pub hostnames: Vec<String>,
-    /// Plain HTTP listener port. Default 80.
-    #[serde(default = "d_80")]
-    pub http_port: u16,
-    /// Add an HTTPS listener (TLS Terminate). Default true.
-    #[serde(default = "d_true")]
-    pub https: bool,
-    /// HTTPS listener port. Default 443.
-    #[serde(default = "d_443")]
-    pub https_port: u16,
-    /// TLS Secret for HTTPS (generate_tls). Default task-api-tls.
-    #[serde(default = "d_secret")]
-    pub tls_secret: String,
-    /// Namespaces whose routes may attach. Default Same.
+    /// Namespace. Default: the stack's, else task-api (the example).
     #[serde(default)]
-    pub allowed_routes: AllowedRoutes,
-    /// HTTPRoutes. Default: task-api, / -> task-api:8000.
-    #[serde(default = "default_routes")]
-    pub routes: Vec<RouteParams>,
-}
-
-fn default_routes() -> Vec<RouteParams> {
-    vec![RouteParams {
-        name: d_route(),
-        listener: String::new(),
-        rules: vec![RuleParams::default()],
-    }]
+    pub namespace: Option<String>,
+    /// Write a Namespace object (default: assume it exists).
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// Gateway name. Default: <namespace>-gateway.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// GatewayClass. Default eg (Envoy Gateway).
+    #[serde(default)]
+    pub gateway_class: Option<String>,
+    /// Hostnames served.
+    #[serde(default)]
+    pub hostnames: Option<Vec<String>>,
+    /// both (default), http, https, https_redirect (HTTP gets 301 to HTTPS).
+    #[serde(default)]
+    pub listeners: Option<ListenerMode>,
+    /// Plain HTTP listener port. Default 80.
+    #[serde(default)]
+    pub http_port: Option<u16>,
+    /// Old form of listeners: false=http, true=both.
+    #[serde(default)]
+    pub https: Option<bool>,
+    /// HTTPS listener port. Default 443.
+    #[serde(default)]
+    pub https_port: Option<u16>,
+    /// TLS Secret of the HTTPS listener. Default <namespace>-tls.
+    #[serde(default)]
+    pub tls_secret: Option<String>,
+    /// Namespaces whose routes may attach: Same (default) or All.
+    #[serde(default)]
+    pub allowed_routes: Option<AllowedRoutes>,
+    /// HTTPRoutes to write; others are kept.
+    #[serde(default)]
+    pub routes: Option<Vec<RouteParams>>,
 }
 
 /// One HTTPRoute.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteParams {
-    /// HTTPRoute name (DNS-1123 label).
-    #[serde(default = "d_route")]
-    pub name: String,
-    /// Only this listener (http or https). Default: both.
+    /// HTTPRoute name. Default: first backend's Service.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only this listener: http or https.
     #[serde(default)]
     pub listener: String,
-    /// Rules: path prefix -> backends (/api/v1 -> task-api-v1).
+    /// Rules: path -> backends.
     #[serde(default)]
     pub rules: Vec<RuleParams>,
 }
 
 /// One routing rule.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleParams {
     /// Unique rule name. Default: from the path.
     #[serde(default)]
     pub name: String,
     /// Path prefix, e.g. /api/v1. Default /.
-    #[serde(default = "d_prefix")]
-    pub path_prefix: String,
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Path, read as path_type says.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// prefix (default), exact or regex (RE2).
+    #[serde(default)]
+    pub path_type: Option<PathType>,
     /// Required request headers (exact).
     #[serde(default)]
     pub headers: Vec<HeaderMatch>,
-    /// Backends; several with weights = canary (90/10). Default task-api:8000.
-    #[serde(default = "default_backends")]
+    /// Backends; several with weights = canary.
+    #[serde(default)]
     pub backends: Vec<BackendParams>,
-}
-
-impl Default for RuleParams {
-    fn default() -> Self {
-        RuleParams {
-            name: String::new(),
-            path_prefix: d_prefix(),
-            headers: Vec::new(),
-            backends: default_backends(),
-        }
-    }
-}
-
-fn default_backends() -> Vec<BackendParams> {
-    vec![BackendParams {
-        service: d_route(),
-        port: d_port(),
-        weight: 1,
-    }]
+    /// Request timeout, e.g. 10s.
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 /// An exact header match.
@@ -195,123 +117,97 @@ pub struct BackendParams {
     /// Service name (same namespace).
     pub service: String,
     /// Service port. Default 8000.
-    #[serde(default = "d_port")]
-    pub port: u16,
+    #[serde(default)]
+    pub port: Option<u16>,
     /// Relative weight (0-1000000). Default 1.
-    #[serde(default = "d_weight")]
-    pub weight: u32,
+    #[serde(default)]
+    pub weight: Option<u32>,
 }
 
-/// The kind a policy attaches to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum TargetKind {
-    #[default]
-    HTTPRoute,
-    Gateway,
-}
-
-impl TargetKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetKind::HTTPRoute => "HTTPRoute",
-            TargetKind::Gateway => "Gateway",
-        }
-    }
-}
-
-/// Rate-limit time unit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum RateUnit {
-    Second,
-    #[default]
-    Minute,
-    Hour,
-    Day,
-}
-
-impl RateUnit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RateUnit::Second => "Second",
-            RateUnit::Minute => "Minute",
-            RateUnit::Hour => "Hour",
-            RateUnit::Day => "Day",
-        }
-    }
-}
-
-/// Where a BackendTrafficPolicy attaches. Shared by add_rate_limit and add_circuit_breaker.
+/// Where a policy attaches. Shared by add_rate_limit and add_circuit_breaker.
 /// (Flattened into both, so unknown fields are refused by `parse_args`, not by serde.)
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct PolicyTarget {
-    /// Namespace (the target's). Default task-api.
-    #[serde(default = "d_namespace")]
-    pub namespace: String,
+    /// Namespace. Default: the stack's.
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// Target kind. Default HTTPRoute.
     #[serde(default)]
-    pub target_kind: TargetKind,
-    /// Target name. Default task-api.
-    #[serde(default = "d_route")]
-    pub target_name: String,
+    pub target_kind: Option<TargetKind>,
+    /// Target name (in the stack unless external). Default: the only route.
+    #[serde(default)]
+    pub target_name: Option<String>,
     /// Policy name if none targets it yet. Default <target_name>-traffic.
     #[serde(default)]
-    pub policy_name: String,
+    pub policy_name: Option<String>,
+    /// The target lives outside this stack.
+    #[serde(default)]
+    pub external: bool,
 }
 
-impl Default for PolicyTarget {
-    fn default() -> Self {
-        PolicyTarget {
-            namespace: d_namespace(),
-            target_kind: TargetKind::HTTPRoute,
-            target_name: d_route(),
-            policy_name: String::new(),
-        }
-    }
-}
-
-/// Arguments of add_rate_limit.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+/// Arguments of add_rate_limit. Absent fields keep the policy's current value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct RateLimitParams {
     #[serde(flatten)]
     pub target: PolicyTarget,
-    /// User header; one bucket per distinct value. Default x-user-id.
-    #[serde(default = "d_header")]
-    pub user_header: String,
-    /// Requests per unit for each user. Default 100.
-    #[serde(default = "d_100")]
-    pub requests_per_user: u32,
-    /// Per unit for requests without the header (shared). Default 10.
-    #[serde(default = "d_10")]
-    pub anonymous_requests: u32,
-    /// false: requests without the header are unlimited. Default true.
-    #[serde(default = "d_true")]
-    pub limit_anonymous: bool,
+    /// User header; a bucket per distinct value. Default x-user-id.
+    #[serde(default)]
+    pub user_header: Option<String>,
+    /// Requests per unit per user. Default 100.
+    #[serde(default)]
+    pub requests_per_user: Option<u32>,
+    /// Shared limit for requests without the header. Default 10.
+    #[serde(default)]
+    pub anonymous_requests: Option<u32>,
+    /// Old form of anonymous: false=unlimited.
+    #[serde(default)]
+    pub limit_anonymous: Option<bool>,
+    /// Clients without identity: limit (default), unlimited, jwt or api_key (401 without).
+    #[serde(default)]
+    pub anonymous: Option<AnonymousMode>,
     /// Time unit. Default Minute.
     #[serde(default)]
-    pub unit: RateUnit,
+    pub unit: Option<RateUnit>,
+    /// jwt: token issuer (iss).
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
+    /// jwt: JWKS https URL.
+    #[serde(default)]
+    pub jwt_jwks_uri: Option<String>,
+    /// jwt: claim copied to user_header. Default sub.
+    #[serde(default)]
+    pub jwt_claim: Option<String>,
+    /// jwt: accepted audiences.
+    #[serde(default)]
+    pub jwt_audiences: Option<Vec<String>>,
+    /// api_key: Secret of client id -> key.
+    #[serde(default)]
+    pub api_key_secret: Option<String>,
+    /// api_key: header carrying the key. Default x-api-key.
+    #[serde(default)]
+    pub api_key_header: Option<String>,
 }
 
-/// Arguments of add_circuit_breaker. Limits are per Envoy replica and per backend.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+/// Arguments of add_circuit_breaker. Limits are per Envoy replica and per backend. Only the
+/// thresholds named are set (the others keep their value; unset ones are Envoy's 1024).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct CircuitBreakerParams {
     #[serde(flatten)]
     pub target: PolicyTarget,
-    /// Max connections to the backend. Default 50.
-    #[serde(default = "d_50")]
-    pub max_connections: u32,
-    /// Max requests queued for a connection. Default 50.
-    #[serde(default = "d_50")]
-    pub max_pending_requests: u32,
-    /// Max requests in flight. Default 50.
-    #[serde(default = "d_50")]
-    pub max_parallel_requests: u32,
-    /// Max retries in flight. Omit for Envoy's default (1024).
+    /// Max connections to the backend.
     #[serde(default)]
-    #[schemars(with = "u32")]
+    pub max_connections: Option<u32>,
+    /// Max queued requests.
+    #[serde(default)]
+    pub max_pending_requests: Option<u32>,
+    /// Max requests in flight.
+    #[serde(default)]
+    pub max_parallel_requests: Option<u32>,
+    /// Max retries in flight.
+    #[serde(default)]
     pub max_parallel_retries: Option<u32>,
-    /// Max requests per connection. Omit for unlimited.
+    /// Max requests per connection.
     #[serde(default)]
-    #[schemars(with = "u32")]
     pub max_requests_per_connection: Option<u32>,
 }
 
@@ -319,97 +215,106 @@ pub struct CircuitBreakerParams {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsMode {
-    /// cert-manager self-signed issuer + Certificate (needs cert-manager in the cluster).
+    /// cert-manager Certificate from an existing issuer (issuer_name) or a self-signed one.
     #[default]
     CertManager,
     /// Made here; cert and key files (0600) + a kustomize secretGenerator. Key never shown.
     Local,
 }
 
-/// Issuer kind for cert_manager mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum IssuerKind {
-    #[default]
-    Issuer,
-    ClusterIssuer,
-}
-
 /// Arguments of generate_tls.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsParams {
-    /// Namespace (the Gateway's). Default task-api.
-    #[serde(default = "d_namespace")]
-    pub namespace: String,
-    /// cert_manager (Issuer + Certificate) or local (made here; key file 0600; kustomize secretGenerator).
+    /// Namespace. Default: the stack's.
     #[serde(default)]
-    pub mode: TlsMode,
-    /// Secret the HTTPS listener references. Default task-api-tls.
-    #[serde(default = "d_secret")]
-    pub secret_name: String,
-    /// DNS names in the certificate. Default [task-api.example.com].
-    #[serde(default = "d_hostnames")]
-    pub hostnames: Vec<String>,
+    pub namespace: Option<String>,
+    /// Write a Namespace object.
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// cert_manager (default) or local (made here, key 0600).
+    #[serde(default)]
+    pub mode: Option<TlsMode>,
+    /// Secret the HTTPS listener references. Default: the Gateway's.
+    #[serde(default)]
+    pub secret_name: Option<String>,
+    /// DNS names in the certificate. Default: the Gateway's hostnames.
+    #[serde(default)]
+    pub hostnames: Option<Vec<String>>,
     /// cert_manager: Issuer (default) or ClusterIssuer.
     #[serde(default)]
-    pub issuer_kind: IssuerKind,
-    /// Issuer name prefix (kind appended). Default selfsigned.
-    #[serde(default = "d_issuer")]
-    pub issuer_name: String,
+    pub issuer_kind: Option<IssuerKind>,
+    /// Your existing issuer (nothing created). Omit for self-signed.
+    #[serde(default)]
+    pub issuer_name: Option<String>,
+    /// Create a self-signed issuer (default only without issuer_name).
+    #[serde(default)]
+    pub self_signed: Option<bool>,
     /// Validity in days. Default 90.
-    #[serde(default = "d_days")]
-    pub days: u32,
+    #[serde(default)]
+    pub days: Option<u32>,
     /// local: replace an existing key.
     #[serde(default)]
     pub rotate: bool,
 }
 
-/// What drives scaling.
+/// Whose request rate drives scaling.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
-pub enum ScaleMetric {
-    /// Route request rate from Envoy Gateway metrics in Prometheus.
+pub enum ScaleScopeParam {
+    /// Every rule of the route.
     #[default]
-    RequestRate,
-    /// CPU utilization (needs container CPU requests).
-    Cpu,
+    Route,
+    /// Only the rules whose only backend is `backend`.
+    Backend,
 }
 
 /// Arguments of generate_scaledobject.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaledObjectParams {
-    /// Namespace. Default task-api.
-    #[serde(default = "d_namespace")]
-    pub namespace: String,
-    /// ScaledObject name. Default task-api.
-    #[serde(default = "d_deployment")]
-    pub name: String,
-    /// Deployment to scale. Default task-api.
-    #[serde(default = "d_deployment")]
-    pub deployment: String,
-    /// Minimum replicas; 0 allows scale to zero.
-    #[serde(default = "d_1")]
-    pub min_replicas: u32,
-    /// Maximum replicas. Default 10.
-    #[serde(default = "d_10")]
-    pub max_replicas: u32,
-    /// request_rate (route requests/s from Envoy metrics) or cpu.
+    /// Namespace. Default: the stack's only namespace.
     #[serde(default)]
-    pub metric: ScaleMetric,
+    pub namespace: Option<String>,
+    /// Write a Namespace object.
+    #[serde(default)]
+    pub create_namespace: bool,
+    /// ScaledObject name. Default: the deployment.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Deployment to scale.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Minimum replicas; 0 allows scale to zero. Default 1.
+    #[serde(default)]
+    pub min_replicas: Option<u32>,
+    /// Maximum replicas. Default 10.
+    #[serde(default)]
+    pub max_replicas: Option<u32>,
+    /// request_rate (Envoy metrics) or cpu.
+    #[serde(default)]
+    pub metric: Option<ScaleMetric>,
     /// Per replica: requests/s (default 50) or CPU % (default 70).
     #[serde(default)]
-    #[schemars(with = "u32")]
     pub threshold: Option<u32>,
-    /// HTTPRoute whose request rate is measured. Default task-api.
-    #[serde(default = "d_route")]
-    pub route: String,
+    /// HTTPRoute measured. Default: the only route.
+    #[serde(default)]
+    pub route: Option<String>,
+    /// route (default) or backend: only rules `backend` serves alone.
+    #[serde(default)]
+    pub scope: Option<ScaleScopeParam>,
+    /// scope backend: the Service. Default: the deployment.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// The route lives outside this stack.
+    #[serde(default)]
+    pub external: bool,
     /// Prometheus URL.
-    #[serde(default = "d_prometheus")]
-    pub prometheus_address: String,
+    #[serde(default)]
+    pub prometheus_address: Option<String>,
     /// Seconds between metric checks. Default 15.
-    #[serde(default = "d_polling")]
-    pub polling_interval: u32,
+    #[serde(default)]
+    pub polling_interval: Option<u32>,
 }
 
 /// Arguments of validate.
@@ -463,6 +368,13 @@ pub fn parse_args<T: serde::de::DeserializeOwned + JsonSchema>(
         }
     }
     let v = serde_json::Value::Object(args);
+    if let Some(field) = null_field(&v, String::new()) {
+        return Err(crate::names::InputError::new(
+            truncate(&field, 200),
+            "null",
+            "a value of the type in the tool's input schema, or leave the argument out",
+        ));
+    }
     serde_path_to_error::deserialize::<_, T>(v.clone()).map_err(|e| {
         let path = e.path().to_string();
         // serde loses the path inside flattened fields: ask the input schema which field it is
@@ -479,6 +391,37 @@ pub fn parse_args<T: serde::de::DeserializeOwned + JsonSchema>(
         let msg: String = e.inner().to_string().chars().take(300).collect();
         crate::names::InputError::new(field, msg, "the type given in the tool's input schema")
     })
+}
+
+/// Arguments that took `null` for "not given" before they became optional; elsewhere a null is
+/// refused rather than read as "use the default".
+const NULL_MEANS_ABSENT: &[&str] = &[
+    "max_parallel_retries",
+    "max_requests_per_connection",
+    "threshold",
+];
+
+/// The path of the first `null` in the arguments (outside [`NULL_MEANS_ABSENT`]).
+fn null_field(v: &serde_json::Value, path: String) -> Option<String> {
+    match v {
+        serde_json::Value::Null => Some(path),
+        serde_json::Value::Object(o) => o.iter().find_map(|(k, child)| {
+            if path.is_empty() && NULL_MEANS_ABSENT.contains(&k.as_str()) && child.is_null() {
+                return None;
+            }
+            let p = if path.is_empty() {
+                shown_name(k)
+            } else {
+                format!("{path}.{}", shown_name(k))
+            };
+            null_field(child, p)
+        }),
+        serde_json::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, child)| null_field(child, format!("{path}[{i}]"))),
+        _ => None,
+    }
 }
 
 /// The first schema violation of `args`, as an error naming the field (JSON pointer -> `a.b[0]`).

@@ -1,13 +1,18 @@
 //! add_rate_limit and add_circuit_breaker: both write into the ONE BackendTrafficPolicy of a
-//! target. Envoy Gateway applies only the oldest policy of a kind on a target, so a second
-//! policy would apply cleanly and do nothing.
+//! target (Envoy Gateway applies only the oldest policy of a kind on a target, so a second
+//! policy would apply cleanly and do nothing). Authentication for clients without identity
+//! goes into the target's one SecurityPolicy, by the same discipline.
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::params::{CircuitBreakerParams, PolicyTarget, RateLimitParams};
-use super::{GenerateError, Plan, Snapshot, StackManifest, emitted, rendered};
-use crate::names::{self, InputError};
+use super::params::{CircuitBreakerParams, RateLimitParams};
+use super::{GenerateError, Plan, Snapshot, StackManifest, check_not_broken, emitted, rendered};
+use crate::intent::observe::{self, view};
+use crate::intent::{
+    self, AnonymousAccess, CircuitBreakerIntent, RateLimitIntent, TargetIntent, Thresholds,
+    defaults,
+};
 
 #[derive(Serialize)]
 struct HeaderSel {
@@ -26,22 +31,19 @@ struct RlRule {
     unit: &'static str,
 }
 
-#[derive(Serialize, Default)]
-struct Breaker {
-    max_connections: u32,
-    max_pending_requests: u32,
-    max_parallel_requests: u32,
-    max_parallel_retries: Option<u32>,
-    max_requests_per_connection: Option<u32>,
-}
-
-/// Does this policy's targetRefs (or deprecated targetRef) name the target?
-fn targets(m: &StackManifest, kind: &str, name: &str) -> bool {
-    let hit = |r: &Value| r["kind"] == kind && r["name"] == name && r.get("sectionName").is_none();
-    m.value["spec"]["targetRefs"]
-        .as_array()
-        .is_some_and(|refs| refs.iter().any(hit))
-        || hit(&m.value["spec"]["targetRef"])
+/// The policies of one kind that target the whole target object.
+fn policies_of<'a>(
+    snap: &'a Snapshot,
+    kind: &'static str,
+    t: &TargetIntent,
+) -> Vec<&'a StackManifest> {
+    snap.of_kind(kind)
+        .filter(|m| m.namespace() == t.namespace)
+        .filter(|m| {
+            view::<observe::BtpSpec>(&m.value)
+                .is_some_and(|b| b.spec.targets.targets(t.kind.as_str(), &t.name))
+        })
+        .collect()
 }
 
 struct Resolved<'a> {
@@ -49,44 +51,42 @@ struct Resolved<'a> {
     existing: Option<&'a StackManifest>,
 }
 
-/// Find the one policy of the target, or pick the name of the one to create.
+/// Find the one policy of `kind` on the target, or pick the name of the one to create.
 fn resolve<'a>(
-    t: &PolicyTarget,
+    t: &TargetIntent,
+    kind: &'static str,
+    default_name: String,
     snap: &'a Snapshot,
     plan: &mut Plan,
 ) -> Result<Resolved<'a>, GenerateError> {
-    names::label("namespace", &t.namespace)?;
-    names::object_name("target_name", &t.target_name)?;
-    if !t.policy_name.is_empty() {
-        names::object_name("policy_name", &t.policy_name)?;
-    }
-    let kind = t.target_kind.as_str();
-    let existing: Vec<&StackManifest> = snap
-        .of_kind("BackendTrafficPolicy")
-        .filter(|m| m.namespace() == t.namespace && targets(m, kind, &t.target_name))
-        .collect();
+    let existing = policies_of(snap, kind, t);
     if existing.len() > 1 {
-        let names: Vec<&str> = existing.iter().map(|m| m.name()).collect();
-        return Err(GenerateError::Conflict(format!(
-            "{} BackendTrafficPolicies already target {kind} {}/{}: {}. Envoy Gateway applies only the oldest; merge them into one (or delete the extra files) and call again",
-            existing.len(),
-            t.namespace,
-            t.target_name,
-            names.join(", ")
+        return Err(GenerateError::PolicyConflict(Box::new(
+            super::PolicyConflict {
+                policy_kind: kind,
+                kind: t.kind.as_str().into(),
+                namespace: t.namespace.clone(),
+                target: t.name.clone(),
+                policies: existing.iter().map(|m| m.name().to_string()).collect(),
+            },
         )));
     }
-    if snap.find(kind, &t.namespace, &t.target_name).is_none() {
+    if t.external {
         plan.notes.push(format!(
-            "{kind} {}/{} is not in the stack: the policy will not attach until it exists (generate_gateway creates it)",
-            t.namespace, t.target_name
+            "{} {}/{} is declared external: the policy attaches only where that object exists in the cluster",
+            t.kind.as_str(),
+            t.namespace,
+            t.name
         ));
     }
     if let Some(m) = existing.first() {
-        if !t.policy_name.is_empty() && t.policy_name != m.name() {
+        if let Some(n) = &t.policy_name
+            && n != m.name()
+        {
             plan.notes.push(format!(
-                "policy_name {} ignored: {kind} {} already has BackendTrafficPolicy {}, which was updated (one policy per target)",
-                t.policy_name,
-                t.target_name,
+                "policy_name {n} not used: {} {} already has {kind} {}, which was updated (one policy per target)",
+                t.kind.as_str(),
+                t.name,
                 m.name()
             ));
         }
@@ -95,22 +95,14 @@ fn resolve<'a>(
             existing: Some(m),
         });
     }
-    let name = if t.policy_name.is_empty() {
-        let n = format!("{}-traffic", t.target_name);
-        if n.len() > 63 {
-            t.target_name.clone()
-        } else {
-            n
-        }
-    } else {
-        t.policy_name.clone()
-    };
-    // a policy of that name for another target would be overwritten: refuse
-    if let Some(other) = snap.find("BackendTrafficPolicy", &t.namespace, &name) {
-        return Err(GenerateError::Conflict(format!(
-            "BackendTrafficPolicy {name} already exists in file {} for another target; choose another policy_name",
-            other.file
-        )));
+    let name = t.policy_name.clone().unwrap_or(default_name);
+    if let Some(other) = snap.find(kind, &t.namespace, &name) {
+        return Err(GenerateError::NameTaken {
+            kind: kind.into(),
+            name,
+            file: other.file.clone(),
+            field: "policy_name",
+        });
     }
     Ok(Resolved {
         name,
@@ -118,12 +110,28 @@ fn resolve<'a>(
     })
 }
 
-/// Render the policy with one section, then either write it as rendered (new policy) or merge
-/// that section into the existing object, keeping every other field as the user left it.
-fn write_section(
-    t: &PolicyTarget,
+/// Render the policy with the given sections, then either write it as rendered (new policy)
+/// or merge those sections into the existing object, keeping every other field as it is.
+/// A policy kind and its template.
+struct PolicyKind {
+    template: &'static str,
+    kind: &'static str,
+}
+
+const BTP: PolicyKind = PolicyKind {
+    template: "backendtrafficpolicy.yaml.j2",
+    kind: "BackendTrafficPolicy",
+};
+const SECURITY: PolicyKind = PolicyKind {
+    template: "securitypolicy.yaml.j2",
+    kind: "SecurityPolicy",
+};
+
+fn write_sections(
+    pk: &PolicyKind,
+    t: &TargetIntent,
     r: &Resolved,
-    section: &str,
+    sections: &[&str],
     ctx: Value,
     snap: &Snapshot,
     plan: &mut Plan,
@@ -131,15 +139,9 @@ fn write_section(
     let mut ctx = ctx;
     ctx["name"] = json!(r.name);
     ctx["namespace"] = json!(t.namespace);
-    ctx["target"] = json!({ "kind": t.target_kind.as_str(), "name": t.target_name });
-    let file = rendered(
-        "backendtrafficpolicy.yaml.j2",
-        &ctx,
-        "BackendTrafficPolicy",
-        &r.name,
-        &t.namespace,
-    )?;
-    snap.check_not_broken(&file.file)?;
+    ctx["target"] = json!({ "kind": t.kind.as_str(), "name": t.name });
+    let file = rendered(pk.template, &ctx, pk.kind, &r.name, &t.namespace)?;
+    check_not_broken(snap, &file.file)?;
     match r.existing {
         None => plan.files.push(file),
         Some(m) => {
@@ -148,16 +150,21 @@ fn write_section(
                 .remove(0)
                 .value;
             let mut merged = m.value.clone();
-            let spec = merged
-                .get_mut("spec")
-                .and_then(Value::as_object_mut)
-                .ok_or_else(|| {
-                    GenerateError::Conflict(format!(
-                        "{} has no spec object; fix or delete it",
-                        m.file
-                    ))
-                })?;
-            spec.insert(section.to_string(), new["spec"][section].clone());
+            if !merged["spec"].is_object() {
+                merged["spec"] = json!({});
+            }
+            if let Some(spec) = merged["spec"].as_object_mut() {
+                for s in sections {
+                    match new["spec"].get(*s) {
+                        Some(v) => {
+                            spec.insert(s.to_string(), v.clone());
+                        }
+                        None => {
+                            spec.remove(*s);
+                        }
+                    }
+                }
+            }
             let mut out = emitted(&merged);
             // keep the file the policy lives in, even if it was named by hand
             out.file = m.file.clone();
@@ -167,28 +174,31 @@ fn write_section(
     Ok(())
 }
 
+/// add_rate_limit: resolve the arguments against the stack, then build.
 pub fn add_rate_limit(p: &RateLimitParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
+    let r = intent::resolve::rate_limit(p, snap)?;
+    let mut plan = build_rate_limit(&r.intent, snap)?;
+    plan.defaults = r.defaulted;
+    Ok(plan)
+}
+
+/// Render the rate-limit section (and the SecurityPolicy when clients must authenticate).
+pub fn build_rate_limit(rl: &RateLimitIntent, snap: &Snapshot) -> Result<Plan, GenerateError> {
     let mut plan = Plan::default();
-    let r = resolve(&p.target, snap, &mut plan)?;
-    names::header_name("user_header", &p.user_header)?;
-    if p.requests_per_user == 0 {
-        return Err(InputError::new(
-            "requests_per_user",
-            "0 would refuse every user",
-            "a number of requests from 1 to 4294967295",
-        )
-        .into());
-    }
-    if p.limit_anonymous && p.anonymous_requests == 0 {
-        plan.notes
-            .push("anonymous_requests is 0: every request without the user header gets 429".into());
-    }
-    let header = p.user_header.to_ascii_lowercase();
-    let unit = p.unit.as_str();
+    let t = &rl.target;
+    let r = resolve(
+        t,
+        "BackendTrafficPolicy",
+        defaults::policy_name(&t.name),
+        snap,
+        &mut plan,
+    )?;
+    let header = &rl.header;
+    let unit = rl.unit.as_str();
     let mut rules = vec![RlRule {
         comment: format!(
             "each {header} value: its own bucket of {} per {unit}",
-            p.requests_per_user
+            rl.per_user
         ),
         headers: vec![HeaderSel {
             name: header.clone(),
@@ -196,132 +206,218 @@ pub fn add_rate_limit(p: &RateLimitParams, snap: &Snapshot) -> Result<Plan, Gene
             value: None,
             invert: false,
         }],
-        requests: p.requests_per_user,
+        requests: rl.per_user,
         unit,
     }];
-    if p.limit_anonymous {
-        rules.push(RlRule {
-            comment: format!(
-                "requests without {header}: one shared bucket of {} per {unit}",
-                p.anonymous_requests
-            ),
-            headers: vec![HeaderSel {
-                name: header.clone(),
-                kind: "RegularExpression",
-                value: Some(".*".into()),
-                invert: true,
-            }],
-            requests: p.anonymous_requests,
-            unit,
-        });
-    } else {
-        plan.notes.push(format!(
-            "limit_anonymous is false: requests without {header} are not rate limited at all"
-        ));
+    match &rl.anonymous {
+        AnonymousAccess::Limit(n) => {
+            if *n == 0 {
+                plan.notes.push(format!(
+                    "anonymous_requests is 0: every request without {header} gets 429"
+                ));
+            }
+            rules.push(RlRule {
+                comment: format!("requests without {header}: one shared bucket of {n} per {unit}"),
+                headers: vec![HeaderSel {
+                    name: header.clone(),
+                    kind: "RegularExpression",
+                    value: Some(".*".into()),
+                    invert: true,
+                }],
+                requests: *n,
+                unit,
+            });
+        }
+        AnonymousAccess::Unlimited => plan.notes.push(format!(
+            "anonymous: unlimited: requests without {header} are not rate limited at all"
+        )),
+        AnonymousAccess::Jwt(_) | AnonymousAccess::ApiKey(_) => {}
     }
-    let existing_type = r.existing.and_then(|m| {
-        m.value["spec"]["rateLimit"]["type"]
-            .as_str()
-            .map(str::to_string)
-    });
-    write_section(
-        &p.target,
+    let existing_type = r
+        .existing
+        .and_then(|m| view::<observe::BtpSpec>(&m.value))
+        .and_then(|b| b.spec.rate_limit.and_then(|rl| rl.kind));
+    write_sections(
+        &BTP,
+        t,
         &r,
-        "rateLimit",
+        &["rateLimit"],
         json!({"rate_limit": {"rules": rules}, "circuit_breaker": null}),
         snap,
         &mut plan,
     )?;
-    if let Some(t) = existing_type {
+    if let Some(ty) = existing_type {
         plan.notes.push(format!(
-            "removed the deprecated rateLimit.type: {t} (ignored since Envoy Gateway 1.6)"
+            "removed the deprecated rateLimit.type: {ty} (ignored since Envoy Gateway 1.6)"
         ));
     }
+    authentication(rl, snap, &mut plan)?;
     plan.notes.push(
         "global rate limits need Envoy Gateway's rate-limit service with Redis (EnvoyGateway config rateLimit.backend); without it the policy is not Accepted".into(),
     );
-    plan.notes.push(format!(
-        "{header} comes from the client and can be spoofed: set it from a verified JWT (SecurityPolicy claimToHeaders) and strip the client's copy"
-    ));
     plan.summary = format!(
-        "BackendTrafficPolicy {}/{} on {} {}: {header} Distinct {}/{unit}{}",
-        p.target.namespace,
+        "BackendTrafficPolicy {}/{} on {} {}: {header} Distinct {}/{unit}; clients without identity: {}",
+        t.namespace,
         r.name,
-        p.target.target_kind.as_str(),
-        p.target.target_name,
-        p.requests_per_user,
-        if p.limit_anonymous {
-            format!(
-                "; requests without {header} {}/{unit}",
-                p.anonymous_requests
-            )
-        } else {
-            String::new()
+        t.kind.as_str(),
+        t.name,
+        rl.per_user,
+        match &rl.anonymous {
+            AnonymousAccess::Limit(n) => format!("{n}/{unit} shared"),
+            AnonymousAccess::Unlimited => "unlimited".into(),
+            AnonymousAccess::Jwt(j) =>
+                format!("401 (JWT from {}; {} -> {header})", j.issuer, j.claim),
+            AnonymousAccess::ApiKey(k) => format!(
+                "401 (API key in {} from Secret {}; client id -> {header})",
+                k.header, k.secret
+            ),
         }
     );
     plan.next_step = format!(
-        "add_circuit_breaker {{\"namespace\": \"{}\", \"target_name\": \"{}\"}}",
-        p.target.namespace, p.target.target_name
+        "add_circuit_breaker {{\"namespace\": \"{}\", \"target_name\": \"{}\", \"max_connections\": 50}}",
+        t.namespace, t.name
     );
     Ok(plan)
 }
 
+/// The SecurityPolicy for authenticated identity, or the warning that the identity header is
+/// the client's word.
+fn authentication(
+    rl: &RateLimitIntent,
+    snap: &Snapshot,
+    plan: &mut Plan,
+) -> Result<(), GenerateError> {
+    let t = &rl.target;
+    let header = &rl.header;
+    let (jwt, api_key, mode) = match &rl.anonymous {
+        AnonymousAccess::Jwt(j) => (
+            Some(
+                json!({"provider": "jwt", "issuer": j.issuer, "jwks_uri": j.jwks_uri, "claim": j.claim, "audiences": j.audiences}),
+            ),
+            None,
+            "JWT",
+        ),
+        AnonymousAccess::ApiKey(k) => (
+            None,
+            Some(json!({"secret": k.secret, "header": k.header})),
+            "API key",
+        ),
+        other => {
+            // dropping authentication is not a partial update: refuse while it is in force
+            for m in policies_of(snap, "SecurityPolicy", t) {
+                let sp = view::<observe::SecuritySpec>(&m.value);
+                if sp.is_some_and(|s| s.spec.jwt.is_some() || s.spec.api_key_auth.is_some()) {
+                    return Err(GenerateError::AuthenticationInForce {
+                        policy: m.name().to_string(),
+                        file: crate::workspace::Stack::display_path(&m.file),
+                        target: format!("{} {}", t.kind.as_str(), t.name),
+                        wanted: other.mode().as_str(),
+                    });
+                }
+            }
+            plan.notes.push(format!(
+                "{header} comes from the client and can be set freely (a made-up value gets a fresh bucket): bind it to an authenticated identity with anonymous: jwt (claim copied to {header}) or anonymous: api_key (the key's client id)"
+            ));
+            return Ok(());
+        }
+    };
+    let r = resolve(
+        t,
+        "SecurityPolicy",
+        defaults::security_policy_name(&t.name),
+        snap,
+        plan,
+    )?;
+    write_sections(
+        &SECURITY,
+        t,
+        &r,
+        &["jwt", "apiKeyAuth"],
+        json!({"jwt": jwt, "api_key": api_key, "header": header, "mode": mode}),
+        snap,
+        plan,
+    )?;
+    match &rl.anonymous {
+        AnonymousAccess::ApiKey(k) => plan.notes.push(format!(
+            "Secret {}/{} must exist with one key per client (client id -> API key); requests without a valid {} header get 401, and {header} carries the client id",
+            t.namespace, k.secret, k.header
+        )),
+        _ => plan.notes.push(format!(
+            "requests without a valid JWT get 401; the gateway sets {header} from the token's claim, so the per-user limit counts verified users"
+        )),
+    }
+    Ok(())
+}
+
+/// add_circuit_breaker: resolve the arguments against the stack, then build.
 pub fn add_circuit_breaker(
     p: &CircuitBreakerParams,
     snap: &Snapshot,
 ) -> Result<Plan, GenerateError> {
+    let r = intent::resolve::circuit_breaker(p, snap)?;
+    let mut plan = build_circuit_breaker(&r.intent, snap)?;
+    plan.defaults = r.defaulted;
+    Ok(plan)
+}
+
+/// Render the circuit-breaker section: exactly the thresholds of the intent.
+pub fn build_circuit_breaker(
+    cb: &CircuitBreakerIntent,
+    snap: &Snapshot,
+) -> Result<Plan, GenerateError> {
     let mut plan = Plan::default();
-    let r = resolve(&p.target, snap, &mut plan)?;
-    for (field, v) in [
-        ("max_connections", p.max_connections),
-        ("max_pending_requests", p.max_pending_requests),
-        ("max_parallel_requests", p.max_parallel_requests),
-    ] {
-        if v == 0 {
-            return Err(InputError::new(
-                field,
-                "0 would refuse every request",
-                "a limit from 1 to 4294967295",
-            )
-            .into());
-        }
-    }
-    if p.max_requests_per_connection == Some(0) {
-        return Err(InputError::new(
-            "max_requests_per_connection",
-            "0",
-            "a limit from 1, or omit it for unlimited",
-        )
-        .into());
-    }
-    let b = Breaker {
-        max_connections: p.max_connections,
-        max_pending_requests: p.max_pending_requests,
-        max_parallel_requests: p.max_parallel_requests,
-        max_parallel_retries: p.max_parallel_retries,
-        max_requests_per_connection: p.max_requests_per_connection,
-    };
-    write_section(
-        &p.target,
-        &r,
-        "circuitBreaker",
-        json!({"rate_limit": null, "circuit_breaker": b}),
+    let t = &cb.target;
+    let r = resolve(
+        t,
+        "BackendTrafficPolicy",
+        defaults::policy_name(&t.name),
         snap,
         &mut plan,
     )?;
+    let Thresholds {
+        max_connections,
+        max_pending_requests,
+        max_parallel_requests,
+        max_parallel_retries,
+        max_requests_per_connection,
+    } = &cb.thresholds;
+    write_sections(
+        &BTP,
+        t,
+        &r,
+        &["circuitBreaker"],
+        json!({"rate_limit": null, "circuit_breaker": {
+            "max_connections": max_connections, "max_pending_requests": max_pending_requests,
+            "max_parallel_requests": max_parallel_requests, "max_parallel_retries": max_parallel_retries,
+            "max_requests_per_connection": max_requests_per_connection,
+        }}),
+        snap,
+        &mut plan,
+    )?;
+    let unset = cb.thresholds.unset();
+    if !unset.is_empty() {
+        plan.notes.push(format!(
+            "not set, so Envoy's default of {} applies: {}",
+            defaults::ENVOY_CIRCUIT_BREAKER_DEFAULT,
+            unset.join(", ")
+        ));
+    }
     plan.notes.push(
         "circuit-breaker limits apply per Envoy replica and per backend of each rule: with N gateway replicas the backend can see N times these numbers".into(),
     );
     plan.summary = format!(
-        "BackendTrafficPolicy {}/{} on {} {}: circuitBreaker maxConnections {}, maxPendingRequests {}, maxParallelRequests {}",
-        p.target.namespace,
+        "BackendTrafficPolicy {}/{} on {} {}: circuitBreaker {}",
+        t.namespace,
         r.name,
-        p.target.target_kind.as_str(),
-        p.target.target_name,
-        p.max_connections,
-        p.max_pending_requests,
-        p.max_parallel_requests
+        t.kind.as_str(),
+        t.name,
+        cb.thresholds
+            .fields()
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
-    plan.next_step = format!("generate_tls {{\"namespace\": \"{}\"}}", p.target.namespace);
+    plan.next_step = format!("generate_tls {{\"namespace\": \"{}\"}}", t.namespace);
     Ok(plan)
 }

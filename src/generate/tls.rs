@@ -1,12 +1,14 @@
-//! generate_tls: self-signed TLS for local use, through cert-manager or made here.
+//! generate_tls: a cert-manager Certificate from an existing issuer (or a self-signed one the
+//! stack creates when asked), or a certificate made here for local use.
 
 use serde_json::json;
 
-use super::params::{IssuerKind, TlsMode, TlsParams};
+use super::params::TlsParams;
 use super::{
-    GenerateError, Plan, PlannedFile, Snapshot, TlsSecretGenerator, namespace_file, rendered,
+    GenerateError, Plan, PlannedFile, Snapshot, TlsSecretGenerator, check_not_broken,
+    namespace_file, rendered,
 };
-use crate::names::{self, InputError};
+use crate::intent::{self, IssuerKind, TlsIntent, TlsSource, defaults};
 
 /// File names of a local certificate and key for a Secret.
 pub fn local_files(secret: &str) -> (String, String) {
@@ -46,135 +48,144 @@ pub fn make_local_cert(hostnames: &[String], days: u32) -> Result<LocalCert, Gen
     })
 }
 
+/// generate_tls: resolve the arguments against the stack, then build.
 pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
-    names::label("namespace", &p.namespace)?;
-    names::subdomain("secret_name", &p.secret_name)?;
-    if p.secret_name.contains('.') {
-        return Err(InputError::new(
-            "secret_name",
-            "dots are not allowed here",
-            "a DNS-1123 label such as task-api-tls",
-        )
-        .into());
+    let r = intent::resolve::tls(p, snap)?;
+    let mut plan = build(&r.intent, snap)?;
+    plan.defaults = r.defaulted;
+    Ok(plan)
+}
+
+/// The self-signed issuer the stack creates; refuses to overwrite an issuer it did not create.
+fn self_signed_issuer(
+    kind: IssuerKind,
+    name: &str,
+    ns: &str,
+    snap: &Snapshot,
+) -> Result<PlannedFile, GenerateError> {
+    let issuer_ns = match kind {
+        IssuerKind::Issuer => ns,
+        IssuerKind::ClusterIssuer => "",
+    };
+    let issuer = rendered(
+        "issuer.yaml.j2",
+        &json!({"kind": kind.as_str(), "name": name, "namespace": issuer_ns,
+                "label": defaults::MANAGED_BY_LABEL, "managed_by": defaults::MANAGED_BY}),
+        kind.as_str(),
+        name,
+        issuer_ns,
+    )?;
+    check_not_broken(snap, &issuer.file)?;
+    if let Some(m) = snap
+        .of_kind(kind.as_str())
+        .find(|m| m.name() == name && m.file == issuer.file)
+        && m.value["metadata"]["labels"][defaults::MANAGED_BY_LABEL] != defaults::MANAGED_BY
+    {
+        return Err(GenerateError::NotOurs {
+            kind: kind.as_str().into(),
+            name: name.into(),
+            file: crate::workspace::Stack::display_path(&m.file),
+        });
     }
-    if p.hostnames.is_empty() || p.hostnames.len() > 16 {
-        return Err(InputError::new(
-            "hostnames",
-            format!("{} entries", p.hostnames.len()),
-            "1 to 16 hostnames, e.g. [\"task-api.example.com\"]",
-        )
-        .into());
-    }
-    for (i, h) in p.hostnames.iter().enumerate() {
-        names::hostname(&format!("hostnames[{i}]"), h)?;
-    }
-    if !(1..=3650).contains(&p.days) {
-        return Err(
-            InputError::new("days", p.days.to_string(), "a validity from 1 to 3650 days").into(),
-        );
-    }
-    let (crt, key) = local_files(&p.secret_name);
+    Ok(issuer)
+}
+
+/// Render the TLS section.
+pub fn build(t: &TlsIntent, snap: &Snapshot) -> Result<Plan, GenerateError> {
+    let ns = &t.namespace.name;
+    let secret = &t.secret;
+    let (crt, key) = local_files(secret);
     let local_exists = snap.other_files.contains(&crt) && snap.other_files.contains(&key);
     let cert_manager_cert = snap
         .of_kind("Certificate")
-        .find(|m| {
-            m.namespace() == p.namespace && m.value["spec"]["secretName"] == p.secret_name.as_str()
-        })
+        .find(|m| m.namespace() == ns && m.value["spec"]["secretName"] == secret.as_str())
         .map(|m| m.file.clone());
 
     let mut plan = Plan::default();
-    if let Some(ns) = namespace_file(&p.namespace)? {
-        plan.files.push(ns);
-    }
-    match p.mode {
-        TlsMode::CertManager => {
+    namespace_file(&t.namespace, &mut plan)?;
+    match &t.source {
+        TlsSource::ExistingIssuer { kind, name } | TlsSource::SelfSignedIssuer { kind, name } => {
             if local_exists {
-                return Err(GenerateError::Conflict(format!(
-                    "a local certificate for Secret {0} exists ({crt}, {key} and a secretGenerator); both would write the Secret. Delete those files and the secretGenerator entry, or call generate_tls with mode local",
-                    p.secret_name
-                )));
+                return Err(GenerateError::SecretWrittenTwice {
+                    secret: secret.clone(),
+                    existing: format!("a local certificate ({crt}, {key} and a secretGenerator)"),
+                    fix: "Delete those files and the secretGenerator entry, or call generate_tls with mode local".into(),
+                });
             }
-            names::object_name("issuer_name", &p.issuer_name)?;
-            let (kind, issuer_name, issuer_ns) = match p.issuer_kind {
-                IssuerKind::Issuer => (
-                    "Issuer",
-                    format!("{}-issuer", p.issuer_name),
-                    p.namespace.as_str(),
-                ),
-                IssuerKind::ClusterIssuer => (
-                    "ClusterIssuer",
-                    format!("{}-cluster-issuer", p.issuer_name),
-                    "",
-                ),
-            };
-            names::object_name("issuer_name", &issuer_name)?;
-            let issuer = rendered(
-                "issuer.yaml.j2",
-                &json!({"kind": kind, "name": issuer_name, "namespace": issuer_ns}),
-                kind,
-                &issuer_name,
-                issuer_ns,
-            )?;
-            snap.check_not_broken(&issuer.file)?;
-            plan.files.push(issuer);
-            let hours = u64::from(p.days) * 24;
+            let self_signed = matches!(t.source, TlsSource::SelfSignedIssuer { .. });
+            if self_signed {
+                plan.files.push(self_signed_issuer(*kind, name, ns, snap)?);
+            }
+            let hours = u64::from(t.days) * 24;
             let renew = (hours / 6).max(1);
             let cert = rendered(
                 "certificate.yaml.j2",
                 &json!({
-                    "name": p.secret_name, "namespace": p.namespace, "secret_name": p.secret_name,
-                    "common_name": p.hostnames[0], "dns_names": p.hostnames,
+                    "name": secret, "namespace": ns, "secret_name": secret,
+                    "common_name": t.hostnames[0], "dns_names": t.hostnames,
                     "duration": format!("{hours}h"), "renew_before": format!("{renew}h"),
-                    "issuer_kind": kind, "issuer_name": issuer_name,
+                    "issuer_kind": kind.as_str(), "issuer_name": name,
                 }),
                 "Certificate",
-                &p.secret_name,
-                &p.namespace,
+                secret,
+                ns,
             )?;
-            snap.check_not_broken(&cert.file)?;
+            check_not_broken(snap, &cert.file)?;
             plan.files.push(cert);
-            plan.notes.push("needs cert-manager in the cluster; a self-signed leaf has no trust chain (clients must trust it explicitly)".into());
-            plan.summary = format!(
-                "self-signed {kind} {issuer_name} and Certificate {}/{} writing Secret {} for {}",
-                p.namespace,
-                p.secret_name,
-                p.secret_name,
-                p.hostnames.join(", ")
-            );
-        }
-        TlsMode::Local => {
-            if let Some(f) = cert_manager_cert {
-                return Err(GenerateError::Conflict(format!(
-                    "Certificate in {f} already writes Secret {}; both would write it. Delete {f} or call generate_tls with mode cert_manager",
-                    p.secret_name
-                )));
+            if self_signed {
+                plan.notes.push(format!("needs cert-manager in the cluster; the self-signed {} {name} gives no trust chain (clients must trust it explicitly): for production, name your ACME or CA issuer with issuer_name", kind.as_str()));
+                plan.summary = format!(
+                    "self-signed {} {name} and Certificate {ns}/{secret} writing Secret {secret} for {}",
+                    kind.as_str(),
+                    t.hostnames.join(", ")
+                );
+            } else {
+                plan.notes.push(format!(
+                    "{} {name} must exist in the cluster{} and be Ready; nothing was created for it",
+                    kind.as_str(),
+                    if *kind == IssuerKind::Issuer { format!(" in namespace {ns}") } else { String::new() }
+                ));
+                plan.summary = format!(
+                    "Certificate {ns}/{secret} from your existing {} {name}, writing Secret {secret} for {}",
+                    kind.as_str(),
+                    t.hostnames.join(", ")
+                );
             }
-            if local_exists && !p.rotate {
+        }
+        TlsSource::Local { rotate } => {
+            if let Some(f) = cert_manager_cert {
+                return Err(GenerateError::SecretWrittenTwice {
+                    secret: secret.clone(),
+                    existing: format!("the Certificate in {f}"),
+                    fix: format!("Delete {f} or call generate_tls with mode cert_manager"),
+                });
+            }
+            if local_exists && !rotate {
                 plan.notes.push(format!(
                     "kept the existing {crt} and {key} (pass rotate: true to replace them)"
                 ));
             } else {
-                let c = make_local_cert(&p.hostnames, p.days)?;
+                let c = make_local_cert(&t.hostnames, t.days)?;
                 plan.files.push(PlannedFile {
                     file: crt.clone(),
                     contents: c.cert_pem,
                     kind: "Certificate file".into(),
-                    name: p.secret_name.clone(),
-                    namespace: p.namespace.clone(),
+                    name: secret.clone(),
+                    namespace: ns.clone(),
                     private: true,
                 });
                 plan.files.push(PlannedFile {
                     file: key.clone(),
                     contents: c.key_pem,
                     kind: "Private key file".into(),
-                    name: p.secret_name.clone(),
-                    namespace: p.namespace.clone(),
+                    name: secret.clone(),
+                    namespace: ns.clone(),
                     private: true,
                 });
             }
             plan.secret_generators.push(TlsSecretGenerator {
-                name: p.secret_name.clone(),
-                namespace: p.namespace.clone(),
+                name: secret.clone(),
+                namespace: ns.clone(),
                 cert_file: crt.clone(),
                 key_file: key.clone(),
             });
@@ -182,33 +193,27 @@ pub fn generate(p: &TlsParams, snap: &Snapshot) -> Result<Plan, GenerateError> {
                 "{key} is a private key (mode 0600): keep it out of version control; kustomize turns it into the Secret at apply time"
             ));
             plan.summary = format!(
-                "self-signed certificate for {} ({} days), Secret {}/{} from a kustomize secretGenerator ({crt}, {key})",
-                p.hostnames.join(", "),
-                p.days,
-                p.namespace,
-                p.secret_name
+                "self-signed certificate for {} ({} days), Secret {ns}/{secret} from a kustomize secretGenerator ({crt}, {key})",
+                t.hostnames.join(", "),
+                t.days,
             );
         }
     }
     let listener_ok = snap.of_kind("Gateway").any(|g| {
-        g.namespace() == p.namespace
+        g.namespace() == ns
             && g.value["spec"]["listeners"].as_array().is_some_and(|ls| {
                 ls.iter().any(|l| {
-                    l["tls"]["certificateRefs"].as_array().is_some_and(|refs| {
-                        refs.iter().any(|r| r["name"] == p.secret_name.as_str())
-                    })
+                    l["tls"]["certificateRefs"]
+                        .as_array()
+                        .is_some_and(|refs| refs.iter().any(|r| r["name"] == secret.as_str()))
                 })
             })
     });
     if !listener_ok {
         plan.notes.push(format!(
-            "no Gateway in the stack references Secret {} yet: call generate_gateway with https: true and tls_secret: {}",
-            p.secret_name, p.secret_name
+            "no Gateway in the stack references Secret {secret} yet: call generate_gateway with listeners https (or both, or https_redirect) and tls_secret: {secret}"
         ));
     }
-    plan.next_step = format!(
-        "generate_scaledobject {{\"namespace\": \"{}\"}}",
-        p.namespace
-    );
+    plan.next_step = format!("generate_scaledobject {{\"namespace\": \"{ns}\"}}");
     Ok(plan)
 }

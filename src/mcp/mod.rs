@@ -52,6 +52,9 @@ pub struct ToolOutput {
     /// YAML of the manifests this call created or changed.
     pub yaml: String,
     pub notes: Vec<String>,
+    /// Defaults this call applied (field: value (why)); everything else was named or kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub defaults: Vec<String>,
     pub next_step: String,
 }
 
@@ -59,18 +62,59 @@ pub fn uri_for(file: &str) -> String {
     format!("{URI_PREFIX}{file}")
 }
 
-fn error_result(text: String) -> CallToolResult {
-    CallToolResult::error(vec![ContentBlock::text(text)])
+/// Why a tool call failed: typed, carrying its data; the text the model reads is its Display.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("invalid argument {0}")]
+    Argument(crate::names::InputError),
+    #[error("invalid arguments: {0}. Nothing was written.")]
+    Invalid(crate::names::InputErrors),
+    #[error("{0}. Nothing was written.")]
+    Refused(Box<GenerateError>),
+    #[error("{0}")]
+    Workspace(Box<WorkspaceError>),
+    #[error("spec_file: {0}")]
+    SpecFile(Box<WorkspaceError>),
+    #[error("the spec {name} is invalid; nothing was done:\n{}", errors.iter().map(|e| format!("  {name}:{}: {}: {}", e.line, e.field, e.message)).collect::<Vec<_>>().join("\n"))]
+    Spec {
+        name: String,
+        errors: Vec<crate::spec::SpecError>,
+    },
+    #[error("no spec: put traffic-spec.md in the root or pass spec")]
+    NoSpec,
+    #[error("{0}")]
+    Check(Box<crate::spec::CheckError>),
+    #[error("{message} (after {done} step(s) were written)")]
+    Partial { message: String, done: usize },
+    #[error("invalid argument ca_file: {0}")]
+    CaFile(String),
+    #[error("internal error while {0}; nothing was changed by this call")]
+    Internal(&'static str),
 }
 
-fn workspace_error_text(e: &WorkspaceError) -> String {
-    match e {
-        WorkspaceError::Generate(GenerateError::Input(i)) => {
-            format!("invalid argument {i}. Nothing was written.")
+impl From<GenerateError> for ToolError {
+    fn from(e: GenerateError) -> Self {
+        match e {
+            GenerateError::Invalid(i) => ToolError::Invalid(i),
+            other => ToolError::Refused(Box::new(other)),
         }
-        WorkspaceError::Generate(g) => format!("{g}. Nothing was written."),
-        other => format!("{other}. Nothing was written."),
     }
+}
+
+impl From<WorkspaceError> for ToolError {
+    fn from(e: WorkspaceError) -> Self {
+        ToolError::Workspace(Box::new(e))
+    }
+}
+
+impl From<crate::spec::CheckError> for ToolError {
+    fn from(e: crate::spec::CheckError) -> Self {
+        ToolError::Check(Box::new(e))
+    }
+}
+
+fn error_result(e: ToolError) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(e.to_string())])
 }
 
 /// The validation engine, loaded in the background so the server answers at once.
@@ -222,7 +266,7 @@ impl TrafficServer {
             Ok(p) => p,
             Err(e) => {
                 tracing::info!(tool, field = %e.field, "invalid arguments");
-                return error_result(format!("invalid argument {e}. Nothing was written."));
+                return error_result(ToolError::Invalid(e.into()));
             }
         };
         let stack = self.stack.clone();
@@ -235,14 +279,11 @@ impl TrafficServer {
             }
             Ok(Err(e)) => {
                 tracing::info!(tool, error = %e, "call refused");
-                error_result(workspace_error_text(&e))
+                error_result(e.into())
             }
             Err(e) => {
                 tracing::error!(tool, error = %e, "worker failed");
-                error_result(
-                    "internal error while writing the stack; nothing was changed by this call"
-                        .into(),
-                )
+                error_result(ToolError::Internal("writing the stack"))
             }
         }
     }
@@ -256,7 +297,13 @@ pub fn tool_result(steps: &[(Plan, Vec<Written>)]) -> CallToolResult {
     let mut yaml = String::new();
     let mut links = Vec::new();
     let mut notes = Vec::new();
+    let mut defaults: Vec<String> = Vec::new();
     for (plan, written) in steps {
+        for d in &plan.defaults {
+            if !defaults.contains(d) {
+                defaults.push(d.clone());
+            }
+        }
         for w in written {
             let uri = if w.private {
                 String::new()
@@ -314,6 +361,7 @@ pub fn tool_result(steps: &[(Plan, Vec<Written>)]) -> CallToolResult {
         files,
         yaml,
         notes,
+        defaults,
         next_step: steps
             .last()
             .map(|(p, _)| p.next_step.clone())
@@ -327,6 +375,9 @@ pub fn tool_result(steps: &[(Plan, Vec<Written>)]) -> CallToolResult {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         text.push_str(&format!("- {action} {} ({} {})\n", f.path, f.kind, f.name));
+    }
+    for d in &out.defaults {
+        text.push_str(&format!("default: {d}\n"));
     }
     for n in &out.notes {
         text.push_str(&format!("note: {n}\n"));
@@ -343,19 +394,23 @@ pub fn tool_result(steps: &[(Plan, Vec<Written>)]) -> CallToolResult {
 
 /// The CA to trust for HTTPS: a `.crt`/`.pem` in the root, `traffic/<name>.crt`, or by default
 /// the stack's local certificate for the spec's HTTPS Secret. Never a key file.
-fn read_ca(stack: &Stack, file: &str, spec: &crate::spec::Spec) -> Result<Option<String>, String> {
+fn read_ca(
+    stack: &Stack,
+    file: &str,
+    spec: &crate::spec::Spec,
+) -> Result<Option<String>, ToolError> {
     let pem_ok = |t: String| {
         if t.contains("-----BEGIN CERTIFICATE-----") && !t.contains("PRIVATE KEY") {
             Ok(Some(t))
         } else {
-            Err(format!("ca_file {file}: not a PEM certificate"))
+            Err(ToolError::CaFile(format!("{file}: not a PEM certificate")))
         }
     };
     if file.is_empty() {
-        let Some(h) = &spec.gateway.https else {
+        let Some(secret) = spec.tls_params().and_then(|p| p.secret_name) else {
             return Ok(None);
         };
-        return match stack.read_other(&format!("{}.crt", h.secret)) {
+        return match stack.read_other(&format!("{secret}.crt")) {
             Ok(t) => pem_ok(t),
             Err(_) => Ok(None),
         };
@@ -369,9 +424,13 @@ fn read_ca(stack: &Stack, file: &str, spec: &crate::spec::Spec) -> Result<Option
     let text = match file.strip_prefix("traffic/") {
         Some(n) if plain(n) => stack.read_other(n),
         None if plain(file) => stack.read_root_any(file),
-        _ => return Err("invalid argument ca_file: expected a .crt or .pem file name in the root, or traffic/<name>.crt".into()),
+        _ => {
+            return Err(ToolError::CaFile(
+                "expected a .crt or .pem file name in the root, or traffic/<name>.crt".into(),
+            ));
+        }
     }
-    .map_err(|e| format!("ca_file: {e}"))?;
+    .map_err(|e| ToolError::CaFile(e.to_string()))?;
     pem_ok(text)
 }
 
@@ -382,7 +441,7 @@ fn load_spec(
     inline: &str,
     file: &str,
     required: bool,
-) -> Result<Option<(crate::spec::Spec, String)>, String> {
+) -> Result<Option<(crate::spec::Spec, String)>, ToolError> {
     let (text, name) = if !inline.is_empty() {
         (inline.to_string(), "<inline spec>".to_string())
     } else {
@@ -393,18 +452,12 @@ fn load_spec(
             {
                 return Ok(None);
             }
-            Err(e) => return Err(format!("spec_file: {e}")),
+            Err(e) => return Err(ToolError::SpecFile(Box::new(e))),
         }
     };
     match crate::spec::parse(&text) {
         Ok(p) => Ok(Some((p.spec, name))),
-        Err(errs) => Err(format!(
-            "the spec {name} is invalid; nothing was done:\n{}",
-            errs.iter()
-                .map(|e| format!("  {name}:{}: {}: {}", e.line, e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )),
+        Err(errors) => Err(ToolError::Spec { name, errors }),
     }
 }
 
@@ -472,17 +525,21 @@ impl TrafficServer {
     async fn generate_from_spec(&self, args: JsonObject) -> CallToolResult {
         let p: FromSpecParams = match parse_args(args) {
             Ok(p) => p,
-            Err(e) => return error_result(format!("invalid argument {e}. Nothing was written.")),
+            Err(e) => return error_result(ToolError::Invalid(e.into())),
         };
         let stack = self.stack.clone();
         let joined = tokio::task::spawn_blocking(move || {
-            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or("no spec")?;
+            let (spec, _) =
+                load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
             crate::spec::generate(&spec, &stack).map_err(|(done, e)| {
-                format!(
-                    "{} (after {} step(s) were written)",
-                    workspace_error_text(&e),
-                    done.len()
-                )
+                if done.is_empty() {
+                    ToolError::from(e)
+                } else {
+                    ToolError::Partial {
+                        message: ToolError::from(e).to_string(),
+                        done: done.len(),
+                    }
+                }
             })
         })
         .await;
@@ -492,8 +549,8 @@ impl TrafficServer {
                     steps.into_iter().map(|s| (s.plan, s.written)).collect();
                 tool_result(&steps)
             }
-            Ok(Err(e)) => error_result(e.to_string()),
-            Err(_) => error_result("internal error while generating".into()),
+            Ok(Err(e)) => error_result(e),
+            Err(_) => error_result(ToolError::Internal("generating")),
         }
     }
 
@@ -505,15 +562,19 @@ impl TrafficServer {
     async fn verify(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: VerifyParams = match parse_args(args) {
             Ok(p) => p,
-            Err(e) => return error_result(format!("invalid argument {e}")),
+            Err(e) => return error_result(ToolError::Argument(e)),
         };
         if p.gateway.is_empty() && p.https_gateway.is_empty() {
-            return error_result("invalid argument gateway: empty; expected the gateway's listener on loopback, e.g. http://127.0.0.1:8080 (and https_gateway for HTTPS)".into());
+            return error_result(ToolError::Argument(crate::names::InputError::new(
+                "gateway",
+                "empty",
+                "the gateway's listener on loopback, e.g. http://127.0.0.1:8080 (and https_gateway for HTTPS)",
+            )));
         }
         let stack = self.stack.clone();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize, String)>();
-        let work = tokio::task::spawn_blocking(move || -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), String> {
-            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or("no spec")?;
+        let work = tokio::task::spawn_blocking(move || -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), ToolError> {
+            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
             let ca = read_ca(&stack, &p.ca_file, &spec)?;
             let host = if p.host.is_empty() { spec.gateway.hostnames.first().cloned().unwrap_or_default() } else { p.host.clone() };
             let target = crate::spec::live::target(&p.gateway, &p.https_gateway, &host, ca);
@@ -552,7 +613,7 @@ impl TrafficServer {
                 r
             }
             Ok(Err(e)) => error_result(e),
-            Err(_) => error_result("internal error while verifying".into()),
+            Err(_) => error_result(ToolError::Internal("verifying")),
         }
     }
 
@@ -564,38 +625,38 @@ impl TrafficServer {
     async fn validate(&self, args: JsonObject) -> CallToolResult {
         let p: ValidateParams = match parse_args(args) {
             Ok(p) => p,
-            Err(e) => return error_result(format!("invalid argument {e}")),
+            Err(e) => return error_result(ToolError::Argument(e)),
         };
         let stack = self.stack.clone();
         let validator = match self.engine().await {
             Ok(v) => v,
             Err(e) => {
-                return error_result(format!(
+                return CallToolResult::error(vec![ContentBlock::text(format!(
                     "{e}. Fix --crds / TRAFFIC_ENGINEER_CRDS or run `traffic-engineer crds fetch`, then restart the server."
-                ));
+                ))]);
             }
         };
-        let report = tokio::task::spawn_blocking(move || {
-            if p.manifests.is_empty() {
-                let spec = load_spec(&stack, &p.spec, &p.spec_file, !p.spec.is_empty())
-                    .map_err(WorkspaceError::Refused)?;
-                match spec {
-                    None => validator.validate_stack(&stack),
-                    Some((spec, name)) => {
-                        crate::spec::check(&spec, &stack, &validator, &name).map(|(mut r, rows)| {
+        let report =
+            tokio::task::spawn_blocking(move || -> Result<crate::validate::Report, ToolError> {
+                if p.manifests.is_empty() {
+                    let spec = load_spec(&stack, &p.spec, &p.spec_file, !p.spec.is_empty())?;
+                    match spec {
+                        None => Ok(validator.validate_stack(&stack)?),
+                        Some((spec, name)) => {
+                            let (mut r, rows) =
+                                crate::spec::check(&spec, &stack, &validator, &name)?;
                             r.compliance = rows;
-                            r
-                        })
+                            Ok(r)
+                        }
                     }
+                } else {
+                    Ok(validator.validate_sources(&[crate::validate::Source {
+                        name: "<manifests>".into(),
+                        text: p.manifests,
+                    }]))
                 }
-            } else {
-                Ok(validator.validate_sources(&[crate::validate::Source {
-                    name: "<manifests>".into(),
-                    text: p.manifests,
-                }]))
-            }
-        })
-        .await;
+            })
+            .await;
         match report {
             Ok(Ok(report)) => {
                 let value = serde_json::to_value(&report).unwrap_or_default();
@@ -611,9 +672,8 @@ impl TrafficServer {
                 r.structured_content = Some(value);
                 r
             }
-            Ok(Err(WorkspaceError::Refused(e))) => error_result(e),
-            Ok(Err(e)) => error_result(format!("could not read the stack: {e}")),
-            Err(_) => error_result("internal error while validating".into()),
+            Ok(Err(e)) => error_result(e),
+            Err(_) => error_result(ToolError::Internal("validating")),
         }
     }
 }

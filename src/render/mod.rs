@@ -45,6 +45,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "scaledobject.yaml.j2",
         include_str!("../../templates/scaledobject.yaml.j2"),
     ),
+    (
+        "securitypolicy.yaml.j2",
+        include_str!("../../templates/securitypolicy.yaml.j2"),
+    ),
 ];
 
 /// A template that failed to render: a bug in a template or in the context given to it.

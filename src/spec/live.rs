@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{CheckKind, Spec};
-use crate::generate::params::RateUnit;
+use crate::intent::{AnonymousAccess, Intent, RateUnit};
 use crate::verify::{Check, CheckResult, PlainHttpExpect, Status};
 
 /// Extra requests sent beyond a rate limit, to see them refused.
@@ -68,24 +68,33 @@ impl LiveRow {
 }
 
 /// The path a rate-limit burst uses: the first rule of the policy's route.
-fn limit_path(spec: &Spec) -> String {
-    spec.routes
+fn limit_path(intent: &Intent) -> String {
+    let route = intent.policy_route().unwrap_or("");
+    intent
+        .gateway
+        .routes
         .iter()
-        .find(|r| r.name == spec.policy_route())
-        .and_then(|r| r.rules.first())
-        .map(|r| r.path.clone())
+        .find(|r| r.name == route)
+        .and_then(|r| {
+            r.rules
+                .iter()
+                .find(|rule| rule.path.kind != crate::intent::PathType::Regex)
+        })
+        .map(|r| r.path.value.clone())
         .unwrap_or_else(|| "/".into())
 }
 
 /// The live checks for every criterion traffic can prove, and rows for those it cannot.
-pub fn checks(spec: &Spec, opts: &LiveOptions) -> (Vec<Check>, Vec<LiveRow>) {
+pub fn checks(spec: &Spec, intent: &Intent, opts: &LiveOptions) -> (Vec<Check>, Vec<LiveRow>) {
     let mut checks = Vec::new();
     let mut rows = Vec::new();
     for c in &spec.criteria {
         let id = c.id.clone();
         match c.check {
             CheckKind::GatewayAccess => {
-                if spec.gateway.http.is_some() {
+                if intent.gateway.mode.has_http()
+                    && intent.gateway.mode != crate::intent::ListenerMode::HttpsRedirect
+                {
                     checks.push(Check::PlainHttp {
                         id,
                         expect: PlainHttpExpect::Serve,
@@ -96,19 +105,32 @@ pub fn checks(spec: &Spec, opts: &LiveOptions) -> (Vec<Check>, Vec<LiveRow>) {
             }
             CheckKind::Https => checks.push(Check::Https { id }),
             CheckKind::Routing => {
-                for r in &spec.routes {
-                    for rule in r.rules.iter().filter(|rule| !rule.backend.is_empty()) {
+                for r in &intent.gateway.routes {
+                    for rule in r.rules.iter().filter(|rule| {
+                        rule.backends.len() == 1
+                            && rule.headers.is_empty()
+                            && rule.path.kind != crate::intent::PathType::Regex
+                    }) {
                         checks.push(Check::Route {
                             id: id.clone(),
-                            path: rule.path.clone(),
-                            expect_backend: rule.backend.clone(),
+                            path: rule.path.value.clone(),
+                            expect_backend: rule.backends[0].service.clone(),
                         });
                     }
                 }
             }
             CheckKind::RateLimits => {
-                if let Some(rl) = &spec.rate_limits {
-                    let path = limit_path(spec);
+                if let Some(rl) = &intent.rate_limit {
+                    let path = limit_path(intent);
+                    if rl.anonymous.authenticated() {
+                        rows.push(LiveRow {
+                            id,
+                            status: "NOT-TRAFFIC".into(),
+                            summary: "clients must authenticate (JWT or API key): verify has no credentials to send; prove with a token or key by hand".into(),
+                            command: String::new(),
+                        });
+                        continue;
+                    }
                     checks.push(Check::PerUserLimit {
                         id: id.clone(),
                         header: rl.header.clone(),
@@ -117,7 +139,7 @@ pub fn checks(spec: &Spec, opts: &LiveOptions) -> (Vec<Check>, Vec<LiveRow>) {
                         extra: EXTRA_PER_USER,
                         path: path.clone(),
                     });
-                    if let Some(a) = rl.anonymous {
+                    if let AnonymousAccess::Limit(a) = rl.anonymous {
                         checks.push(Check::AnonymousLimit {
                             id,
                             header: rl.header.clone(),
@@ -130,14 +152,11 @@ pub fn checks(spec: &Spec, opts: &LiveOptions) -> (Vec<Check>, Vec<LiveRow>) {
                 }
             }
             CheckKind::CircuitBreaker => {
-                if let Some(cb) = &spec.circuit_breaker {
+                if let Some(cb) = &intent.circuit_breaker {
                     // at most `max` are served at once; up to `pending` more wait in Envoy's queue;
                     // only beyond both does the overflow get 503
-                    let max = cb
-                        .max_parallel_requests
-                        .unwrap_or(cb.max_connections)
-                        .min(cb.max_connections);
-                    let pending = cb.max_pending_requests.unwrap_or(cb.max_connections);
+                    let max = cb.thresholds.effective_parallel();
+                    let pending = cb.thresholds.effective_pending();
                     checks.push(Check::CircuitBreaker {
                         id,
                         max,
@@ -150,19 +169,16 @@ pub fn checks(spec: &Spec, opts: &LiveOptions) -> (Vec<Check>, Vec<LiveRow>) {
                 }
             }
             CheckKind::Autoscaling => {
-                let (min, max) = spec
+                let (min, max, ns, name) = intent
                     .autoscaling
                     .as_ref()
-                    .map(|a| (a.min, a.max))
-                    .unwrap_or((0, 0));
+                    .map(|a| (a.min, a.max, a.namespace.name.clone(), a.name.clone()))
+                    .unwrap_or_default();
                 rows.push(LiveRow {
                     id,
                     status: "NEEDS-CLUSTER".into(),
                     summary: format!("expect READY=True, MIN={min}, MAX={max}"),
-                    command: format!(
-                        "kubectl get scaledobject -n {} {}",
-                        spec.service.namespace, spec.service.name
-                    ),
+                    command: format!("kubectl get scaledobject -n {ns} {name}"),
                 });
             }
             CheckKind::Generated => rows.push(LiveRow {
@@ -263,7 +279,23 @@ pub fn verify(
     opts: &LiveOptions,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> (Vec<LiveRow>, Vec<CheckResult>) {
-    let (checks, other) = checks(spec, opts);
+    let intent = match spec.intent() {
+        Ok(i) => i,
+        Err(e) => {
+            let rows = spec
+                .criteria
+                .iter()
+                .map(|c| LiveRow {
+                    id: c.id.clone(),
+                    status: "INVALID".into(),
+                    summary: format!("the spec's intent cannot be built: {e}"),
+                    command: String::new(),
+                })
+                .collect();
+            return (rows, Vec::new());
+        }
+    };
+    let (checks, other) = checks(spec, &intent, opts);
     let results = crate::verify::run(target, &checks, progress);
     (merge(&checks, &results, other, spec), results)
 }
@@ -277,7 +309,8 @@ mod tests {
         let spec = crate::spec::parse(include_str!("../../examples/task-api/traffic-spec.md"))
             .unwrap()
             .spec;
-        let (checks, rows) = checks(&spec, &LiveOptions::default());
+        let intent = spec.intent().unwrap();
+        let (checks, rows) = checks(&spec, &intent, &LiveOptions::default());
         let ids: Vec<&str> = checks.iter().map(Check::id).collect();
         assert_eq!(
             ids,

@@ -14,11 +14,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::generate::params::{
-    BackendParams, CircuitBreakerParams, GatewayParams, IssuerKind, PolicyTarget, RateLimitParams,
-    RateUnit, RouteParams, RuleParams, ScaleMetric, ScaledObjectParams, TargetKind, TlsMode,
-    TlsParams,
+    AllowedRoutes, AnonymousMode, BackendParams, CircuitBreakerParams, GatewayParams, HeaderMatch,
+    IssuerKind, ListenerMode, PathType, PolicyTarget, RateLimitParams, RateUnit, RouteParams,
+    RuleParams, ScaleMetric, ScaleScopeParam, ScaledObjectParams, TargetKind, TlsMode, TlsParams,
 };
+use crate::generate::{self, GenerateError};
+use crate::intent::{Intent, resolve};
 use crate::names;
+use crate::workspace::Snapshot;
 
 /// The info string that marks the machine-readable block.
 pub const FENCE: &str = "```yaml traffic-spec";
@@ -38,6 +41,9 @@ pub struct SpecError {
 pub struct Service {
     pub name: String,
     pub namespace: String,
+    /// Write a Namespace object (default false: the namespace is assumed to exist).
+    #[serde(default)]
+    pub create_namespace: bool,
     /// The Service port of the default backend.
     #[serde(default = "d_port")]
     pub port: u16,
@@ -47,7 +53,7 @@ pub struct Service {
 }
 
 fn d_port() -> u16 {
-    8000
+    crate::intent::defaults::example::SERVICE_PORT
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -68,11 +74,13 @@ pub struct Listener {
 pub struct HttpsListener {
     #[serde(default = "d_443")]
     pub port: u16,
+    /// The TLS Secret. Default <namespace>-tls.
+    #[serde(default)]
     pub secret: String,
 }
 
 fn d_443() -> u16 {
-    443
+    crate::intent::defaults::HTTPS_PORT
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -84,10 +92,16 @@ pub struct Gateway {
     pub hostnames: Vec<String>,
     pub http: Option<Listener>,
     pub https: Option<HttpsListener>,
+    /// both, http, https or https_redirect. Default: from http and https.
+    #[serde(default)]
+    pub listeners: Option<ListenerMode>,
+    /// Same (default) or All.
+    #[serde(default)]
+    pub allowed_routes: Option<AllowedRoutes>,
 }
 
 fn d_class() -> String {
-    "eg".into()
+    crate::intent::defaults::GATEWAY_CLASS.into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -103,22 +117,50 @@ pub struct Rule {
     #[serde(default)]
     pub name: String,
     pub path: String,
+    /// prefix (default), exact or regex.
+    #[serde(default)]
+    pub path_type: Option<PathType>,
+    /// Exact header matches.
+    #[serde(default)]
+    pub headers: Vec<HeaderMatch>,
     /// One backend (by its name in `backends`) ...
     #[serde(default)]
     pub backend: String,
     /// ... or several with weights (a canary split).
     #[serde(default)]
     pub split: Vec<WeightedBackend>,
+    /// Request timeout (Gateway API duration, e.g. 10s).
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     pub name: String,
-    /// http, https or empty for both.
+    /// http, https or empty for the listeners of the mode.
     #[serde(default)]
     pub listener: String,
     pub rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecJwt {
+    pub issuer: String,
+    pub jwks_uri: String,
+    #[serde(default)]
+    pub claim: Option<String>,
+    #[serde(default)]
+    pub audiences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpecApiKey {
+    pub secret: String,
+    #[serde(default)]
+    pub header: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -129,6 +171,13 @@ pub struct RateLimits {
     pub per_user: u32,
     /// Requests per unit without the header; omit to leave them unlimited (not recommended).
     pub anonymous: Option<u32>,
+    /// limit, unlimited, jwt or api_key. Default: limit with `anonymous`, else unlimited.
+    #[serde(default)]
+    pub anonymous_access: Option<AnonymousMode>,
+    #[serde(default)]
+    pub jwt: Option<SpecJwt>,
+    #[serde(default)]
+    pub api_key: Option<SpecApiKey>,
     #[serde(default)]
     pub unit: RateUnit,
     /// The route the policy targets. Default: the first route.
@@ -137,7 +186,7 @@ pub struct RateLimits {
 }
 
 fn d_header() -> String {
-    "x-user-id".into()
+    crate::intent::defaults::USER_HEADER.into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -145,20 +194,27 @@ fn d_header() -> String {
 pub struct Tls {
     #[serde(default)]
     pub mode: TlsMode,
+    /// The issuer's kind: Issuer (default) or ClusterIssuer.
     #[serde(default)]
     pub issuer: IssuerKind,
+    /// Your existing issuer's name (nothing is created). Omit for a self-signed one.
+    #[serde(default)]
+    pub issuer_name: Option<String>,
+    /// Create a self-signed issuer. Default: only without issuer_name.
+    #[serde(default)]
+    pub self_signed: Option<bool>,
     #[serde(default = "d_days")]
     pub days: u32,
 }
 
 fn d_days() -> u32 {
-    90
+    crate::intent::defaults::CERT_DAYS
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
-    pub max_connections: u32,
+    pub max_connections: Option<u32>,
     pub max_pending_requests: Option<u32>,
     pub max_parallel_requests: Option<u32>,
     pub max_parallel_retries: Option<u32>,
@@ -175,6 +231,14 @@ pub struct Autoscaling {
     pub threshold: Option<u32>,
     #[serde(default)]
     pub prometheus_address: String,
+    /// route (default) or backend: whose request rate drives scaling.
+    #[serde(default)]
+    pub scope: Option<ScaleScopeParam>,
+    /// scope backend: the Service. Default: the deployment.
+    #[serde(default)]
+    pub backend: Option<String>,
+    #[serde(default)]
+    pub polling_interval: Option<u32>,
 }
 
 /// What a criterion constrains; decides how it is checked.
@@ -326,6 +390,12 @@ pub fn parse(markdown: &str) -> Result<ParsedSpec, Vec<SpecError>> {
     let spec: Spec = match serde_path_to_error::deserialize(doc.value.clone()) {
         Ok(s) => s,
         Err(e) => {
+            // every schema violation at once (serde stops at the first); the serde error only
+            // when the schema finds nothing
+            let all = schema_errors(&doc, offset);
+            if !all.is_empty() {
+                return Err(all);
+            }
             let path = e.path().to_string();
             let pointer = path_to_pointer(&path);
             let msg = e.inner().to_string();
@@ -345,11 +415,113 @@ pub fn parse(markdown: &str) -> Result<ParsedSpec, Vec<SpecError>> {
         }
     };
     let parsed = ParsedSpec { spec, doc, offset };
-    let errors = parsed.contradictions();
+    let mut errors = parsed.contradictions();
+    // then what resolution refuses (the same checks as the tools'), each at its section's line
+    if let Err(e) = parsed.spec.intent() {
+        let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+        for se in parsed.intent_errors(e) {
+            if !lines.contains(&se.line) || errors.is_empty() {
+                errors.push(se);
+            }
+        }
+    }
+    errors.sort_by_key(|e| e.line);
     if errors.is_empty() {
         Ok(parsed)
     } else {
         Err(errors)
+    }
+}
+
+/// Every violation of the spec's JSON schema (unknown keys, wrong types, missing fields), with
+/// the line of each.
+fn schema_errors(doc: &crate::yaml::YamlDoc, offset: usize) -> Vec<SpecError> {
+    let mut schema = schemars::schema_for!(Spec).to_value();
+    // `Option<T>` is `anyOf: [T, null]`, which reports one vague error at the parent: check
+    // against T itself so every violation inside it is named
+    fn unwrap_optional(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            let inner = o.get("anyOf").and_then(|a| a.as_array()).and_then(|alts| {
+                let (null, other): (Vec<_>, Vec<_>) = alts
+                    .iter()
+                    .partition(|a| a.get("type") == Some(&serde_json::json!("null")));
+                (null.len() == 1 && other.len() == 1).then(|| other[0].clone())
+            });
+            if let Some(serde_json::Value::Object(inner)) = inner {
+                o.remove("anyOf");
+                o.extend(inner);
+            }
+            for child in o.values_mut() {
+                unwrap_optional(child);
+            }
+        } else if let Some(a) = v.as_array_mut() {
+            a.iter_mut().for_each(unwrap_optional);
+        }
+    }
+    unwrap_optional(&mut schema);
+    let Ok(validator) = jsonschema::validator_for(&schema) else {
+        return Vec::new();
+    };
+    let mut out: Vec<SpecError> = validator
+        .iter_errors(&doc.value)
+        .map(|err| {
+            let pointer = err.instance_path().to_string();
+            let mut field = String::new();
+            for seg in pointer.split('/').skip(1) {
+                if seg.parse::<usize>().is_ok() {
+                    field.push_str(&format!("[{seg}]"));
+                } else {
+                    if !field.is_empty() {
+                        field.push('.');
+                    }
+                    field.push_str(&seg.replace("~1", "/").replace("~0", "~"));
+                }
+            }
+            let message: String = err.to_string().chars().take(300).collect();
+            // an unknown key: point at the key itself
+            let key = message
+                .split('\'')
+                .nth(1)
+                .filter(|_| message.contains("Additional properties"));
+            let at = match key {
+                Some(k) => format!("{pointer}/{k}"),
+                None => pointer,
+            };
+            SpecError {
+                line: doc.position(&at).0 + offset,
+                field,
+                message,
+            }
+        })
+        .collect();
+    out.sort_by_key(|e| e.line);
+    out
+}
+
+impl ParsedSpec {
+    /// Resolution errors as spec errors, at the line of the section they come from.
+    fn intent_errors(&self, e: GenerateError) -> Vec<SpecError> {
+        let GenerateError::Invalid(errs) = e else {
+            return vec![self.err("", "", e.to_string())];
+        };
+        errs.0
+            .into_iter()
+            .map(|i| {
+                let (section, rest) = i.field.split_once(": ").unwrap_or(("", i.field.as_str()));
+                let pointer = match section {
+                    "gateway/routes" if rest.starts_with("routes") => {
+                        path_to_pointer(rest.split('.').next().unwrap_or(rest))
+                    }
+                    "gateway/routes" => "/gateway".to_string(),
+                    s => format!("/{s}"),
+                };
+                SpecError {
+                    line: self.doc.position(&pointer).0 + self.offset,
+                    field: i.field.clone(),
+                    message: format!("{}; expected {}", i.problem, i.expected),
+                }
+            })
+            .collect()
     }
 }
 
@@ -606,74 +778,104 @@ impl Spec {
             _ => self.routes.first().map(|r| r.name.as_str()).unwrap_or(""),
         }
     }
+    /// The listener mode: as given, else from the http and https blocks.
+    pub fn listener_mode(&self) -> ListenerMode {
+        self.gateway
+            .listeners
+            .unwrap_or(match (&self.gateway.http, &self.gateway.https) {
+                (Some(_), None) => ListenerMode::Http,
+                (None, Some(_)) => ListenerMode::Https,
+                _ => ListenerMode::Both,
+            })
+    }
+
+    // The spec reads as a script of tool calls with every argument explicit: the same
+    // resolution and the same generators as the incremental tools, so both paths give the
+    // same stack for the same request.
 
     pub fn gateway_params(&self) -> GatewayParams {
         let https = self.gateway.https.as_ref();
         GatewayParams {
-            namespace: self.service.namespace.clone(),
-            gateway: self.gateway.name.clone(),
-            gateway_class: self.gateway.class.clone(),
-            hostnames: self.gateway.hostnames.clone(),
-            http_port: self.gateway.http.as_ref().map(|l| l.port).unwrap_or(80),
-            https: https.is_some(),
-            https_port: https.map(|h| h.port).unwrap_or(443),
-            tls_secret: https
-                .map(|h| h.secret.clone())
-                .unwrap_or_else(|| "task-api-tls".into()),
-            allowed_routes: Default::default(),
-            routes: self
-                .routes
-                .iter()
-                .map(|r| RouteParams {
-                    name: r.name.clone(),
-                    listener: r.listener.clone(),
-                    rules: r
-                        .rules
-                        .iter()
-                        .map(|rule| RuleParams {
-                            name: rule.name.clone(),
-                            path_prefix: rule.path.clone(),
-                            headers: Vec::new(),
-                            backends: if rule.split.is_empty() {
-                                vec![BackendParams {
-                                    service: rule.backend.clone(),
-                                    port: self.backend_port(&rule.backend),
-                                    weight: 1,
-                                }]
-                            } else {
-                                rule.split
-                                    .iter()
-                                    .map(|w| BackendParams {
-                                        service: w.name.clone(),
-                                        port: self.backend_port(&w.name),
-                                        weight: w.weight,
-                                    })
-                                    .collect()
-                            },
-                        })
-                        .collect(),
-                })
-                .collect(),
+            namespace: Some(self.service.namespace.clone()),
+            create_namespace: self.service.create_namespace,
+            gateway: Some(self.gateway.name.clone()),
+            gateway_class: Some(self.gateway.class.clone()),
+            hostnames: Some(self.gateway.hostnames.clone()),
+            listeners: Some(self.listener_mode()),
+            http_port: self.gateway.http.as_ref().map(|l| l.port),
+            https: None,
+            https_port: https.map(|h| h.port),
+            tls_secret: https.map(|h| h.secret.clone()).filter(|s| !s.is_empty()),
+            allowed_routes: self.gateway.allowed_routes,
+            routes: Some(
+                self.routes
+                    .iter()
+                    .map(|r| RouteParams {
+                        name: Some(r.name.clone()),
+                        listener: r.listener.clone(),
+                        rules: r
+                            .rules
+                            .iter()
+                            .map(|rule| RuleParams {
+                                name: rule.name.clone(),
+                                path_prefix: None,
+                                path: Some(rule.path.clone()),
+                                path_type: rule.path_type,
+                                headers: rule.headers.clone(),
+                                backends: if rule.split.is_empty() {
+                                    vec![BackendParams {
+                                        service: rule.backend.clone(),
+                                        port: Some(self.backend_port(&rule.backend)),
+                                        weight: None,
+                                    }]
+                                } else {
+                                    rule.split
+                                        .iter()
+                                        .map(|w| BackendParams {
+                                            service: w.name.clone(),
+                                            port: Some(self.backend_port(&w.name)),
+                                            weight: Some(w.weight),
+                                        })
+                                        .collect()
+                                },
+                                timeout: rule.timeout.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            ),
         }
     }
 
     fn target(&self) -> PolicyTarget {
         PolicyTarget {
-            namespace: self.service.namespace.clone(),
-            target_kind: TargetKind::HTTPRoute,
-            target_name: self.policy_route().to_string(),
-            policy_name: String::new(),
+            namespace: Some(self.service.namespace.clone()),
+            target_kind: Some(TargetKind::HTTPRoute),
+            target_name: Some(self.policy_route().to_string()),
+            policy_name: None,
+            external: false,
         }
     }
 
     pub fn rate_limit_params(&self) -> Option<RateLimitParams> {
         self.rate_limits.as_ref().map(|r| RateLimitParams {
             target: self.target(),
-            user_header: r.header.clone(),
-            requests_per_user: r.per_user,
-            anonymous_requests: r.anonymous.unwrap_or(0),
-            limit_anonymous: r.anonymous.is_some(),
-            unit: r.unit,
+            user_header: Some(r.header.clone()),
+            requests_per_user: Some(r.per_user),
+            anonymous_requests: r.anonymous,
+            limit_anonymous: None,
+            anonymous: Some(r.anonymous_access.unwrap_or(if r.anonymous.is_some() {
+                AnonymousMode::Limit
+            } else {
+                AnonymousMode::Unlimited
+            })),
+            unit: Some(r.unit),
+            jwt_issuer: r.jwt.as_ref().map(|j| j.issuer.clone()),
+            jwt_jwks_uri: r.jwt.as_ref().map(|j| j.jwks_uri.clone()),
+            jwt_claim: r.jwt.as_ref().and_then(|j| j.claim.clone()),
+            jwt_audiences: r.jwt.as_ref().and_then(|j| j.audiences.clone()),
+            api_key_secret: r.api_key.as_ref().map(|k| k.secret.clone()),
+            api_key_header: r.api_key.as_ref().and_then(|k| k.header.clone()),
         })
     }
 
@@ -681,8 +883,8 @@ impl Spec {
         self.circuit_breaker.as_ref().map(|c| CircuitBreakerParams {
             target: self.target(),
             max_connections: c.max_connections,
-            max_pending_requests: c.max_pending_requests.unwrap_or(c.max_connections),
-            max_parallel_requests: c.max_parallel_requests.unwrap_or(c.max_connections),
+            max_pending_requests: c.max_pending_requests,
+            max_parallel_requests: c.max_parallel_requests,
             max_parallel_retries: c.max_parallel_retries,
             max_requests_per_connection: c.max_requests_per_connection,
         })
@@ -693,42 +895,132 @@ impl Spec {
         let tls = self.tls.clone().unwrap_or(Tls {
             mode: TlsMode::CertManager,
             issuer: IssuerKind::Issuer,
-            days: 90,
+            issuer_name: None,
+            self_signed: None,
+            days: d_days(),
         });
+        let local = tls.mode == TlsMode::Local;
         Some(TlsParams {
-            namespace: self.service.namespace.clone(),
-            mode: tls.mode,
-            secret_name: https.secret.clone(),
-            hostnames: self
-                .gateway
-                .hostnames
-                .iter()
-                .filter(|h| !h.starts_with("*."))
-                .cloned()
-                .collect(),
-            issuer_kind: tls.issuer,
-            issuer_name: "selfsigned".into(),
-            days: tls.days,
+            namespace: Some(self.service.namespace.clone()),
+            create_namespace: self.service.create_namespace,
+            mode: Some(tls.mode),
+            secret_name: Some(if https.secret.is_empty() {
+                crate::intent::defaults::tls_secret(&self.service.namespace)
+            } else {
+                https.secret.clone()
+            }),
+            hostnames: Some(
+                self.gateway
+                    .hostnames
+                    .iter()
+                    .filter(|h| !h.starts_with("*."))
+                    .cloned()
+                    .collect(),
+            ),
+            issuer_kind: (!local).then_some(tls.issuer),
+            issuer_name: tls.issuer_name,
+            self_signed: tls.self_signed,
+            days: Some(tls.days),
             rotate: false,
         })
     }
 
     pub fn scaledobject_params(&self) -> Option<ScaledObjectParams> {
-        self.autoscaling.as_ref().map(|a| ScaledObjectParams {
-            namespace: self.service.namespace.clone(),
-            name: self.service.name.clone(),
-            deployment: self.deployment().to_string(),
-            min_replicas: a.min,
-            max_replicas: a.max,
-            metric: a.metric,
-            threshold: a.threshold,
-            route: self.policy_route().to_string(),
-            prometheus_address: if a.prometheus_address.is_empty() {
-                "http://prometheus-server.monitoring.svc.cluster.local:80".into()
-            } else {
-                a.prometheus_address.clone()
-            },
-            polling_interval: 15,
+        self.autoscaling.as_ref().map(|a| {
+            let rate = a.metric == ScaleMetric::RequestRate;
+            ScaledObjectParams {
+                namespace: Some(self.service.namespace.clone()),
+                create_namespace: self.service.create_namespace,
+                name: Some(self.service.name.clone()),
+                deployment: Some(self.deployment().to_string()),
+                min_replicas: Some(a.min),
+                max_replicas: Some(a.max),
+                metric: Some(a.metric),
+                threshold: a.threshold,
+                route: rate.then(|| self.policy_route().to_string()),
+                scope: a.scope,
+                backend: a.backend.clone(),
+                external: false,
+                prometheus_address: (!a.prometheus_address.is_empty())
+                    .then(|| a.prometheus_address.clone()),
+                polling_interval: a.polling_interval,
+            }
+        })
+    }
+
+    /// The spec's intent: every section resolved exactly as the tools resolve their arguments,
+    /// against a stack holding only what the spec itself generates (so the intent does not
+    /// depend on what is on disk). All problems of every section together.
+    pub fn intent(&self) -> Result<Intent, GenerateError> {
+        let mut scratch = Snapshot::default();
+        let mut errs = crate::names::InputErrors::default();
+        let mut keep = |section: &str, e: crate::names::InputErrors| {
+            for mut i in e.0 {
+                i.field = format!("{section}: {}", i.field);
+                errs.push(i);
+            }
+        };
+        let gateway = match resolve::gateway(&self.gateway_params(), &scratch) {
+            Ok(g) => {
+                scratch.absorb(&generate::gateway::build(&g.intent, &scratch)?);
+                Some(g.intent)
+            }
+            Err(e) => {
+                keep("gateway/routes", e);
+                None
+            }
+        };
+        let rate_limit = match self
+            .rate_limit_params()
+            .map(|p| resolve::rate_limit(&p, &scratch))
+        {
+            Some(Ok(r)) => Some(r.intent),
+            Some(Err(e)) => {
+                keep("rate_limits", e);
+                None
+            }
+            None => None,
+        };
+        let circuit_breaker = match self
+            .circuit_breaker_params()
+            .map(|p| resolve::circuit_breaker(&p, &scratch))
+        {
+            Some(Ok(r)) => Some(r.intent),
+            Some(Err(e)) => {
+                keep("circuit_breaker", e);
+                None
+            }
+            None => None,
+        };
+        let tls = match self.tls_params().map(|p| resolve::tls(&p, &scratch)) {
+            Some(Ok(r)) => Some(r.intent),
+            Some(Err(e)) => {
+                keep("tls", e);
+                None
+            }
+            None => None,
+        };
+        let autoscaling = match self
+            .scaledobject_params()
+            .map(|p| resolve::autoscaling(&p, &scratch))
+        {
+            Some(Ok(r)) => Some(r.intent),
+            Some(Err(e)) => {
+                keep("autoscaling", e);
+                None
+            }
+            None => None,
+        };
+        errs.into_result()?;
+        let Some(gateway) = gateway else {
+            return Err(GenerateError::Internal("gateway section missing".into()));
+        };
+        Ok(Intent {
+            gateway,
+            rate_limit,
+            circuit_breaker,
+            tls,
+            autoscaling,
         })
     }
 }
@@ -740,18 +1032,20 @@ pub struct Step {
     pub written: Vec<crate::workspace::Written>,
 }
 
-/// Build the whole stack from a spec, through the same generators as the incremental tools,
-/// in the workflow's order. Stops at the first refusal (earlier steps stay written).
+/// Build the whole stack from a spec: its intent (every problem reported at once, before
+/// anything is written), then each section through the same generators as the incremental
+/// tools, in the workflow's order. A refusal while writing stops there (earlier steps stay).
 pub fn generate(
     spec: &Spec,
     stack: &crate::workspace::Stack,
-) -> Result<Vec<Step>, (Vec<Step>, crate::workspace::WorkspaceError)> {
+) -> Result<Vec<Step>, (Vec<Step>, GenerateError)> {
     use crate::generate as g;
+    let intent = spec.intent().map_err(|e| (Vec::new(), e))?;
     let mut steps = Vec::new();
     macro_rules! step {
-        ($tool:literal, $params:expr, $f:path) => {
-            if let Some(p) = $params {
-                match stack.update(|snap| $f(&p, snap)) {
+        ($tool:literal, $section:expr, $f:path) => {
+            if let Some(section) = $section {
+                match stack.update(|snap| $f(section, snap)) {
                     Ok((plan, written)) => steps.push(Step {
                         tool: $tool,
                         plan,
@@ -762,28 +1056,50 @@ pub fn generate(
             }
         };
     }
-    step!(
-        "generate_gateway",
-        Some(spec.gateway_params()),
-        g::gateway::generate
-    );
+    step!("generate_gateway", Some(&intent.gateway), g::gateway::build);
     step!(
         "add_rate_limit",
-        spec.rate_limit_params(),
-        g::policy::add_rate_limit
+        intent.rate_limit.as_ref(),
+        g::policy::build_rate_limit
     );
     step!(
         "add_circuit_breaker",
-        spec.circuit_breaker_params(),
-        g::policy::add_circuit_breaker
+        intent.circuit_breaker.as_ref(),
+        g::policy::build_circuit_breaker
     );
-    step!("generate_tls", spec.tls_params(), g::tls::generate);
+    step!("generate_tls", intent.tls.as_ref(), g::tls::build);
     step!(
         "generate_scaledobject",
-        spec.scaledobject_params(),
-        g::scaling::generate
+        intent.autoscaling.as_ref(),
+        g::scaling::build
     );
     Ok(steps)
+}
+
+/// The compliance table of a spec against a stack given as YAML sources (every document of
+/// every file counts, multi-document files included).
+pub fn compliance_rows(
+    spec: &Spec,
+    sources: &[crate::validate::Source],
+    generated_secrets: &[(String, String)],
+    errors: usize,
+    spec_file: &str,
+) -> Result<Vec<compliance::Row>, GenerateError> {
+    let objects: Vec<serde_json::Value> = sources
+        .iter()
+        .filter_map(|s| crate::yaml::parse_documents(&s.text).ok())
+        .flatten()
+        .map(|d| d.value)
+        .filter(|v| v["kind"].is_string() && v["kind"] != "Kustomization")
+        .collect();
+    let intent = spec.intent()?;
+    let view = compliance::StackView {
+        objects: &objects,
+        generated_secrets,
+    };
+    Ok(compliance::evaluate(
+        spec, &intent, &view, errors, spec_file,
+    ))
 }
 
 /// Validate the stack and evaluate every criterion of the spec against it.
@@ -792,19 +1108,26 @@ pub fn check(
     stack: &crate::workspace::Stack,
     validator: &crate::validate::Validator,
     spec_file: &str,
-) -> Result<(crate::validate::Report, Vec<compliance::Row>), crate::workspace::WorkspaceError> {
+) -> Result<(crate::validate::Report, Vec<compliance::Row>), CheckError> {
     let (sources, ctx) = crate::validate::stack_sources(stack)?;
     let report = validator.validate_with(&sources, &ctx);
-    let snap = stack.snapshot()?;
-    let objs: Vec<serde_json::Value> = snap.manifests.into_iter().map(|m| m.value).collect();
-    let rows = compliance::evaluate(
+    let rows = compliance_rows(
         spec,
-        &objs,
-        report.summary.errors,
+        &sources,
         &ctx.generated_secrets,
+        report.summary.errors,
         spec_file,
-    );
+    )?;
     Ok((report, rows))
+}
+
+/// Why a spec could not be checked against a stack.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("could not read the stack: {0}")]
+    Stack(#[from] crate::workspace::WorkspaceError),
+    #[error("the spec's intent cannot be built: {0}")]
+    Intent(#[from] GenerateError),
 }
 
 #[cfg(test)]

@@ -13,14 +13,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, Once};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::generate::{GenerateError, Plan, Snapshot, StackManifest, TlsSecretGenerator};
+pub mod plan;
+
+pub use plan::{BrokenFile, Plan, PlannedFile, Snapshot, StackManifest, TlsSecretGenerator};
 
 /// Name of the stack folder under the root.
 pub const STACK_DIR: &str = "traffic";
@@ -39,10 +40,33 @@ pub enum WorkspaceError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Generate(#[from] GenerateError),
+    /// A path the stack will not read or write (a link, a FIFO, a name outside the stack).
+    #[error("{path}: {why}")]
+    Refused { path: String, why: String },
+    /// The file is larger than the stack reads.
+    #[error("{path} is larger than {limit} bytes")]
+    TooLarge { path: String, limit: u64 },
+    /// Another namespace's object already has this kind and name (file names carry no namespace).
+    #[error(
+        "{file} already holds {kind} {namespace}/{name}; this stack keeps one {kind} named {name} (file names do not carry the namespace). Use another name, or another --root for namespace {wanted}"
+    )]
+    NamespaceClash {
+        file: String,
+        kind: String,
+        name: String,
+        namespace: String,
+        wanted: String,
+    },
+    /// The server is stopping.
+    #[error("the server is stopping; nothing was written, call again after it restarts")]
+    Stopping,
+}
+
+fn refused(path: impl Into<String>, why: impl Into<String>) -> WorkspaceError {
+    WorkspaceError::Refused {
+        path: path.into(),
+        why: why.into(),
+    }
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> WorkspaceError {
@@ -81,15 +105,13 @@ fn check_namespaces(snap: &Snapshot, plan: &Plan) -> Result<(), WorkspaceError> 
             && m.name() == pf.name
             && m.namespace() != pf.namespace
         {
-            return Err(WorkspaceError::Refused(format!(
-                "{} already holds {} {}/{}; this stack keeps one {} named {} (file names do not carry the namespace). Use another name, or another --root for the other namespace",
-                Stack::display_path(&pf.file),
-                m.kind(),
-                m.namespace(),
-                m.name(),
-                pf.kind,
-                pf.name
-            )));
+            return Err(WorkspaceError::NamespaceClash {
+                file: Stack::display_path(&pf.file),
+                kind: m.kind().to_string(),
+                name: m.name().to_string(),
+                namespace: m.namespace().to_string(),
+                wanted: pf.namespace.clone(),
+            });
         }
     }
     Ok(())
@@ -122,48 +144,30 @@ pub fn is_manifest_name(file: &str) -> bool {
         && file.len() <= 255
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// Write `contents` to `dir/file` atomically with `mode`.
+/// Write `contents` to `dir/file` atomically with `mode`: a temporary file in the same folder
+/// (tempfile: created exclusively, never through a link), fsync, rename over the target, fsync
+/// of the folder so the rename survives a crash. The one way this crate writes a file.
 pub fn write_atomic(
     dir: &Path,
     file: &str,
     contents: &[u8],
     mode: u32,
 ) -> Result<(), WorkspaceError> {
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{file}.tmp.{}.{n}", std::process::id()));
     let target = dir.join(file);
     let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc_o_nofollow())
-            .open(&tmp)?;
-        f.set_permissions(fs::Permissions::from_mode(mode))?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        fs::rename(&tmp, &target)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{file}.tmp."))
+            .permissions(fs::Permissions::from_mode(mode))
+            .tempfile_in(dir)?;
+        // the umask may have narrowed the mode given at creation
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+        tmp.write_all(contents)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&target).map_err(|e| e.error)?;
         File::open(dir)?.sync_all()
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(&target, e));
-    }
-    Ok(())
-}
-
-/// O_NOFOLLOW on Linux (x86_64 and aarch64 share the value).
-const fn libc_o_nofollow() -> i32 {
-    0o400000
-}
-
-/// O_NONBLOCK on Linux (x86_64 and aarch64 share the value). Opening a FIFO for reading blocks
-/// until a writer appears; with O_NONBLOCK the open returns at once and the file-type check
-/// below refuses it. It changes nothing for regular files.
-const fn libc_o_nonblock() -> i32 {
-    0o4000
+    result.map_err(|e| io_err(&target, e))
 }
 
 /// Mode of the stack folder when the server creates it (whatever the umask allows beyond it).
@@ -174,19 +178,22 @@ fn read_regular(dir: &Path, file: &str) -> Result<String, WorkspaceError> {
     let path = dir.join(file);
     let f = OpenOptions::new()
         .read(true)
-        .custom_flags(libc_o_nofollow() | libc_o_nonblock())
+        .custom_flags(
+            // O_NONBLOCK: opening a FIFO for reading would block until a writer appears; with it the
+            // open returns at once and the file-type check below refuses it
+            libc::O_NOFOLLOW | libc::O_NONBLOCK,
+        )
         .open(&path)
         .map_err(|e| io_err(&path, e))?;
     let meta = f.metadata().map_err(|e| io_err(&path, e))?;
     if !meta.is_file() {
-        return Err(WorkspaceError::Refused(format!(
-            "{file} is not a regular file"
-        )));
+        return Err(refused(file, "not a regular file"));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(WorkspaceError::Refused(format!(
-            "{file} is larger than {MAX_FILE_BYTES} bytes"
-        )));
+        return Err(WorkspaceError::TooLarge {
+            path: file.to_string(),
+            limit: MAX_FILE_BYTES,
+        });
     }
     let mut s = String::new();
     // a file that grows after the size check is still read only up to the limit
@@ -194,9 +201,10 @@ fn read_regular(dir: &Path, file: &str) -> Result<String, WorkspaceError> {
         .read_to_string(&mut s)
         .map_err(|e| io_err(&path, e))?;
     if s.len() as u64 > MAX_FILE_BYTES {
-        return Err(WorkspaceError::Refused(format!(
-            "{file} is larger than {MAX_FILE_BYTES} bytes"
-        )));
+        return Err(WorkspaceError::TooLarge {
+            path: file.to_string(),
+            limit: MAX_FILE_BYTES,
+        });
     }
     Ok(s)
 }
@@ -215,10 +223,6 @@ static AT_EXIT: Once = Once::new();
 /// Longest a stopping process waits for the writes in progress.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
 
-unsafe extern "C" {
-    fn atexit(cb: extern "C" fn()) -> std::ffi::c_int;
-}
-
 extern "C" fn finish_writes_at_exit() {
     wait_for_writes(EXIT_GRACE);
 }
@@ -234,14 +238,12 @@ impl WriteGuard {
         AT_EXIT.call_once(|| {
             // SAFETY: registers a plain extern "C" fn with no captured state.
             unsafe {
-                atexit(finish_writes_at_exit);
+                libc::atexit(finish_writes_at_exit);
             }
         });
         let mut g = IN_FLIGHT.state.lock().unwrap_or_else(|e| e.into_inner());
         if g.1 {
-            return Err(WorkspaceError::Refused(
-                "the server is stopping; nothing was written, call again after it restarts".into(),
-            ));
+            return Err(WorkspaceError::Stopping);
         }
         g.0 += 1;
         Ok(WriteGuard)
@@ -311,14 +313,11 @@ impl Stack {
 
     fn check_dir_is_real(&self) -> Result<bool, WorkspaceError> {
         match fs::symlink_metadata(&self.dir) {
-            Ok(m) if m.file_type().is_symlink() => Err(WorkspaceError::Refused(format!(
-                "{} is a symlink; the stack folder must be a real folder inside the root",
-                self.dir.display()
-            ))),
-            Ok(m) if !m.is_dir() => Err(WorkspaceError::Refused(format!(
-                "{} is not a folder",
-                self.dir.display()
-            ))),
+            Ok(m) if m.file_type().is_symlink() => Err(refused(
+                self.dir.display().to_string(),
+                "a symlink; the stack folder must be a real folder inside the root",
+            )),
+            Ok(m) if !m.is_dir() => Err(refused(self.dir.display().to_string(), "not a folder")),
             Ok(_) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_err(&self.dir, e)),
@@ -343,7 +342,7 @@ impl Stack {
             .create(true)
             .truncate(false)
             .mode(PRIVATE_MODE)
-            .custom_flags(libc_o_nofollow())
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(|e| io_err(&path, e))?;
         file.lock().map_err(|e| io_err(&path, e))?;
@@ -392,16 +391,12 @@ impl Stack {
     /// Read one manifest file by name (for resources/read).
     pub fn read_manifest(&self, file: &str) -> Result<String, WorkspaceError> {
         if !is_manifest_name(file) {
-            return Err(WorkspaceError::Refused(format!(
-                "{file:?} is not a manifest of the stack"
-            )));
+            return Err(refused(format!("{file:?}"), "not a manifest of the stack"));
         }
         // O_NOFOLLOW guards only the last component: a symlinked stack folder would otherwise
         // serve files from wherever it points
         if !self.check_dir_is_real()? {
-            return Err(WorkspaceError::Refused(format!(
-                "{file:?} is not a manifest of the stack"
-            )));
+            return Err(refused(format!("{file:?}"), "not a manifest of the stack"));
         }
         read_regular(&self.dir, file)
     }
@@ -413,10 +408,10 @@ impl Stack {
             && !file.contains(['/', '\\', '\0'])
             && file.len() <= 255;
         if !plain {
-            return Err(WorkspaceError::Refused(format!(
-                "{:?} is not a spec file name; expected a plain file name in the root such as traffic-spec.md",
-                file.chars().take(80).collect::<String>()
-            )));
+            return Err(refused(
+                format!("{:?}", file.chars().take(80).collect::<String>()),
+                "not a spec file name; expected a plain file name in the root such as traffic-spec.md",
+            ));
         }
         read_regular(&self.root, file)
     }
@@ -424,9 +419,10 @@ impl Stack {
     /// Read a certificate file of the stack (`<name>.crt`); never a key file.
     pub fn read_other(&self, file: &str) -> Result<String, WorkspaceError> {
         if !file.ends_with(".crt") || file.contains(['/', '\\', '\0']) || file.starts_with('.') {
-            return Err(WorkspaceError::Refused(format!(
-                "{file:?} is not a certificate file of the stack"
-            )));
+            return Err(refused(
+                format!("{file:?}"),
+                "not a certificate file of the stack",
+            ));
         }
         read_regular(&self.dir, file)
     }
@@ -437,9 +433,7 @@ impl Stack {
             && !file.contains(['/', '\\', '\0'])
             && !file.starts_with('.');
         if !ok {
-            return Err(WorkspaceError::Refused(format!(
-                "{file:?} is not a certificate file name"
-            )));
+            return Err(refused(format!("{file:?}"), "not a certificate file name"));
         }
         read_regular(&self.root, file)
     }
@@ -487,16 +481,17 @@ impl Stack {
     }
 
     /// Lock, read, plan with `f`, write. The whole read-modify-write runs under the lock.
-    pub fn update<F>(&self, f: F) -> Result<(Plan, Vec<Written>), WorkspaceError>
+    pub fn update<F, E>(&self, f: F) -> Result<(Plan, Vec<Written>), E>
     where
-        F: FnOnce(&Snapshot) -> Result<Plan, GenerateError>,
+        F: FnOnce(&Snapshot) -> Result<Plan, E>,
+        E: From<WorkspaceError>,
     {
         let _lock = self.lock()?;
         let _writing = WriteGuard::begin()?;
         let snap = self.snapshot()?;
         let plan = f(&snap)?;
         check_namespaces(&snap, &plan)?;
-        let written = self.apply(&plan)?;
+        let written = self.apply(&plan, &snap)?;
         Ok((plan, written))
     }
 
@@ -507,27 +502,28 @@ impl Stack {
             return Ok(());
         }
         let _lock = self.lock()?;
-        self.refresh_kustomization(&[]).map(|_| ())
+        let snap = self.snapshot()?;
+        self.write_kustomization(&snap, &[]).map(|_| ())
     }
 
     /// Write a plan's files and refresh the kustomization. Call with the lock held.
-    fn apply(&self, plan: &Plan) -> Result<Vec<Written>, WorkspaceError> {
+    fn apply(&self, plan: &Plan, snap: &Snapshot) -> Result<Vec<Written>, WorkspaceError> {
         let mut written = Vec::new();
         for pf in &plan.files {
             let private_ok = pf.private && !pf.file.contains('/') && !pf.file.starts_with('.');
             if !is_manifest_name(&pf.file) && !private_ok {
-                return Err(WorkspaceError::Refused(format!(
-                    "refusing to write {:?}",
-                    pf.file
-                )));
+                return Err(refused(
+                    format!("{:?}", pf.file),
+                    "not a file name the stack writes",
+                ));
             }
             let path = self.dir.join(&pf.file);
             let old = match fs::symlink_metadata(&path) {
                 Ok(m) if m.file_type().is_symlink() => {
-                    return Err(WorkspaceError::Refused(format!(
-                        "{} is a symlink; remove it (the server never writes through links)",
-                        Stack::display_path(&pf.file)
-                    )));
+                    return Err(refused(
+                        Stack::display_path(&pf.file),
+                        "a symlink; remove it (the server never writes through links)",
+                    ));
                 }
                 Ok(_) => read_regular(&self.dir, &pf.file).ok(),
                 Err(_) => None,
@@ -554,7 +550,10 @@ impl Stack {
                 private: pf.private,
             });
         }
-        if let Some(k) = self.refresh_kustomization(&plan.secret_generators)? {
+        // the kustomization lists what the stack held plus what the plan wrote: no second read
+        let mut after = snap.clone();
+        after.absorb(plan);
+        if let Some(k) = self.write_kustomization(&after, &plan.secret_generators)? {
             written.push(k);
         }
         Ok(written)
@@ -562,16 +561,14 @@ impl Stack {
 
     /// Rewrite kustomization.yaml: every manifest present in apply order, the TLS secret
     /// generators, and whatever else the user put there.
-    pub fn refresh_kustomization(
+    fn write_kustomization(
         &self,
+        snap: &Snapshot,
         add: &[TlsSecretGenerator],
     ) -> Result<Option<Written>, WorkspaceError> {
-        let snap = self.snapshot()?;
         let old_text = match fs::symlink_metadata(self.dir.join(KUSTOMIZATION)) {
             Ok(m) if m.file_type().is_symlink() => {
-                return Err(WorkspaceError::Refused(format!(
-                    "{KUSTOMIZATION} is a symlink; remove it"
-                )));
+                return Err(refused(KUSTOMIZATION, "a symlink; remove it"));
             }
             Ok(_) => Some(read_regular(&self.dir, KUSTOMIZATION)?),
             Err(_) => None,
@@ -580,9 +577,10 @@ impl Stack {
             Some(Ok(mut d)) if d.len() == 1 && d[0].value.is_object() => d.remove(0).value,
             Some(Ok(_)) | None => json!({}),
             Some(Err(e)) => {
-                return Err(WorkspaceError::Refused(format!(
-                    "{KUSTOMIZATION} does not parse ({e}); fix or delete it, then call again"
-                )));
+                return Err(refused(
+                    KUSTOMIZATION,
+                    format!("does not parse ({e}); fix or delete it, then call again"),
+                ));
             }
         };
         let mut files: Vec<(u8, String)> = snap
@@ -594,7 +592,7 @@ impl Stack {
         files.sort();
         let obj = k
             .as_object_mut()
-            .ok_or_else(|| WorkspaceError::Refused("kustomization is not a mapping".into()))?;
+            .ok_or_else(|| refused(KUSTOMIZATION, "not a mapping"))?;
         obj.insert(
             "apiVersion".into(),
             json!("kustomize.config.k8s.io/v1beta1"),

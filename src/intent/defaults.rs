@@ -1,0 +1,102 @@
+//! Every default of the traffic intent, in ONE place. The tools' parameter docs, the spec
+//! format, the generators, compliance and verify all read them from here.
+//!
+//! Two kinds of default live here:
+//! - the Task API example (the course's service): used only for a call that names nothing at
+//!   all in an empty stack (`generate_gateway {}`), so that `{}` still builds the example, and
+//!   never when the user named a namespace or a gateway of their own;
+//! - settings whose default is a choice of ours or of an upstream program (ports, units, the
+//!   Envoy Gateway class), documented in each tool's schema.
+
+/// The Task API example: namespace, gateway, route, backend, hostname.
+pub mod example {
+    pub const NAMESPACE: &str = "task-api";
+    pub const GATEWAY: &str = "task-api-gateway";
+    pub const ROUTE: &str = "task-api";
+    pub const SERVICE: &str = "task-api";
+    pub const SERVICE_PORT: u16 = 8000;
+    pub const HOSTNAME: &str = "task-api.example.com";
+    pub const DEPLOYMENT: &str = "task-api";
+    /// The course's circuit breaker (maxConnections, maxPendingRequests, maxParallelRequests),
+    /// used only for a call that names no threshold on a target without one.
+    pub const BREAKER: u32 = 50;
+}
+
+/// GatewayClass of Envoy Gateway's quickstart.
+pub const GATEWAY_CLASS: &str = "eg";
+pub const HTTP_PORT: u16 = 80;
+pub const HTTPS_PORT: u16 = 443;
+/// The TLS Secret of a gateway: `<gateway>-tls`.
+pub fn tls_secret(gateway: &str) -> String {
+    let s = format!("{gateway}-tls");
+    if s.len() <= 63 {
+        s
+    } else {
+        format!("{}-tls", &gateway[..59].trim_end_matches('-'))
+    }
+}
+pub const PATH_PREFIX: &str = "/";
+pub const BACKEND_WEIGHT: u32 = 1;
+
+/// Rate limits of a new policy (an existing policy keeps what it has).
+pub const USER_HEADER: &str = "x-user-id";
+pub const REQUESTS_PER_USER: u32 = 100;
+pub const ANONYMOUS_REQUESTS: u32 = 10;
+/// API key header when clients authenticate with API keys.
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// JWT claim copied into the rate-limit header.
+pub const JWT_CLAIM: &str = "sub";
+
+/// Envoy's own circuit-breaker thresholds, which apply to every threshold the policy does not
+/// set (Envoy Gateway passes only the ones given).
+pub const ENVOY_CIRCUIT_BREAKER_DEFAULT: u32 = 1024;
+
+/// cert-manager certificate validity, days.
+pub const CERT_DAYS: u32 = 90;
+
+/// KEDA.
+pub const MIN_REPLICAS: u32 = 1;
+pub const MAX_REPLICAS: u32 = 10;
+pub const REQUEST_RATE_THRESHOLD: u32 = 50;
+pub const CPU_THRESHOLD: u32 = 70;
+pub const PROMETHEUS_ADDRESS: &str = "http://prometheus-server.monitoring.svc.cluster.local:80";
+pub const POLLING_INTERVAL: u32 = 15;
+
+/// Name of a policy created for a target: `<target>-traffic` (or the target's name when that
+/// would be too long).
+pub fn policy_name(target: &str) -> String {
+    let n = format!("{target}-traffic");
+    if n.len() > 63 { target.to_string() } else { n }
+}
+
+/// Name of the SecurityPolicy the stack writes for a target: `<target>-auth`.
+pub fn security_policy_name(target: &str) -> String {
+    let n = format!("{target}-auth");
+    if n.len() > 63 { target.to_string() } else { n }
+}
+
+/// Name of the self-signed issuer the stack creates when asked: named after the stack's
+/// namespace, so that a cluster-scoped one never takes a generic name another team uses.
+pub fn self_signed_issuer(namespace: &str) -> String {
+    let n = format!("{namespace}-selfsigned");
+    if n.len() > 63 {
+        format!("{}-selfsigned", &namespace[..52].trim_end_matches('-'))
+    } else {
+        n
+    }
+}
+
+/// Name of the HTTP->HTTPS redirect route of a gateway.
+pub fn redirect_route(gateway: &str) -> String {
+    let n = format!("{gateway}-https-redirect");
+    if n.len() > 63 {
+        format!("{}-https-redirect", &gateway[..48].trim_end_matches('-'))
+    } else {
+        n
+    }
+}
+
+/// Label put on every object the stack creates, so a later call can tell its own objects from
+/// the user's (and refuses to overwrite a cluster-scoped object it did not create).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "traffic-engineer";
