@@ -539,9 +539,16 @@ pub fn evaluate(
 ) -> Vec<Row> {
     let ns = &spec.service.namespace;
     let host = spec.gateway.hostnames.first().cloned().unwrap_or_default();
-    let verify = format!(
-        "traffic-engineer verify --spec {spec_file} --gateway http://<gateway-address> --ca <ca.crt> --host {host}"
-    );
+    // verify sends traffic to loopback only: the placeholders are the local ports that
+    // `kubectl port-forward` gives the gateway's listeners
+    let listeners = match (spec.gateway.http.is_some(), spec.gateway.https.is_some()) {
+        (true, true) => {
+            "--gateway 127.0.0.1:<http-port> --https-gateway https://127.0.0.1:<https-port> --ca <ca.crt>"
+        }
+        (false, true) => "--https-gateway https://127.0.0.1:<https-port> --ca <ca.crt>",
+        _ => "--gateway 127.0.0.1:<http-port>",
+    };
+    let verify = format!("traffic-engineer verify --spec {spec_file} {listeners} --host {host}");
     spec.criteria
         .iter()
         .map(|c| {

@@ -749,7 +749,7 @@ pub fn generate(
     use crate::generate as g;
     let mut steps = Vec::new();
     macro_rules! step {
-        ($tool:literal, $params:expr, $f:path) => {
+        ($tool:expr, $params:expr, $f:path) => {
             if let Some(p) = $params {
                 match stack.update(|snap| $f(&p, snap)) {
                     Ok((plan, written)) => steps.push(Step {
@@ -762,27 +762,25 @@ pub fn generate(
             }
         };
     }
-    step!(
-        "generate_gateway",
-        Some(spec.gateway_params()),
-        g::gateway::generate
-    );
-    step!(
-        "add_rate_limit",
-        spec.rate_limit_params(),
-        g::policy::add_rate_limit
-    );
-    step!(
-        "add_circuit_breaker",
-        spec.circuit_breaker_params(),
-        g::policy::add_circuit_breaker
-    );
-    step!("generate_tls", spec.tls_params(), g::tls::generate);
-    step!(
-        "generate_scaledobject",
-        spec.scaledobject_params(),
-        g::scaling::generate
-    );
+    use crate::workflow::Generator;
+    for gen_ in crate::workflow::generators() {
+        let tool = gen_.tool();
+        match gen_ {
+            Generator::Gateway => step!(tool, Some(spec.gateway_params()), g::gateway::generate),
+            Generator::RateLimit => {
+                step!(tool, spec.rate_limit_params(), g::policy::add_rate_limit)
+            }
+            Generator::CircuitBreaker => step!(
+                tool,
+                spec.circuit_breaker_params(),
+                g::policy::add_circuit_breaker
+            ),
+            Generator::Tls => step!(tool, spec.tls_params(), g::tls::generate),
+            Generator::ScaledObject => {
+                step!(tool, spec.scaledobject_params(), g::scaling::generate)
+            }
+        }
+    }
     Ok(steps)
 }
 
