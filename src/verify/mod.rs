@@ -133,11 +133,11 @@ impl ListenerFields {
 /// Why verify cannot start; nothing was sent. A usage error: the fix is in the arguments.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("{field}: {source}")]
+    /// (`reason` is in the message, so it is not also a `source`: a chain would repeat it.)
+    #[error("{field}: {reason}")]
     Address {
         field: &'static str,
-        #[source]
-        source: AddressError,
+        reason: AddressError,
     },
     #[error(
         "{field} {text:?} is a plain-HTTP address; {field} takes the HTTPS listener (https://127.0.0.1:PORT), give the HTTP one to {gateway}"
@@ -158,7 +158,7 @@ pub enum TargetError {
         "no listener given: add {gateway} 127.0.0.1:PORT (the gateway's HTTP listener, e.g. through `kubectl port-forward`)"
     )]
     NoListener { gateway: &'static str },
-    #[error("{} need the gateway's {} listener, and none was given: add {field} {example}", ids.join(", "), scheme.as_str().to_uppercase())]
+    #[error("{}: checked through the gateway's {} listener, and none was given; add {field} {example}", ids.join(", "), scheme.as_str().to_uppercase())]
     Missing {
         scheme: Scheme,
         ids: Vec<String>,
@@ -186,7 +186,7 @@ impl Listeners {
         let mut out = Listeners::default();
         let addr = |field: &'static str, text: &str, scheme: Scheme| {
             client::parse_base(text, scheme)
-                .map_err(|source| TargetError::Address { field, source })
+                .map_err(|reason| TargetError::Address { field, reason })
         };
         let has_scheme = |t: &str| t.contains("://");
         if let Some(g) = gateway {
@@ -200,10 +200,10 @@ impl Listeners {
                 out.http = Some(addr(fields.gateway, g, Scheme::Http)?);
             } else {
                 let with = format!("http://{}", g.trim());
-                out.http = Some(client::parse_base(&with, Scheme::Http).map_err(|source| {
+                out.http = Some(client::parse_base(&with, Scheme::Http).map_err(|reason| {
                     TargetError::Address {
                         field: fields.gateway,
-                        source: with_text(source, g),
+                        reason: with_text(reason, g),
                     }
                 })?);
             }
@@ -224,9 +224,9 @@ impl Listeners {
                 addr(fields.https_gateway, h, Scheme::Https)?
             } else {
                 let with = format!("https://{trimmed}");
-                client::parse_base(&with, Scheme::Https).map_err(|source| TargetError::Address {
+                client::parse_base(&with, Scheme::Https).map_err(|reason| TargetError::Address {
                     field: fields.https_gateway,
-                    source: with_text(source, h),
+                    reason: with_text(reason, h),
                 })?
             };
             if out.https.is_some() {
@@ -864,6 +864,105 @@ mod tests {
         assert_eq!(r[0].status, Status::Invalid);
         assert!(r[0].summary.contains("not a loopback"), "{}", r[0].summary);
         assert_eq!(calls, vec![(1, 1, "sc-003".to_owned())]);
+    }
+
+    #[test]
+    fn listeners_as_users_write_them() {
+        let f = ListenerFields::CLI;
+        let p = |g: Option<&str>, h: Option<&str>| Listeners::parse(g, h, f);
+        let addr = |s: &str| Some(s.parse::<std::net::SocketAddr>().unwrap());
+        // what `kubectl port-forward` prints: plain HTTP assumed
+        assert_eq!(
+            p(Some("localhost:8080"), None).unwrap().http,
+            addr("127.0.0.1:8080")
+        );
+        assert_eq!(
+            p(Some("[::1]:8080"), None).unwrap().http,
+            addr("[::1]:8080")
+        );
+        let both = p(Some("http://127.0.0.1:8080/"), Some("127.0.0.1:8443")).unwrap();
+        assert_eq!(both.http, addr("127.0.0.1:8080"));
+        assert_eq!(both.https, addr("127.0.0.1:8443"));
+        let https_only = p(Some("https://127.0.0.1:8443"), None).unwrap();
+        assert_eq!(
+            (https_only.http, https_only.https),
+            (None, addr("127.0.0.1:8443"))
+        );
+        let t = Target::from_listeners(&both, "h.example.com", f);
+        assert_eq!(t.http_base.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(t.https_base.as_deref(), Some("https://127.0.0.1:8443"));
+        assert_eq!(t.via, Via::Https);
+    }
+
+    #[test]
+    fn listener_errors_name_the_field_once() {
+        let f = ListenerFields::CLI;
+        let e = Listeners::parse(Some("10.0.0.1:8080"), None, f).unwrap_err();
+        assert!(matches!(
+            e,
+            TargetError::Address {
+                field: "--gateway",
+                reason: AddressError::NotLoopback { .. }
+            }
+        ));
+        let msg = e.to_string();
+        assert!(msg.starts_with("--gateway: \"10.0.0.1:8080\""), "{msg}");
+        assert_eq!(msg.matches("loopback").count(), 1, "{msg}");
+        let e = Listeners::parse(Some("127.0.0.1:80"), Some("http://127.0.0.1:81"), f).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TargetError::NotHttps {
+                    field: "--https-gateway",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = Listeners::parse(Some("https://127.0.0.1:1"), Some("127.0.0.1:2"), f).unwrap_err();
+        assert!(matches!(e, TargetError::TwoHttps { .. }), "{e}");
+        let e = Listeners::parse(None, None, f).unwrap_err();
+        assert!(e.to_string().contains("add --gateway"), "{e}");
+        let e = Listeners::parse(Some("ftp://127.0.0.1:1"), None, f).unwrap_err();
+        assert!(e.to_string().starts_with("--gateway: "), "{e}");
+        let e = Listeners::parse(None, Some("127.0.0.1:99999"), ListenerFields::TOOL).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("https_gateway: \"127.0.0.1:99999\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_listener_is_refused_before_sending_naming_the_flag() {
+        let f = ListenerFields::CLI;
+        let http_only = Listeners::parse(Some("127.0.0.1:9"), None, f).unwrap();
+        let t = Target::from_listeners(&http_only, "h.example.com", f);
+        let checks = [
+            Check::PlainHttp {
+                id: "SC-001".into(),
+                expect: PlainHttpExpect::Serve,
+            },
+            Check::Https {
+                id: "SC-003".into(),
+            },
+            Check::Https {
+                id: "SC-003".into(),
+            },
+        ];
+        let e = t.check_listeners(&checks).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SC-003: checked through the gateway's HTTPS listener, and none was given; add --https-gateway https://127.0.0.1:PORT"
+        );
+        assert!(t.check_listeners(&checks[..1]).is_ok());
+        let https_only = Listeners::parse(None, Some("127.0.0.1:9"), f).unwrap();
+        let t = Target::from_listeners(&https_only, "h.example.com", f);
+        let e = t.check_listeners(&checks).unwrap_err();
+        assert!(
+            e.to_string().contains("add --gateway 127.0.0.1:PORT"),
+            "{e}"
+        );
     }
 
     #[test]
