@@ -158,7 +158,7 @@ pub enum TargetError {
         "no listener given: add {gateway} 127.0.0.1:PORT (the gateway's HTTP listener, e.g. through `kubectl port-forward`)"
     )]
     NoListener { gateway: &'static str },
-    #[error("{}: checked through the gateway's {} listener, and none was given; add {field} {example}", ids.join(", "), scheme.as_str().to_uppercase())]
+    #[error("{}: checked through the gateway's {} listener, which was not given; add {field} {example}", ids.join(", "), scheme.as_str().to_uppercase())]
     Missing {
         scheme: Scheme,
         ids: Vec<String>,
@@ -953,7 +953,7 @@ mod tests {
         let e = t.check_listeners(&checks).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "SC-003: checked through the gateway's HTTPS listener, and none was given; add --https-gateway https://127.0.0.1:PORT"
+            "SC-003: checked through the gateway's HTTPS listener, which was not given; add --https-gateway https://127.0.0.1:PORT"
         );
         assert!(t.check_listeners(&checks[..1]).is_ok());
         let https_only = Listeners::parse(None, Some("127.0.0.1:9"), f).unwrap();
