@@ -269,6 +269,29 @@ fn verify_names_the_flag_to_add_for_a_missing_listener() {
         !err.contains("http_base") && !err.contains("https_base"),
         "{err}"
     );
+    // a host or CA that would make every row INVALID is one usage error naming the flag
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.crt");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    for (extra, flag) in [
+        (vec!["--host", "not a host"], "--host: "),
+        (vec!["--ca", not_pem.to_str().unwrap()], "--ca: "),
+    ] {
+        let mut args = vec![
+            "verify",
+            "--spec",
+            EXAMPLE_SPEC,
+            "--gateway",
+            "127.0.0.1:9",
+            "--https-gateway",
+            "127.0.0.1:10",
+        ];
+        args.extend(extra);
+        let (code, out, err) = run(&mut cli(&args));
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty(), "{out}");
+        assert!(err.contains(flag) && !err.contains("INVALID"), "{err}");
+    }
     // no listener at all: clap names both flags
     let (code, _, err) = run(&mut cli(&["verify", "--spec", EXAMPLE_SPEC]));
     assert_eq!(code, 2, "{err}");

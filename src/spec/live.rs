@@ -243,9 +243,9 @@ pub fn target(
     t
 }
 
-/// Run every live check of the spec and merge the results per criterion. A check that needs a
-/// listener the target lacks refuses the whole run before anything is sent (a usage error that
-/// names the field to add).
+/// Run every live check of the spec and merge the results per criterion. A usage error (a
+/// check that needs a listener the target lacks, a bad host or CA) refuses the whole run before
+/// anything is sent, naming the field to fix ([`crate::verify::Target::preflight`]).
 pub fn verify(
     spec: &Spec,
     target: &crate::verify::Target,
@@ -253,7 +253,7 @@ pub fn verify(
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<(Vec<LiveRow>, Vec<CheckResult>), crate::verify::TargetError> {
     let (checks, other) = checks(spec, opts);
-    target.check_listeners(&checks)?;
+    target.preflight(&checks)?;
     let results = crate::verify::run(target, &checks, progress);
     Ok((merge(&checks, &results, other, spec), results))
 }

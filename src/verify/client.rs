@@ -211,11 +211,13 @@ pub(crate) fn parse_ca(pem: &str) -> Result<Vec<Certificate<'static>>, String> {
         match item {
             Ok(PemItem::Certificate(c)) => certs.push(c),
             Ok(_) => {}
-            Err(e) => return Err(format!("ca_pem does not parse: {e}")),
+            Err(e) => return Err(format!("the certificate file does not parse as PEM: {e}")),
         }
     }
     if certs.is_empty() {
-        return Err("ca_pem holds no CERTIFICATE block".into());
+        return Err(
+            "the certificate file holds no CERTIFICATE block (expected a PEM certificate)".into(),
+        );
     }
     Ok(certs)
 }

@@ -115,6 +115,10 @@ pub struct ListenerFields {
     pub gateway: &'static str,
     /// The HTTPS listener (`--https-gateway`): `https://` or `ADDRESS:PORT`.
     pub https_gateway: &'static str,
+    /// The Host header and SNI (`--host`).
+    pub host: &'static str,
+    /// The CA to trust (`--ca`).
+    pub ca: &'static str,
 }
 
 impl ListenerFields {
@@ -122,11 +126,15 @@ impl ListenerFields {
     pub const CLI: ListenerFields = ListenerFields {
         gateway: "--gateway",
         https_gateway: "--https-gateway",
+        host: "--host",
+        ca: "--ca",
     };
     /// The `verify` tool's fields.
     pub const TOOL: ListenerFields = ListenerFields {
         gateway: "gateway",
         https_gateway: "https_gateway",
+        host: "host",
+        ca: "ca_file",
     };
 }
 
@@ -154,6 +162,10 @@ pub enum TargetError {
         gateway: &'static str,
         https_gateway: &'static str,
     },
+    #[error("{field}: {reason}")]
+    Host { field: &'static str, reason: String },
+    #[error("{field}: {reason}")]
+    Ca { field: &'static str, reason: String },
     #[error(
         "no listener given: add {gateway} 127.0.0.1:PORT (the gateway's HTTP listener, e.g. through `kubectl port-forward`)"
     )]
@@ -280,8 +292,19 @@ impl Target {
         t
     }
 
-    /// Refuse, before anything is sent, checks that need a listener the target lacks.
-    pub fn check_listeners(&self, checks: &[Check]) -> Result<(), TargetError> {
+    /// Refuse, before anything is sent, what would make every check INVALID: a host that is
+    /// not a DNS name, a CA that does not parse, checks that need a listener the target lacks.
+    pub fn preflight(&self, checks: &[Check]) -> Result<(), TargetError> {
+        client::check_host(&self.host).map_err(|reason| TargetError::Host {
+            field: self.fields.host,
+            reason,
+        })?;
+        if let Some(pem) = &self.ca_pem {
+            client::parse_ca(pem).map_err(|reason| TargetError::Ca {
+                field: self.fields.ca,
+                reason,
+            })?;
+        }
         for (scheme, base, field, example) in [
             (
                 Scheme::Https,
@@ -687,7 +710,9 @@ impl Ctx {
             return Err("timeout and check_deadline must be greater than zero".into());
         }
         let roots = match &t.ca_pem {
-            Some(pem) => Some(Arc::new(client::parse_ca(pem)?)),
+            Some(pem) => Some(Arc::new(
+                client::parse_ca(pem).map_err(|e| format!("ca_pem: {e}"))?,
+            )),
             None => None,
         };
         let endpoint = |base: &Option<String>, scheme: Scheme| {
@@ -950,15 +975,22 @@ mod tests {
                 id: "SC-003".into(),
             },
         ];
-        let e = t.check_listeners(&checks).unwrap_err();
+        let e = t.preflight(&checks).unwrap_err();
         assert_eq!(
             e.to_string(),
             "SC-003: checked through the gateway's HTTPS listener, which was not given; add --https-gateway https://127.0.0.1:PORT"
         );
-        assert!(t.check_listeners(&checks[..1]).is_ok());
+        assert!(t.preflight(&checks[..1]).is_ok());
+        let mut bad_host = Target::from_listeners(&http_only, "not a host", f);
+        let e = bad_host.preflight(&checks[..1]).unwrap_err();
+        assert!(e.to_string().starts_with("--host: "), "{e}");
+        bad_host.host = "h.example.com".into();
+        bad_host.ca_pem = Some("no certificate here".into());
+        let e = bad_host.preflight(&checks[..1]).unwrap_err();
+        assert!(e.to_string().starts_with("--ca: "), "{e}");
         let https_only = Listeners::parse(None, Some("127.0.0.1:9"), f).unwrap();
         let t = Target::from_listeners(&https_only, "h.example.com", f);
-        let e = t.check_listeners(&checks).unwrap_err();
+        let e = t.preflight(&checks).unwrap_err();
         assert!(
             e.to_string().contains("add --gateway 127.0.0.1:PORT"),
             "{e}"
