@@ -763,9 +763,9 @@ pub fn generate(
         };
     }
     use crate::workflow::Generator;
-    for gen_ in crate::workflow::generators() {
-        let tool = gen_.tool();
-        match gen_ {
+    for generator in crate::workflow::generators() {
+        let tool = generator.tool();
+        match generator {
             Generator::Gateway => step!(tool, Some(spec.gateway_params()), g::gateway::generate),
             Generator::RateLimit => {
                 step!(tool, spec.rate_limit_params(), g::policy::add_rate_limit)
