@@ -2,7 +2,7 @@
 //! pipeline (YAML, defaults, schema, CEL, built-ins, semantics, references) on a generated
 //! multi-tenant corpus at 1k / 10k / 100k documents, peak memory, and the `validate` of the Task
 //! API stack. Run: `cargo bench --bench validate` (prints figures; asserts nothing).
-//! CRDs: TRAFFIC_ENGINEER_TEST_CRDS or ../shared/crds (standard Gateway API channel).
+//! CRDs: the tests' finder (TRAFFIC_ENGINEER_TEST_CRDS, else shared/crds beside the checkout).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,10 +11,11 @@ use traffic_engineer::generate::{self, params::*};
 use traffic_engineer::validate::{Source, Validator};
 use traffic_engineer::workspace::Stack;
 
+#[path = "../tests/common/crds_dir.rs"]
+mod crds_dir;
+
 fn crds() -> Vec<PathBuf> {
-    let root = std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds")));
+    let root = crds_dir::crds_dir();
     [
         "gateway-api/standard",
         "envoy-gateway",

@@ -5,15 +5,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --locked
+# where cargo put it (honours CARGO_TARGET_DIR and build.target-dir)
+BIN="$(scripts/bin-path.sh)"
+[ -x "$BIN" ] || { echo "test.sh: cargo built no binary at $BIN" >&2; exit 2; }
 
-# CRDs for the schema and CEL tests: ../shared/crds when present (never copied into the repo);
-# on a machine without it, download the pinned upstream releases into the cache first.
+# CRDs for the schema and CEL tests: shared/crds beside the checkout or beside one of its
+# parent folders when present (never copied into the repo), the same search as
+# tests/common/crds_dir.rs; on a machine without it, download the pinned upstream releases into
+# the cache first.
 if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ]; then
-  if [ -d ../shared/crds ]; then
-    export TRAFFIC_ENGINEER_TEST_CRDS="$(cd ../shared/crds && pwd)"
+  dir="$(cd .. && pwd)"
+  while [ ! -d "$dir/shared/crds" ] && [ "$dir" != / ]; do dir="$(dirname "$dir")"; done
+  if [ -d "$dir/shared/crds" ]; then
+    export TRAFFIC_ENGINEER_TEST_CRDS="$dir/shared/crds"
   else
-    ./target/debug/traffic-engineer crds fetch
-    export TRAFFIC_ENGINEER_TEST_CRDS="$(./target/debug/traffic-engineer crds path)"
+    "$BIN" crds fetch
+    TRAFFIC_ENGINEER_TEST_CRDS="$("$BIN" crds path)"
+    export TRAFFIC_ENGINEER_TEST_CRDS
   fi
 fi
 
@@ -29,5 +37,5 @@ if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
 fi
 
 cargo test --locked
-TRAFFIC_ENGINEER_BIN="$PWD/target/debug/traffic-engineer" \
+TRAFFIC_ENGINEER_BIN="$BIN" \
   "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/e2e

@@ -240,21 +240,14 @@ pub enum FetchError {
     },
 }
 
-/// The cache folder: `$TRAFFIC_ENGINEER_CACHE` if set, else `$XDG_CACHE_HOME/traffic-engineer/crds`
-/// (when absolute), else `~/.cache/traffic-engineer/crds` (the system temp folder stands in for
-/// `~` when there is no home folder).
-pub fn default_cache_dir() -> PathBuf {
-    cache_dir_from(
-        std::env::var_os("TRAFFIC_ENGINEER_CACHE"),
-        std::env::var_os("XDG_CACHE_HOME"),
-        std::env::home_dir(),
-    )
-}
-
-fn cache_dir_from(
+/// The cache folder, from values the caller read from the environment once (the CLI's
+/// `Config`; the library reads no environment variable): `explicit`
+/// (`$TRAFFIC_ENGINEER_CACHE`) if set and not empty, else `xdg` (`$XDG_CACHE_HOME`, when
+/// absolute) + `traffic-engineer/crds`, else `home/.cache/traffic-engineer/crds`.
+pub fn cache_dir(
     explicit: Option<std::ffi::OsString>,
     xdg: Option<std::ffi::OsString>,
-    home: Option<PathBuf>,
+    home: &Path,
 ) -> PathBuf {
     if let Some(dir) = explicit.filter(|v| !v.is_empty()) {
         return PathBuf::from(dir);
@@ -262,11 +255,7 @@ fn cache_dir_from(
     if let Some(xdg) = xdg.map(PathBuf::from).filter(|p| p.is_absolute()) {
         return xdg.join("traffic-engineer").join("crds");
     }
-    home.filter(|h| !h.as_os_str().is_empty())
-        .unwrap_or_else(std::env::temp_dir)
-        .join(".cache")
-        .join("traffic-engineer")
-        .join("crds")
+    home.join(".cache").join("traffic-engineer").join("crds")
 }
 
 /// Downloads every [`PINNED`] file from `mirror` into `dest` (created if missing), then writes
@@ -532,19 +521,15 @@ mod tests {
 
     const TIMEOUT: Duration = Duration::from_secs(20);
 
-    /// The reference folder: $TRAFFIC_ENGINEER_TEST_CRDS, else ../shared/crds next to the crate,
-    /// else /work/shared/crds.
+    /// The reference folder (the one finder the tests share), with the upstream layout.
     fn crds_dir() -> PathBuf {
-        let candidates = [
-            std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS").map(PathBuf::from),
-            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/crds")),
-            Some(PathBuf::from("/work/shared/crds")),
-        ];
-        candidates
-            .into_iter()
-            .flatten()
-            .find(|p| p.join("gateway-api").is_dir())
-            .expect("reference CRD folder not found: set TRAFFIC_ENGINEER_TEST_CRDS")
+        let dir = crate::test_crds::crds_dir();
+        assert!(
+            dir.join("gateway-api").is_dir(),
+            "{}: not the upstream CRD layout (gateway-api/...)",
+            dir.display()
+        );
+        dir
     }
 
     /// Relative `/`-separated paths of every file under `root`.
@@ -1173,24 +1158,22 @@ mod tests {
 
     #[test]
     fn cache_dir_resolution() {
-        let home = Some(PathBuf::from("/home/u"));
+        let home = Path::new("/home/u");
         assert_eq!(
-            cache_dir_from(Some("/c".into()), Some("/x".into()), home.clone()),
+            cache_dir(Some("/c".into()), Some("/x".into()), home),
             PathBuf::from("/c")
         );
         assert_eq!(
-            cache_dir_from(Some("".into()), Some("/x".into()), home.clone()),
+            cache_dir(Some("".into()), Some("/x".into()), home),
             PathBuf::from("/x/traffic-engineer/crds")
         );
         assert_eq!(
-            cache_dir_from(None, Some("rel".into()), home.clone()),
+            cache_dir(None, Some("rel".into()), home),
             PathBuf::from("/home/u/.cache/traffic-engineer/crds")
         );
         assert_eq!(
-            cache_dir_from(None, None, home),
+            cache_dir(None, None, home),
             PathBuf::from("/home/u/.cache/traffic-engineer/crds")
         );
-        assert!(cache_dir_from(None, None, None).ends_with(".cache/traffic-engineer/crds"));
-        assert!(default_cache_dir().is_absolute());
     }
 }

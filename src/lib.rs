@@ -13,5 +13,11 @@ pub mod render;
 pub mod spec;
 pub mod validate;
 pub mod verify;
+pub mod workflow;
 pub mod workspace;
 pub mod yaml;
+
+/// The tests' one finder of the upstream CRD folder (shared with tests/ and benches/).
+#[cfg(test)]
+#[path = "../tests/common/crds_dir.rs"]
+pub(crate) mod test_crds;

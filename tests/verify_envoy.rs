@@ -718,18 +718,21 @@ fn verify_example(config: &str) -> Vec<traffic_engineer::spec::live::LiveRow> {
     let st = stack_named(config, "task-api-v1", "task-api-v2");
     let spec = spec::parse(EXAMPLE_SPEC).expect("example spec").spec;
     let t = st.target();
-    let target = live::target(
-        t.http_base.as_deref().unwrap_or(""),
-        t.https_base.as_deref().unwrap_or(""),
-        HOST,
-        t.ca_pem.clone(),
-    );
+    let fields = traffic_engineer::verify::ListenerFields::TOOL;
+    let listeners = traffic_engineer::verify::Listeners::parse(
+        t.http_base.as_deref(),
+        t.https_base.as_deref(),
+        fields,
+    )
+    .expect("loopback listeners");
+    let target = live::target(&listeners, HOST, t.ca_pem.clone(), fields);
     let opts = live::LiveOptions {
         slow_path: "/api/v1/slow".into(),
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let (rows, _) = live::verify(&spec, &target, &opts, &mut |_, _, _| {});
+    let (rows, _) =
+        live::verify(&spec, &target, &opts, &mut |_, _, _| {}).expect("every listener given");
     eprintln!(
         "verify of the example spec against {config}: {:?}",
         started.elapsed()

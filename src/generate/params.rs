@@ -481,7 +481,7 @@ fn d_slow() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyParams {
-    /// HTTP listener on loopback, e.g. http://127.0.0.1:8080.
+    /// HTTP listener on loopback: 127.0.0.1:8080 or http://127.0.0.1:8080.
     #[serde(default)]
     pub gateway: String,
     /// HTTPS listener, e.g. https://127.0.0.1:8443.

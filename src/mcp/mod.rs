@@ -25,11 +25,18 @@ use crate::workspace::{Action, Stack, WorkspaceError, Written};
 /// URI scheme of stack resources.
 pub const URI_PREFIX: &str = "traffic-engineer://stack/";
 
-pub const INSTRUCTIONS: &str = "traffic-engineer writes a Kubernetes traffic stack (Gateway API, Envoy Gateway, cert-manager, KEDA) into traffic/ under the server's root, one file per object plus kustomization.yaml. \
-Workflow: generate_gateway -> add_rate_limit -> add_circuit_breaker -> generate_tls -> generate_scaledobject -> validate, then `kubectl apply -k traffic/`. \
-Every argument has a Task API default, so {} works; pass names, never paths. Each call re-reads the stack, so hand edits are kept. \
+/// The server's instructions; the workflow's order comes from [`crate::workflow::WORKFLOW`].
+pub fn instructions() -> String {
+    format!(
+        "traffic-engineer writes a Kubernetes traffic stack (Gateway API, Envoy Gateway, cert-manager, KEDA) into traffic/ under the server's root, one file per object plus kustomization.yaml. \
+Workflow: {}, then `kubectl apply -k traffic/`, then {} (real traffic to the gateway on loopback). \
+Every argument has a Task API default, so {{}} works; pass names, never paths. Each call re-reads the stack, so hand edits are kept. \
 Spec first: with traffic-spec.md in the root, generate_from_spec builds everything and validate adds a PASS/FAIL row per success criterion. \
-Rate limit and circuit breaker share one BackendTrafficPolicy per target. Run validate after changes and fix every error it reports.";
+Rate limit and circuit breaker share one BackendTrafficPolicy per target. Run validate after changes and fix every error it reports.",
+        crate::workflow::offline_chain(),
+        crate::workflow::after_validate(),
+    )
+}
 
 /// One file in a tool result.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -88,6 +95,8 @@ pub enum ToolError {
     Partial { message: String, done: usize },
     #[error("invalid argument ca_file: {0}")]
     CaFile(String),
+    #[error("invalid argument {0}")]
+    Target(Box<crate::verify::TargetError>),
     #[error("internal error while {0}; nothing was changed by this call")]
     Internal(&'static str),
 }
@@ -577,12 +586,20 @@ impl TrafficServer {
             let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
             let ca = read_ca(&stack, &p.ca_file, &spec)?;
             let host = if p.host.is_empty() { spec.gateway.hostnames.first().cloned().unwrap_or_default() } else { p.host.clone() };
-            let target = crate::spec::live::target(&p.gateway, &p.https_gateway, &host, ca);
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            let listeners = crate::verify::Listeners::parse(
+                non_empty(&p.gateway).as_deref(),
+                non_empty(&p.https_gateway).as_deref(),
+                crate::verify::ListenerFields::TOOL,
+            )
+            .map_err(|e| ToolError::Target(Box::new(e)))?;
+            let target = crate::spec::live::target(&listeners, &host, ca, crate::verify::ListenerFields::TOOL);
             let opts = crate::spec::live::LiveOptions { slow_path: p.slow_path.clone(), ..Default::default() };
             let mut progress = |done: usize, total: usize, id: &str| {
                 let _ = tx.send((done, total, id.to_string()));
             };
-            Ok(crate::spec::live::verify(&spec, &target, &opts, &mut progress))
+            crate::spec::live::verify(&spec, &target, &opts, &mut progress)
+                .map_err(|e| ToolError::Target(Box::new(e)))
         });
         let token = ctx.meta.get_progress_token();
         while let Some((done, total, id)) = rx.recv().await {
@@ -695,7 +712,7 @@ impl ServerHandler for TrafficServer {
             Implementation::new("traffic-engineer", env!("CARGO_PKG_VERSION"))
                 .with_title("Traffic Engineer"),
         )
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(instructions())
     }
 
     async fn list_skills(

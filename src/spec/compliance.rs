@@ -882,9 +882,20 @@ pub fn evaluate(
         .first()
         .cloned()
         .unwrap_or_default();
-    let verify = format!(
-        "traffic-engineer verify --spec {spec_file} --gateway 127.0.0.1:<port-forwarded HTTP port> --host {host}"
-    );
+    // verify sends traffic to loopback only: the placeholders are the local ports that
+    // `kubectl port-forward` gives the gateway's listeners
+    let mode = intent.gateway.mode;
+    let listeners = match (
+        mode.has_http() && mode != ListenerMode::HttpsRedirect,
+        mode.has_https(),
+    ) {
+        (true, true) => {
+            "--gateway 127.0.0.1:<http-port> --https-gateway https://127.0.0.1:<https-port> --ca <ca.crt>"
+        }
+        (false, true) => "--https-gateway https://127.0.0.1:<https-port> --ca <ca.crt>",
+        _ => "--gateway 127.0.0.1:<http-port>",
+    };
+    let verify = format!("traffic-engineer verify --spec {spec_file} {listeners} --host {host}");
     let mut rows: Vec<Row> = spec
         .criteria
         .iter()

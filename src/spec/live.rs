@@ -247,38 +247,27 @@ pub fn merge(
     rows
 }
 
-/// Build the target from listener URLs; `gateway` may be an http:// or an https:// URL.
+/// Build the target from the listeners the user gave (see [`crate::verify::Listeners::parse`]).
 pub fn target(
-    gateway: &str,
-    https_gateway: &str,
+    listeners: &crate::verify::Listeners,
     host: &str,
     ca_pem: Option<String>,
+    fields: crate::verify::ListenerFields,
 ) -> crate::verify::Target {
-    let mut t = crate::verify::Target::new(host);
-    for u in [gateway, https_gateway] {
-        let u = u.trim_end_matches('/');
-        if u.starts_with("https://") {
-            t.https_base = Some(u.to_string());
-        } else if u.starts_with("http://") {
-            t.http_base = Some(u.to_string());
-        }
-    }
+    let mut t = crate::verify::Target::from_listeners(listeners, host, fields);
     t.ca_pem = ca_pem;
-    t.via = if t.https_base.is_some() {
-        crate::verify::Via::Https
-    } else {
-        crate::verify::Via::Http
-    };
     t
 }
 
-/// Run every live check of the spec and merge the results per criterion.
+/// Run every live check of the spec and merge the results per criterion. A usage error (a
+/// check that needs a listener the target lacks, a bad host or CA) refuses the whole run before
+/// anything is sent, naming the field to fix ([`crate::verify::Target::preflight`]).
 pub fn verify(
     spec: &Spec,
     target: &crate::verify::Target,
     opts: &LiveOptions,
     progress: &mut dyn FnMut(usize, usize, &str),
-) -> (Vec<LiveRow>, Vec<CheckResult>) {
+) -> Result<(Vec<LiveRow>, Vec<CheckResult>), crate::verify::TargetError> {
     let intent = match spec.intent() {
         Ok(i) => i,
         Err(e) => {
@@ -292,12 +281,13 @@ pub fn verify(
                     command: String::new(),
                 })
                 .collect();
-            return (rows, Vec::new());
+            return Ok((rows, Vec::new()));
         }
     };
     let (checks, other) = checks(spec, &intent, opts);
+    target.preflight(&checks)?;
     let results = crate::verify::run(target, &checks, progress);
-    (merge(&checks, &results, other, spec), results)
+    Ok((merge(&checks, &results, other, spec), results))
 }
 
 #[cfg(test)]

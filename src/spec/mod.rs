@@ -1043,7 +1043,7 @@ pub fn generate(
     let intent = spec.intent().map_err(|e| (Vec::new(), e))?;
     let mut steps = Vec::new();
     macro_rules! step {
-        ($tool:literal, $section:expr, $f:path) => {
+        ($tool:expr, $section:expr, $f:path) => {
             if let Some(section) = $section {
                 match stack.update(|snap| $f(section, snap)) {
                     Ok((plan, written)) => steps.push(Step {
@@ -1056,23 +1056,29 @@ pub fn generate(
             }
         };
     }
-    step!("generate_gateway", Some(&intent.gateway), g::gateway::build);
-    step!(
-        "add_rate_limit",
-        intent.rate_limit.as_ref(),
-        g::policy::build_rate_limit
-    );
-    step!(
-        "add_circuit_breaker",
-        intent.circuit_breaker.as_ref(),
-        g::policy::build_circuit_breaker
-    );
-    step!("generate_tls", intent.tls.as_ref(), g::tls::build);
-    step!(
-        "generate_scaledobject",
-        intent.autoscaling.as_ref(),
-        g::scaling::build
-    );
+    use crate::workflow::Generator;
+    for generator in crate::workflow::generators() {
+        let tool = generator.tool();
+        match generator {
+            Generator::Gateway => step!(tool, Some(&intent.gateway), g::gateway::build),
+            Generator::RateLimit => {
+                step!(
+                    tool,
+                    intent.rate_limit.as_ref(),
+                    g::policy::build_rate_limit
+                )
+            }
+            Generator::CircuitBreaker => step!(
+                tool,
+                intent.circuit_breaker.as_ref(),
+                g::policy::build_circuit_breaker
+            ),
+            Generator::Tls => step!(tool, intent.tls.as_ref(), g::tls::build),
+            Generator::ScaledObject => {
+                step!(tool, intent.autoscaling.as_ref(), g::scaling::build)
+            }
+        }
+    }
     Ok(steps)
 }
 

@@ -21,20 +21,6 @@ use std::path::PathBuf;
 pub use crds::{CheckOutcome, Checked, CrdCatalog, CrdError, PrecompileReport};
 pub use finding::{Finding, ResourceRef, Severity};
 
-/// Where the upstream CRDs are for tests: `$TRAFFIC_ENGINEER_TEST_CRDS`, else
-/// `$CARGO_MANIFEST_DIR/../shared/crds`, else `/work/shared/crds`.
-#[cfg(test)]
-pub(crate) fn test_crds_dir() -> std::path::PathBuf {
-    if let Ok(p) = std::env::var("TRAFFIC_ENGINEER_TEST_CRDS") {
-        return p.into();
-    }
-    let beside = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds"));
-    if beside.is_dir() {
-        return beside.to_path_buf();
-    }
-    "/work/shared/crds".into()
-}
-
 use serde::Serialize;
 
 use crate::workspace::{KUSTOMIZATION, Stack, WorkspaceError};
@@ -127,22 +113,6 @@ impl Report {
         ));
         out
     }
-}
-
-/// The CRD sources to load: each `--crds` path, then every path in `TRAFFIC_ENGINEER_CRDS`
-/// (colon-separated), then the cache that `traffic-engineer crds fetch` fills, if present.
-pub fn crd_paths(cli: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = cli.to_vec();
-    if let Ok(list) = std::env::var("TRAFFIC_ENGINEER_CRDS") {
-        out.extend(std::env::split_paths(&list).filter(|p| !p.as_os_str().is_empty()));
-    }
-    if out.is_empty() {
-        let cache = crate::fetch::default_cache_dir();
-        if cache.is_dir() {
-            out.push(cache);
-        }
-    }
-    out
 }
 
 /// The engine. Build once (CRDs are loaded and compiled here), use from many threads.

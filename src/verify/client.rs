@@ -25,14 +25,15 @@ const BODY_LIMIT: u64 = 64 * 1024;
 /// Longest wait for a TCP connection (the preflight and each request's connect phase).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A listener's protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scheme {
+pub enum Scheme {
     Http,
     Https,
 }
 
 impl Scheme {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Scheme::Http => "http",
             Scheme::Https => "https",
@@ -95,33 +96,61 @@ fn connect_reason(e: &std::io::Error) -> String {
     }
 }
 
+/// Why a listener address was refused. The loopback rule is stated by [`NotLoopback`] alone.
+///
+/// [`NotLoopback`]: AddressError::NotLoopback
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("{text:?} must start with {prefix} (e.g. {prefix}127.0.0.1:8443)")]
+    Scheme { text: String, prefix: String },
+    #[error("{text:?} must be {prefix}ADDRESS:PORT with no path (e.g. {prefix}127.0.0.1:8443)")]
+    Shape { text: String, prefix: String },
+    #[error("{text:?}: unterminated [IPv6] address")]
+    Bracket { text: String },
+    #[error("{text:?}: expected :PORT after the address")]
+    AfterAddress { text: String },
+    #[error("{text:?}: {port:?} is not a port (1-65535)")]
+    Port { text: String, port: String },
+    #[error("{text:?}: {host:?} is not an IP address (use 127.0.0.1, ::1 or localhost)")]
+    Host { text: String, host: String },
+    #[error(
+        "{text:?}: {ip} is not a loopback address; verify sends traffic only to 127.0.0.0/8, ::1 \
+         or localhost (reach a cluster's gateway through `kubectl port-forward` and give the local \
+         address it prints)"
+    )]
+    NotLoopback { text: String, ip: IpAddr },
+}
+
 /// Parse `http://127.0.0.1:PORT` (or `https://`, `[::1]`, `localhost`). Only loopback addresses
 /// are accepted: verify sends bursts of traffic and must never aim them at another machine.
-pub(crate) fn parse_base(base: &str, scheme: Scheme) -> Result<SocketAddr, String> {
+pub(crate) fn parse_base(base: &str, scheme: Scheme) -> Result<SocketAddr, AddressError> {
+    let text = || base.to_owned();
     let trimmed = base.trim();
     let prefix = format!("{}://", scheme.as_str());
     let rest = match trimmed.get(..prefix.len()) {
         Some(p) if p.eq_ignore_ascii_case(&prefix) => &trimmed[prefix.len()..],
         _ => {
-            return Err(format!(
-                "{base:?} must start with {prefix} (e.g. {prefix}127.0.0.1:8443)"
-            ));
+            return Err(AddressError::Scheme {
+                text: text(),
+                prefix,
+            });
         }
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.is_empty() || authority.contains(['/', '?', '#', '@']) {
-        return Err(format!(
-            "{base:?} must be {prefix}ADDRESS:PORT with no path (e.g. {prefix}127.0.0.1:8443)"
-        ));
+        return Err(AddressError::Shape {
+            text: text(),
+            prefix,
+        });
     }
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
         let Some((h, after)) = v6.split_once(']') else {
-            return Err(format!("{base:?}: unterminated [IPv6] address"));
+            return Err(AddressError::Bracket { text: text() });
         };
         let port = match after.strip_prefix(':') {
             Some(p) => Some(p),
             None if after.is_empty() => None,
-            None => return Err(format!("{base:?}: expected :PORT after the address")),
+            None => return Err(AddressError::AfterAddress { text: text() }),
         };
         (h, port)
     } else {
@@ -134,19 +163,24 @@ pub(crate) fn parse_base(base: &str, scheme: Scheme) -> Result<SocketAddr, Strin
         None => scheme.default_port(),
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n != 0 => n,
-            _ => return Err(format!("{base:?}: {p:?} is not a port (1-65535)")),
+            _ => {
+                return Err(AddressError::Port {
+                    text: text(),
+                    port: p.to_owned(),
+                });
+            }
         },
     };
     let ip: IpAddr = if host.eq_ignore_ascii_case("localhost") {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
-        host.parse()
-            .map_err(|_| format!("{base:?}: {host:?} is not an IP address (use 127.0.0.1)"))?
+        host.parse().map_err(|_| AddressError::Host {
+            text: text(),
+            host: host.to_owned(),
+        })?
     };
     if !ip.is_loopback() {
-        return Err(format!(
-            "{base:?}: {ip} is not a loopback address; verify only sends traffic to 127.0.0.0/8 or ::1"
-        ));
+        return Err(AddressError::NotLoopback { text: text(), ip });
     }
     Ok(SocketAddr::new(ip, port))
 }
@@ -177,11 +211,13 @@ pub(crate) fn parse_ca(pem: &str) -> Result<Vec<Certificate<'static>>, String> {
         match item {
             Ok(PemItem::Certificate(c)) => certs.push(c),
             Ok(_) => {}
-            Err(e) => return Err(format!("ca_pem does not parse: {e}")),
+            Err(e) => return Err(format!("the certificate file does not parse as PEM: {e}")),
         }
     }
     if certs.is_empty() {
-        return Err("ca_pem holds no CERTIFICATE block".into());
+        return Err(
+            "the certificate file holds no CERTIFICATE block (expected a PEM certificate)".into(),
+        );
     }
     Ok(certs)
 }
@@ -235,7 +271,7 @@ pub(crate) enum FailKind {
 }
 
 impl FailKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             FailKind::Connect => "connect",
             FailKind::Tls => "tls",

@@ -7,8 +7,9 @@
 //! counts such as `user-a: 100 succeeded, 10 rate limited; user-b: 100 succeeded`.
 //!
 //! Guarantees:
-//! * Only loopback addresses are contacted (`127.0.0.0/8`, `::1`, `localhost`); anything else makes
-//!   every check [`Status::Invalid`] and nothing is sent.
+//! * Only loopback addresses are contacted (`127.0.0.0/8`, `::1`, `localhost`). [`Listeners::parse`]
+//!   refuses anything else with one [`TargetError`] naming the field; a [`Target`] built by hand
+//!   with another address makes every check [`Status::Invalid`] and nothing is sent.
 //! * A gateway that cannot be reached gives [`Status::Unreachable`], never [`Status::Pass`]. Before
 //!   sending any HTTP request, each check opens (and closes) one TCP connection; that spends no
 //!   rate-limit token.
@@ -40,7 +41,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use client::{Endpoint, Scheme};
+use client::Endpoint;
+pub use client::{AddressError, Scheme};
 
 /// Upper bound on the requests one check may send (rate-limit bursts, circuit-breaker fan-out).
 pub const MAX_REQUESTS_PER_CHECK: u32 = 10_000;
@@ -83,6 +85,8 @@ pub struct Target {
     /// Requests in flight per user during a rate-limit burst (each worker is one keep-alive
     /// connection). Default 8, clamped to 1..=64.
     pub burst_workers: u32,
+    /// How the user names the listeners, for messages. Default: the tool's fields.
+    pub fields: ListenerFields,
 }
 
 impl Target {
@@ -98,7 +102,242 @@ impl Target {
             via: Via::Https,
             probe_header: None,
             burst_workers: 8,
+            fields: ListenerFields::TOOL,
         }
+    }
+}
+
+/// How the caller's user names the two listeners (command-line flags or tool fields), so that
+/// a [`TargetError`] names the one to fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerFields {
+    /// The listener that may be either (`--gateway`): `http://`, `https://` or `ADDRESS:PORT`.
+    pub gateway: &'static str,
+    /// The HTTPS listener (`--https-gateway`): `https://` or `ADDRESS:PORT`.
+    pub https_gateway: &'static str,
+    /// The Host header and SNI (`--host`).
+    pub host: &'static str,
+    /// The CA to trust (`--ca`).
+    pub ca: &'static str,
+}
+
+impl ListenerFields {
+    /// The command line's flags.
+    pub const CLI: ListenerFields = ListenerFields {
+        gateway: "--gateway",
+        https_gateway: "--https-gateway",
+        host: "--host",
+        ca: "--ca",
+    };
+    /// The `verify` tool's fields.
+    pub const TOOL: ListenerFields = ListenerFields {
+        gateway: "gateway",
+        https_gateway: "https_gateway",
+        host: "host",
+        ca: "ca_file",
+    };
+}
+
+/// Why verify cannot start; nothing was sent. A usage error: the fix is in the arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// (`reason` is in the message, so it is not also a `source`: a chain would repeat it.)
+    #[error("{field}: {reason}")]
+    Address {
+        field: &'static str,
+        reason: AddressError,
+    },
+    #[error(
+        "{field} {text:?} is a plain-HTTP address; {field} takes the HTTPS listener (https://127.0.0.1:PORT), give the HTTP one to {gateway}"
+    )]
+    NotHttps {
+        field: &'static str,
+        text: String,
+        gateway: &'static str,
+    },
+    #[error(
+        "{gateway} and {https_gateway} both name an HTTPS listener; give the plain-HTTP listener to {gateway}"
+    )]
+    TwoHttps {
+        gateway: &'static str,
+        https_gateway: &'static str,
+    },
+    #[error("{field}: {reason}")]
+    Host { field: &'static str, reason: String },
+    #[error("{field}: {reason}")]
+    Ca { field: &'static str, reason: String },
+    #[error(
+        "no listener given: add {gateway} 127.0.0.1:PORT (the gateway's HTTP listener, e.g. through `kubectl port-forward`)"
+    )]
+    NoListener { gateway: &'static str },
+    #[error("{}: checked through the gateway's {} listener, which was not given; add {field} {example}", ids.join(", "), scheme.as_str().to_uppercase())]
+    Missing {
+        scheme: Scheme,
+        ids: Vec<String>,
+        field: &'static str,
+        example: &'static str,
+    },
+}
+
+/// The listeners a user gave, parsed: loopback socket addresses by protocol.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listeners {
+    pub http: Option<std::net::SocketAddr>,
+    pub https: Option<std::net::SocketAddr>,
+}
+
+impl Listeners {
+    /// `gateway` is `http://ADDRESS:PORT`, `https://ADDRESS:PORT` or `ADDRESS:PORT` (plain HTTP,
+    /// as `kubectl port-forward` prints it); `https_gateway` is `https://ADDRESS:PORT` or
+    /// `ADDRESS:PORT` (HTTPS). Addresses must be loopback. At least one must be given.
+    pub fn parse(
+        gateway: Option<&str>,
+        https_gateway: Option<&str>,
+        fields: ListenerFields,
+    ) -> Result<Listeners, TargetError> {
+        let mut out = Listeners::default();
+        let addr = |field: &'static str, text: &str, scheme: Scheme| {
+            client::parse_base(text, scheme)
+                .map_err(|reason| TargetError::Address { field, reason })
+        };
+        let has_scheme = |t: &str| t.contains("://");
+        if let Some(g) = gateway {
+            let is_https = g
+                .trim()
+                .get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("https://"));
+            if is_https {
+                out.https = Some(addr(fields.gateway, g, Scheme::Https)?);
+            } else if has_scheme(g) {
+                out.http = Some(addr(fields.gateway, g, Scheme::Http)?);
+            } else {
+                let with = format!("http://{}", g.trim());
+                out.http = Some(client::parse_base(&with, Scheme::Http).map_err(|reason| {
+                    TargetError::Address {
+                        field: fields.gateway,
+                        reason: with_text(reason, g),
+                    }
+                })?);
+            }
+        }
+        if let Some(h) = https_gateway {
+            let trimmed = h.trim();
+            if trimmed
+                .get(..7)
+                .is_some_and(|p| p.eq_ignore_ascii_case("http://"))
+            {
+                return Err(TargetError::NotHttps {
+                    field: fields.https_gateway,
+                    text: h.to_owned(),
+                    gateway: fields.gateway,
+                });
+            }
+            let a = if has_scheme(trimmed) {
+                addr(fields.https_gateway, h, Scheme::Https)?
+            } else {
+                let with = format!("https://{trimmed}");
+                client::parse_base(&with, Scheme::Https).map_err(|reason| TargetError::Address {
+                    field: fields.https_gateway,
+                    reason: with_text(reason, h),
+                })?
+            };
+            if out.https.is_some() {
+                return Err(TargetError::TwoHttps {
+                    gateway: fields.gateway,
+                    https_gateway: fields.https_gateway,
+                });
+            }
+            out.https = Some(a);
+        }
+        if out.http.is_none() && out.https.is_none() {
+            return Err(TargetError::NoListener {
+                gateway: fields.gateway,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// An address error about `ADDRESS:PORT` as the user wrote it (not the URL made from it).
+fn with_text(e: AddressError, text: &str) -> AddressError {
+    let t = text.to_owned();
+    match e {
+        AddressError::Scheme { prefix, .. } => AddressError::Scheme { text: t, prefix },
+        AddressError::Shape { prefix, .. } => AddressError::Shape { text: t, prefix },
+        AddressError::Bracket { .. } => AddressError::Bracket { text: t },
+        AddressError::AfterAddress { .. } => AddressError::AfterAddress { text: t },
+        AddressError::Port { port, .. } => AddressError::Port { text: t, port },
+        AddressError::Host { host, .. } => AddressError::Host { text: t, host },
+        AddressError::NotLoopback { ip, .. } => AddressError::NotLoopback { text: t, ip },
+    }
+}
+
+impl Target {
+    /// A target for `host` on the given listeners; route, rate-limit and circuit-breaker
+    /// traffic goes through HTTPS when there is an HTTPS listener.
+    pub fn from_listeners(
+        listeners: &Listeners,
+        host: impl Into<String>,
+        fields: ListenerFields,
+    ) -> Target {
+        let mut t = Target::new(host);
+        t.http_base = listeners.http.map(|a| format!("http://{a}"));
+        t.https_base = listeners.https.map(|a| format!("https://{a}"));
+        t.via = if t.https_base.is_some() {
+            Via::Https
+        } else {
+            Via::Http
+        };
+        t.fields = fields;
+        t
+    }
+
+    /// Refuse, before anything is sent, what would make every check INVALID: a host that is
+    /// not a DNS name, a CA that does not parse, checks that need a listener the target lacks.
+    pub fn preflight(&self, checks: &[Check]) -> Result<(), TargetError> {
+        client::check_host(&self.host).map_err(|reason| TargetError::Host {
+            field: self.fields.host,
+            reason,
+        })?;
+        if let Some(pem) = &self.ca_pem {
+            client::parse_ca(pem).map_err(|reason| TargetError::Ca {
+                field: self.fields.ca,
+                reason,
+            })?;
+        }
+        for (scheme, base, field, example) in [
+            (
+                Scheme::Https,
+                &self.https_base,
+                self.fields.https_gateway,
+                "https://127.0.0.1:PORT",
+            ),
+            (
+                Scheme::Http,
+                &self.http_base,
+                self.fields.gateway,
+                "127.0.0.1:PORT",
+            ),
+        ] {
+            if base.is_some() {
+                continue;
+            }
+            let mut ids: Vec<String> = Vec::new();
+            for c in checks.iter().filter(|c| c.scheme(self.via) == scheme) {
+                if !ids.iter().any(|i| i == c.id()) {
+                    ids.push(c.id().to_owned());
+                }
+            }
+            if !ids.is_empty() {
+                return Err(TargetError::Missing {
+                    scheme,
+                    ids,
+                    field,
+                    example,
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -178,6 +417,18 @@ impl Check {
             | Check::PerUserLimit { id, .. }
             | Check::AnonymousLimit { id, .. }
             | Check::CircuitBreaker { id, .. } => id,
+        }
+    }
+
+    /// The listener the check talks to, when traffic goes `via` one.
+    pub fn scheme(&self, via: Via) -> Scheme {
+        match self {
+            Check::Https { .. } => Scheme::Https,
+            Check::PlainHttp { .. } => Scheme::Http,
+            _ => match via {
+                Via::Http => Scheme::Http,
+                Via::Https => Scheme::Https,
+            },
         }
     }
 
@@ -449,6 +700,7 @@ pub(crate) struct Ctx {
     /// Unique per run: user ids are `<tag>-<check id>-...`, so buckets start full.
     tag: String,
     burst_workers: u32,
+    fields: ListenerFields,
 }
 
 impl Ctx {
@@ -458,17 +710,21 @@ impl Ctx {
             return Err("timeout and check_deadline must be greater than zero".into());
         }
         let roots = match &t.ca_pem {
-            Some(pem) => Some(Arc::new(client::parse_ca(pem)?)),
+            Some(pem) => Some(Arc::new(
+                client::parse_ca(pem).map_err(|e| format!("ca_pem: {e}"))?,
+            )),
             None => None,
         };
         let endpoint = |base: &Option<String>, scheme: Scheme| {
             base.as_ref().map(|b| {
-                client::parse_base(b, scheme).map(|addr| Endpoint {
-                    scheme,
-                    addr,
-                    host: t.host.clone(),
-                    roots: roots.clone(),
-                })
+                client::parse_base(b, scheme)
+                    .map(|addr| Endpoint {
+                        scheme,
+                        addr,
+                        host: t.host.clone(),
+                        roots: roots.clone(),
+                    })
+                    .map_err(|e| e.to_string())
             })
         };
         // A non-loopback base is refused for the whole run, even if no check would use it.
@@ -503,14 +759,15 @@ impl Ctx {
             probe_header,
             tag: format!("te-verify-{}-{:x}", std::process::id(), nanos),
             burst_workers: t.burst_workers.clamp(1, 64),
+            fields: t.fields,
         })
     }
 
     /// The listener of `scheme`, or an Invalid result when the target has none.
     fn endpoint(&self, scheme: Scheme, id: &str) -> Result<&Endpoint, CheckResult> {
         let (slot, field) = match scheme {
-            Scheme::Http => (&self.http, "http_base"),
-            Scheme::Https => (&self.https, "https_base"),
+            Scheme::Http => (&self.http, self.fields.gateway),
+            Scheme::Https => (&self.https, self.fields.https_gateway),
         };
         match slot {
             Some(Ok(ep)) => Ok(ep),
@@ -519,8 +776,8 @@ impl Ctx {
                 id,
                 Status::Invalid,
                 format!(
-                    "the target has no {field}: nothing to send {} to",
-                    scheme.as_str()
+                    "no {} listener was given: add {field} (nothing was sent)",
+                    scheme.as_str().to_uppercase()
                 ),
             )),
         }
@@ -632,6 +889,112 @@ mod tests {
         assert_eq!(r[0].status, Status::Invalid);
         assert!(r[0].summary.contains("not a loopback"), "{}", r[0].summary);
         assert_eq!(calls, vec![(1, 1, "sc-003".to_owned())]);
+    }
+
+    #[test]
+    fn listeners_as_users_write_them() {
+        let f = ListenerFields::CLI;
+        let p = |g: Option<&str>, h: Option<&str>| Listeners::parse(g, h, f);
+        let addr = |s: &str| Some(s.parse::<std::net::SocketAddr>().unwrap());
+        // what `kubectl port-forward` prints: plain HTTP assumed
+        assert_eq!(
+            p(Some("localhost:8080"), None).unwrap().http,
+            addr("127.0.0.1:8080")
+        );
+        assert_eq!(
+            p(Some("[::1]:8080"), None).unwrap().http,
+            addr("[::1]:8080")
+        );
+        let both = p(Some("http://127.0.0.1:8080/"), Some("127.0.0.1:8443")).unwrap();
+        assert_eq!(both.http, addr("127.0.0.1:8080"));
+        assert_eq!(both.https, addr("127.0.0.1:8443"));
+        let https_only = p(Some("https://127.0.0.1:8443"), None).unwrap();
+        assert_eq!(
+            (https_only.http, https_only.https),
+            (None, addr("127.0.0.1:8443"))
+        );
+        let t = Target::from_listeners(&both, "h.example.com", f);
+        assert_eq!(t.http_base.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(t.https_base.as_deref(), Some("https://127.0.0.1:8443"));
+        assert_eq!(t.via, Via::Https);
+    }
+
+    #[test]
+    fn listener_errors_name_the_field_once() {
+        let f = ListenerFields::CLI;
+        let e = Listeners::parse(Some("10.0.0.1:8080"), None, f).unwrap_err();
+        assert!(matches!(
+            e,
+            TargetError::Address {
+                field: "--gateway",
+                reason: AddressError::NotLoopback { .. }
+            }
+        ));
+        let msg = e.to_string();
+        assert!(msg.starts_with("--gateway: \"10.0.0.1:8080\""), "{msg}");
+        assert_eq!(msg.matches("loopback").count(), 1, "{msg}");
+        let e = Listeners::parse(Some("127.0.0.1:80"), Some("http://127.0.0.1:81"), f).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                TargetError::NotHttps {
+                    field: "--https-gateway",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = Listeners::parse(Some("https://127.0.0.1:1"), Some("127.0.0.1:2"), f).unwrap_err();
+        assert!(matches!(e, TargetError::TwoHttps { .. }), "{e}");
+        let e = Listeners::parse(None, None, f).unwrap_err();
+        assert!(e.to_string().contains("add --gateway"), "{e}");
+        let e = Listeners::parse(Some("ftp://127.0.0.1:1"), None, f).unwrap_err();
+        assert!(e.to_string().starts_with("--gateway: "), "{e}");
+        let e = Listeners::parse(None, Some("127.0.0.1:99999"), ListenerFields::TOOL).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("https_gateway: \"127.0.0.1:99999\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_listener_is_refused_before_sending_naming_the_flag() {
+        let f = ListenerFields::CLI;
+        let http_only = Listeners::parse(Some("127.0.0.1:9"), None, f).unwrap();
+        let t = Target::from_listeners(&http_only, "h.example.com", f);
+        let checks = [
+            Check::PlainHttp {
+                id: "SC-001".into(),
+                expect: PlainHttpExpect::Serve,
+            },
+            Check::Https {
+                id: "SC-003".into(),
+            },
+            Check::Https {
+                id: "SC-003".into(),
+            },
+        ];
+        let e = t.preflight(&checks).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "SC-003: checked through the gateway's HTTPS listener, which was not given; add --https-gateway https://127.0.0.1:PORT"
+        );
+        assert!(t.preflight(&checks[..1]).is_ok());
+        let mut bad_host = Target::from_listeners(&http_only, "not a host", f);
+        let e = bad_host.preflight(&checks[..1]).unwrap_err();
+        assert!(e.to_string().starts_with("--host: "), "{e}");
+        bad_host.host = "h.example.com".into();
+        bad_host.ca_pem = Some("no certificate here".into());
+        let e = bad_host.preflight(&checks[..1]).unwrap_err();
+        assert!(e.to_string().starts_with("--ca: "), "{e}");
+        let https_only = Listeners::parse(None, Some("127.0.0.1:9"), f).unwrap();
+        let t = Target::from_listeners(&https_only, "h.example.com", f);
+        let e = t.preflight(&checks).unwrap_err();
+        assert!(
+            e.to_string().contains("add --gateway 127.0.0.1:PORT"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,23 +1,11 @@
 //! Shared by the integration tests that need the upstream CRDs.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use traffic_engineer::validate::Validator;
 
-/// The upstream CRDs: `TRAFFIC_ENGINEER_TEST_CRDS`, else `../shared/crds`. Never skipped: a
-/// missing CRD folder fails the test (scripts/test.sh fetches them when ../shared is absent).
-pub fn crds_dir() -> PathBuf {
-    let p = std::env::var_os("TRAFFIC_ENGINEER_TEST_CRDS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/crds")));
-    assert!(
-        p.is_dir(),
-        "CRDs not found at {}: set TRAFFIC_ENGINEER_TEST_CRDS",
-        p.display()
-    );
-    p
-}
+mod crds_dir;
+pub use crds_dir::crds_dir;
 
 /// One engine with every CRD loaded, per test binary.
 pub fn validator() -> &'static Validator {

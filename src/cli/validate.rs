@@ -1,0 +1,152 @@
+//! `validate`: findings for YAML files or folders (default: the stack); with `--spec`, a
+//! PASS/FAIL row per success criterion.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use traffic_engineer::validate::Source;
+use traffic_engineer::workspace::{STACK_DIR, Stack};
+
+use super::args::{CrdsArg, ReportFormat, RootArg};
+use super::config::{Env, existing_file, load_validator, read_spec, root_or_current};
+
+#[derive(clap::Args)]
+pub struct ValidateArgs {
+    /// YAML files or folders [default: the stack under --root]. With --spec: one path, the
+    /// stack folder or the root that holds traffic/.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    root: RootArg,
+    #[command(flatten)]
+    crds: CrdsArg,
+    /// A traffic spec: adds a PASS/FAIL row per success criterion.
+    #[arg(long, value_name = "FILE")]
+    spec: Option<PathBuf>,
+    /// Output format (SARIF 2.1.0 for code-scanning tools).
+    #[arg(long, value_enum, default_value_t)]
+    format: ReportFormat,
+}
+
+/// What to check.
+enum Target {
+    /// The stack at a root, optionally against a spec.
+    Stack { stack: Stack, spec: Option<PathBuf> },
+    /// Files and folders.
+    Paths(Vec<PathBuf>),
+}
+
+pub struct Validate {
+    target: Target,
+    crds: Vec<PathBuf>,
+    format: ReportFormat,
+}
+
+impl ValidateArgs {
+    pub fn resolve(self, env: &Env) -> anyhow::Result<Validate> {
+        if self.root.root.is_some() && !self.paths.is_empty() {
+            bail!("give either --root or PATH, not both (PATH names what to check)");
+        }
+        let spec = self.spec.map(|s| existing_file("--spec", s)).transpose()?;
+        let target = match (spec, self.paths.as_slice()) {
+            (None, []) => Target::Stack {
+                stack: Stack::new(root_or_current(&self.root)),
+                spec: None,
+            },
+            (Some(spec), []) => Target::Stack {
+                stack: stack_for(&root_or_current(&self.root))?,
+                spec: Some(spec),
+            },
+            (Some(spec), [one]) => Target::Stack {
+                stack: stack_for(one)?,
+                spec: Some(spec),
+            },
+            (Some(_), _) => {
+                bail!("with --spec, give one PATH: the stack folder or the root that holds it")
+            }
+            (None, _) => Target::Paths(self.paths),
+        };
+        Ok(Validate {
+            target,
+            crds: env.crd_sources(&self.crds),
+            format: self.format,
+        })
+    }
+}
+
+pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
+    let validator = load_validator(&c.crds)?;
+    let report = match c.target {
+        Target::Stack {
+            stack,
+            spec: Some(spec_path),
+        } => {
+            let (parsed, name) = read_spec(&spec_path)?;
+            let (mut report, rows) =
+                traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
+            report.compliance = rows;
+            report
+        }
+        Target::Stack { stack, spec: None } => validator.validate_stack(&stack)?,
+        Target::Paths(paths) => validator.validate_sources(&read_sources(&paths)?),
+    };
+    let mut out = super::stdout();
+    match c.format {
+        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        ReportFormat::Text => write!(out, "{}", report.to_text())?,
+        ReportFormat::Sarif => writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(&report))?
+        )?,
+    }
+    let failed = report
+        .compliance
+        .iter()
+        .any(|r| r.status == traffic_engineer::spec::compliance::Status::Fail);
+    Ok(super::status(report.summary.errors == 0 && !failed))
+}
+
+/// The stack a path names: the stack folder itself, or a root holding traffic/.
+fn stack_for(path: &Path) -> anyhow::Result<Stack> {
+    if path.join(STACK_DIR).is_dir() {
+        return Ok(Stack::new(path));
+    }
+    if path.file_name().is_some_and(|n| n == STACK_DIR) && path.is_dir() {
+        return Ok(Stack::new(path.parent().unwrap_or(Path::new("."))));
+    }
+    bail!(
+        "{}: expected the stack folder (traffic/) or the root that holds it",
+        path.display()
+    )
+}
+
+/// The YAML files under `paths` (folders: their *.yaml and *.yml files but the
+/// kustomization, sorted).
+fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|e| e.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .filter(|e| e.file_name().is_some_and(|n| n != "kustomization.yaml"))
+                .collect();
+            entries.sort();
+            out.extend(read_sources(&entries)?);
+        } else {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            out.push(Source {
+                name: p.display().to_string(),
+                text,
+            });
+        }
+    }
+    Ok(out)
+}
