@@ -111,6 +111,27 @@ impl Gateway {
     }
 }
 
+/// The hostnames a Gateway serves: its listeners' (one hostname), else those of the routes
+/// attached to it (several hostnames leave the listeners open and name them on the routes).
+pub fn served_hostnames<'a>(
+    gw: &Gateway,
+    routes: impl IntoIterator<Item = &'a Route>,
+) -> Vec<String> {
+    let mut out = gw.hostnames();
+    if out.is_empty() {
+        for r in routes {
+            if r.attaches_to(&gw.metadata.namespace, &gw.metadata.name) {
+                for h in &r.spec.hostnames {
+                    if !out.contains(h) {
+                        out.push(h.clone());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 // ---- HTTPRoute ----
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -423,6 +444,7 @@ pub struct JwtProvider {
     pub name: String,
     pub issuer: Option<String>,
     pub audiences: Vec<String>,
+    #[serde(rename = "remoteJWKS")]
     pub remote_jwks: Option<Uri>,
     pub claim_to_headers: Vec<ClaimToHeader>,
 }

@@ -86,11 +86,20 @@ impl<'a> Ctx<'a> {
     fn objects(&self, kind: &'a str, ns: &'a str) -> impl Iterator<Item = &'a StackManifest> + 'a {
         self.snap.of_kind(kind).filter(move |m| m.namespace() == ns)
     }
+    /// Names of the objects of a kind in a namespace that a policy or a scaler may target (a
+    /// route that only redirects HTTP to HTTPS is the gateway's plumbing, not a target).
     fn names_of(&self, kind: &'a str, ns: &str) -> Vec<String> {
         let mut v: Vec<String> = self
             .snap
             .of_kind(kind)
             .filter(|m| m.namespace() == ns)
+            .filter(|m| {
+                kind != "HTTPRoute"
+                    || !view::<observe::RouteSpec>(&m.value).is_some_and(|r| {
+                        !r.spec.rules.is_empty()
+                            && r.spec.rules.iter().all(|rule| rule.redirect().is_some())
+                    })
+            })
             .map(|m| m.name().to_string())
             .collect();
         v.sort();
@@ -220,6 +229,15 @@ impl<'a> Ctx<'a> {
             .filter(|b| b.spec.targets.targets(t.kind.as_str(), &t.name));
         let first = it.next()?;
         it.next().is_none().then_some(first)
+    }
+
+    /// The hostnames a Gateway of the stack serves (listeners, else its routes).
+    fn served_hostnames(&self, gw: &observe::Gateway) -> Vec<String> {
+        let routes: Vec<observe::Route> = self
+            .objects("HTTPRoute", &gw.metadata.namespace)
+            .filter_map(|m| view::<observe::RouteSpec>(&m.value))
+            .collect();
+        observe::served_hostnames(gw, &routes)
     }
 
     fn security_policy(&self, t: &TargetIntent) -> Option<observe::SecurityPolicy> {
@@ -637,10 +655,10 @@ pub fn gateway(p: &GatewayParams, snap: &Snapshot) -> Result<Resolved<GatewayInt
             "Envoy Gateway",
         ),
     };
-    let hostnames = match (
-        &p.hostnames,
-        existing.map(|g| g.hostnames()).filter(|h| !h.is_empty()),
-    ) {
+    let served = existing
+        .map(|g| c.served_hostnames(g))
+        .filter(|h| !h.is_empty());
+    let hostnames = match (&p.hostnames, served) {
         (Some(h), _) => h.clone(),
         (None, Some(h)) => h,
         (None, None) if example_ns => vec![c.default(
@@ -1169,10 +1187,15 @@ pub fn tls(p: &TlsParams, snap: &Snapshot) -> Result<Resolved<TlsIntent>, InputE
             "a DNS-1123 label such as shop-tls",
         );
     }
-    let hostnames: Vec<String> = match (
-        &p.hostnames,
-        gw.map(|g| g.hostnames()).filter(|h| !h.is_empty()),
-    ) {
+    let served = gw
+        .map(|g| c.served_hostnames(g))
+        .map(|h| {
+            h.into_iter()
+                .filter(|h| !h.starts_with("*."))
+                .collect::<Vec<_>>()
+        })
+        .filter(|h| !h.is_empty());
+    let hostnames: Vec<String> = match (&p.hostnames, served) {
         (Some(h), _) => h.clone(),
         (None, Some(h)) => {
             c.defaulted

@@ -146,7 +146,12 @@ fn gateway_fields(i: &Intent, st: &StackView, f: &mut Fields) -> Option<observe:
     f.check("gateway.class", &g.class, &gw.spec.gateway_class_name);
     let mut want_h = g.hostnames.clone();
     want_h.sort();
-    let mut got_h = gw.hostnames();
+    let routes: Vec<observe::Route> = st
+        .all("HTTPRoute", ns)
+        .into_iter()
+        .filter_map(view::<observe::RouteSpec>)
+        .collect();
+    let mut got_h = observe::served_hostnames(&gw, &routes);
     got_h.sort();
     f.check("gateway.hostnames", want_h.join(", "), got_h.join(", "));
     let port = |p: &str| {
@@ -274,17 +279,28 @@ fn routing(i: &Intent, st: &StackView, f: &mut Fields) -> String {
         for (i2, rule) in r.rules.iter().enumerate() {
             let field = format!("routes[{ri}].rules[{i2}]");
             let want_path = (rule.path.kind, rule.path.value.clone());
+            let mut want_headers: Vec<(String, String)> = rule
+                .headers
+                .iter()
+                .map(|h| (h.name.to_ascii_lowercase(), h.value.clone()))
+                .collect();
+            want_headers.sort();
+            // the rule with this path and exactly these (Exact) header matches
             let found = route.spec.rules.iter().find(|x| {
                 x.paths().contains(&want_path)
-                    && rule.headers.iter().all(|h| {
-                        x.matches.iter().any(|m| {
-                            m.headers.iter().any(|mh| {
-                                mh.name.eq_ignore_ascii_case(&h.name)
-                                    && mh.value == h.value
-                                    && mh.kind.as_deref().unwrap_or("Exact") == "Exact"
-                            })
-                        })
+                    && x.matches.iter().any(|m| {
+                        let mut got: Vec<(String, String)> = m
+                            .headers
+                            .iter()
+                            .filter(|mh| mh.kind.as_deref().unwrap_or("Exact") == "Exact")
+                            .map(|mh| (mh.name.to_ascii_lowercase(), mh.value.clone()))
+                            .collect();
+                        got.sort();
+                        got == want_headers
                     })
+                    || (x.matches.is_empty()
+                        && want_headers.is_empty()
+                        && want_path == (crate::intent::PathType::Prefix, "/".to_string()))
             });
             let Some(found) = found else {
                 f.fail(

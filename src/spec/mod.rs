@@ -561,7 +561,7 @@ impl ParsedSpec {
                 names::label("service.deployment", &s.service.deployment),
             );
         }
-        if let Some(h) = &s.gateway.https {
+        if let Some(h) = s.gateway.https.as_ref().filter(|h| !h.secret.is_empty()) {
             name(
                 "/gateway/https/secret",
                 "gateway.https.secret",
@@ -582,11 +582,14 @@ impl ParsedSpec {
                 names::object_name("", &r.name),
             );
             for (i, rule) in r.rules.iter().enumerate() {
-                name(
-                    &format!("/routes/{ri}/rules/{i}/path"),
-                    &format!("routes[{ri}].rules[{i}].path"),
-                    names::path_prefix("", &rule.path),
-                );
+                // a regex is checked as one by resolution
+                if rule.path_type != Some(PathType::Regex) {
+                    name(
+                        &format!("/routes/{ri}/rules/{i}/path"),
+                        &format!("routes[{ri}].rules[{i}].path"),
+                        names::path_prefix("", &rule.path),
+                    );
+                }
             }
         }
         for (i, h) in s.gateway.hostnames.iter().enumerate() {
