@@ -30,7 +30,7 @@ pub fn instructions() -> String {
     format!(
         "traffic-engineer writes a Kubernetes traffic stack (Gateway API, Envoy Gateway, cert-manager, KEDA) into traffic/ under the server's root, one file per object plus kustomization.yaml. \
 Workflow: {}, then `kubectl apply -k traffic/`, then {} (real traffic to the gateway on loopback). \
-Every argument has a Task API default, so {{}} works; pass names, never paths. Each call re-reads the stack, so hand edits are kept. \
+Name your service's namespace, hostnames, routes and backends ({{}} builds the Task API example); pass names, never paths. A call changes only what it names: omitted arguments keep the stack's values (hand edits included) and the result lists the defaults it applied. Targets must be in the stack or external: true. \
 Spec first: with traffic-spec.md in the root, generate_from_spec builds everything and validate adds a PASS/FAIL row per success criterion. \
 Rate limit and circuit breaker share one BackendTrafficPolicy per target. Run validate after changes and fix every error it reports.",
         crate::workflow::offline_chain(),
@@ -472,7 +472,7 @@ fn load_spec(
 
 #[tool_router]
 impl TrafficServer {
-    /// Write a Gateway (HTTP + optional HTTPS listener) and HTTPRoutes: path prefixes, versioned paths, weighted canary backends, header matches. Replaces the named Gateway and routes; other files are kept.
+    /// Write a Gateway (listeners: both, http, https, or https_redirect with a 301 from HTTP) and HTTPRoutes: prefix/exact/regex paths, header matches, weighted canaries, timeouts. Changes only what it names: omitted arguments keep the stack's values; routes not named are kept.
     #[tool(
         input_schema = schema::<GatewayParams>(),
         annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
@@ -482,7 +482,7 @@ impl TrafficServer {
             .await
     }
 
-    /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header, default x-user-id) and a lower limit for requests without that header. Calling again replaces the limits.
+    /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header) and, for clients without identity, a shared limit, none, or required authentication (JWT or API key, whose identity becomes the header). Changes only what it names; the target must be in the stack (or external: true).
     #[tool(
         input_schema = schema::<RateLimitParams>(),
         annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -492,7 +492,7 @@ impl TrafficServer {
             .await
     }
 
-    /// Set circuitBreaker limits in the SAME BackendTrafficPolicy as the target's rate limits (created only if the target has none). Never a second policy.
+    /// Set circuitBreaker thresholds in the SAME BackendTrafficPolicy as the target's rate limits (never a second policy). Sets only the thresholds named; the others keep their value (unset = Envoy's 1024).
     #[tool(
         input_schema = schema::<CircuitBreakerParams>(),
         annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -506,17 +506,17 @@ impl TrafficServer {
         .await
     }
 
-    /// Self-signed TLS for the HTTPS listener, via cert-manager or made locally (the key is never shown).
+    /// TLS for the HTTPS listener: a cert-manager Certificate from your existing Issuer/ClusterIssuer (issuer_name; nothing created) or a self-signed one named after the stack, or a local certificate (key never shown; rotate replaces it). Changes only what it names.
     #[tool(
         input_schema = schema::<TlsParams>(),
-        annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_tls(&self, args: JsonObject) -> CallToolResult {
         self.run("generate_tls", args, generate::tls::generate)
             .await
     }
 
-    /// Write a KEDA ScaledObject: explicit min/max replicas (1-10), scaling on the route's request rate (Envoy metrics, sum()) or CPU.
+    /// Write a KEDA ScaledObject: explicit min/max replicas, scaling on the request rate of a route or of one backend's own rules (Envoy metrics, sum()), or on CPU. Changes only what it names.
     #[tool(
         input_schema = schema::<ScaledObjectParams>(),
         annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
