@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: CrdsCommand,
     },
+    /// Apply the stack to a cluster: server-side dry run of everything first, then server-side
+    /// apply in the kustomization's order, then wait for the controllers (writes only with --yes).
+    Apply(traffic_engineer::cluster::cli::ApplyArgs),
+    /// The live conditions of every object of the stack in the cluster, and the criteria they prove.
+    Status(traffic_engineer::cluster::cli::StatusArgs),
     /// Validate YAML files or folders (default: the stack).
     Validate {
         /// Files or folders.
@@ -86,6 +91,11 @@ enum Command {
         /// folder, or the root that holds traffic/).
         #[arg(long)]
         spec: Option<PathBuf>,
+        /// Check against the cluster: its installed CRDs and its live objects (read only).
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        connect: traffic_engineer::cluster::cli::ConnectArgs,
     },
 }
 
@@ -392,23 +402,52 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Apply(args) => {
+            let (text, code) = traffic_engineer::cluster::cli::apply(&args, &cli.root).await?;
+            write!(std::io::stdout().lock(), "{text}")?;
+            Ok(code)
+        }
+        Command::Status(args) => {
+            let (text, code) = traffic_engineer::cluster::cli::status(&args, &cli.root).await?;
+            write!(std::io::stdout().lock(), "{text}")?;
+            Ok(code)
+        }
         Command::Validate {
             paths,
             format,
             spec,
+            cluster,
+            connect,
         } => {
-            let validator = load_validator(&cli.crds)?;
-            let report = match spec {
-                Some(spec_path) => {
-                    let (parsed, name) = read_spec(&spec_path)?;
-                    let stack = stack_for(paths.first().unwrap_or(&cli.root))?;
-                    let (mut report, rows) =
-                        traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
-                    report.compliance = rows;
-                    report
+            let report = if cluster {
+                anyhow::ensure!(
+                    spec.is_none(),
+                    "--cluster with --spec: not supported yet; run them separately"
+                );
+                let path = paths.first().unwrap_or(&cli.root);
+                Some(traffic_engineer::cluster::cli::validate(&connect, path).await?)
+            } else {
+                None
+            };
+            let report = match report {
+                Some(r) => r,
+                None => {
+                    let validator = load_validator(&cli.crds)?;
+                    match spec {
+                        Some(spec_path) => {
+                            let (parsed, name) = read_spec(&spec_path)?;
+                            let stack = stack_for(paths.first().unwrap_or(&cli.root))?;
+                            let (mut report, rows) =
+                                traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
+                            report.compliance = rows;
+                            report
+                        }
+                        None if paths.is_empty() => {
+                            validator.validate_stack(&Stack::new(&cli.root))?
+                        }
+                        None => validator.validate_sources(&read_sources(&paths)?),
+                    }
                 }
-                None if paths.is_empty() => validator.validate_stack(&Stack::new(&cli.root))?,
-                None => validator.validate_sources(&read_sources(&paths)?),
             };
             let mut stdout = std::io::stdout().lock();
             match format.as_str() {

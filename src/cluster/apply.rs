@@ -184,7 +184,12 @@ impl ApplyReport {
             if !o.message.is_empty() {
                 s.push_str(&format!("      {}\n", o.message));
             }
-            for c in &o.conditions {
+            // a not-ready object's message already lists the conditions that did not hold
+            for c in o
+                .conditions
+                .iter()
+                .filter(|c| o.readiness != Readiness::NotReady || c.ok())
+            {
                 s.push_str(&format!("      {}\n", c.to_text()));
             }
         }

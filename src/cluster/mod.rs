@@ -11,6 +11,7 @@
 //! [`status::status`], [`validate::validate_cluster`].
 
 pub mod apply;
+pub mod cli;
 pub mod conditions;
 pub mod objects;
 pub mod status;
