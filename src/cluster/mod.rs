@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod cli;
 pub mod conditions;
+pub mod mcp;
 pub mod objects;
 pub mod status;
 pub mod validate;

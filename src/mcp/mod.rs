@@ -160,7 +160,7 @@ impl TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(cell),
             crd_paths: Arc::new(Vec::new()),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
         }
@@ -173,7 +173,7 @@ impl TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(tokio::sync::OnceCell::new()),
             crd_paths: Arc::new(paths),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
         };
@@ -615,6 +615,28 @@ impl TrafficServer {
             Ok(Err(e)) => error_result(format!("could not read the stack: {e}")),
             Err(_) => error_result("internal error while validating".into()),
         }
+    }
+}
+
+// The cluster half (src/cluster/mcp.rs holds the logic): apply and status.
+#[tool_router(router = cluster_router)]
+impl TrafficServer {
+    /// Apply the stack to the cluster of the server's kubeconfig: a server-side dry run of every object first (nothing written if any is refused: findings with file and line), then server-side apply (field manager traffic-engineer) in the kustomization's order, then a wait for Gateway Programmed, routes and policies Accepted, Certificate and ScaledObject Ready. Writes only with confirm: true or after the user confirms; conflicts are reported, never forced unless force_conflicts. Progress per object.
+    #[tool(
+        input_schema = schema::<crate::cluster::mcp::ApplyParams>(),
+        annotations(title = "Apply to cluster", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn apply(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        crate::cluster::mcp::apply_tool(&self.stack, args, ctx).await
+    }
+
+    /// Read the live conditions of every object of the stack from the cluster (never writes): a table, and with traffic-spec.md which criteria the cluster proves (SC-004: ScaledObject Ready with its min/max).
+    #[tool(
+        input_schema = schema::<crate::cluster::mcp::StatusParams>(),
+        annotations(title = "Cluster status", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn status(&self, args: JsonObject) -> CallToolResult {
+        crate::cluster::mcp::status_tool(&self.stack, args).await
     }
 }
 
