@@ -19,23 +19,20 @@ use crate::workspace::Stack;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyParams {
-    /// Kubeconfig context of the server's kubeconfig (default: its current context).
+    /// Kubeconfig context (default: current).
     #[serde(default)]
     pub context: String,
-    /// Only the server-side dry run: what would change; nothing is written.
+    /// Dry run only: the plan.
     #[serde(default)]
     pub dry_run: bool,
-    /// Write to the cluster. Without it (and without the user accepting the client's
-    /// confirmation prompt) only the plan is returned and nothing is written.
+    /// Write. Else the plan only (unless the user confirms).
     #[serde(default)]
     pub confirm: bool,
-    /// Take over fields another field manager owns (server-side apply force). Default false:
-    /// conflicts are reported.
+    /// Take over fields of other managers.
     #[serde(default)]
     pub force_conflicts: bool,
-    /// Seconds to wait for the controllers' verdicts (0 = do not wait; at most 1800).
+    /// Wait for verdicts, seconds (0: none).
     #[serde(default = "default_timeout")]
-    #[schemars(range(max = 1800))]
     pub timeout_seconds: u32,
 }
 
@@ -47,11 +44,10 @@ fn default_timeout() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusParams {
-    /// Kubeconfig context of the server's kubeconfig (default: its current context).
+    /// Kubeconfig context (default: current).
     #[serde(default)]
     pub context: String,
-    /// Spec file in the root whose criteria the live state is checked against (default
-    /// traffic-spec.md when present; "" = the default).
+    /// Spec file in the root (default traffic-spec.md).
     #[serde(default)]
     pub spec_file: String,
 }

@@ -621,7 +621,7 @@ impl TrafficServer {
 // The cluster half (src/cluster/mcp.rs holds the logic): apply and status.
 #[tool_router(router = cluster_router)]
 impl TrafficServer {
-    /// Apply the stack to the cluster of the server's kubeconfig: a server-side dry run of every object first (nothing written if any is refused: findings with file and line), then server-side apply (field manager traffic-engineer) in the kustomization's order, then a wait for Gateway Programmed, routes and policies Accepted, Certificate and ScaledObject Ready. Writes only with confirm: true or after the user confirms; conflicts are reported, never forced unless force_conflicts. Progress per object.
+    /// Apply the stack to the cluster (server kubeconfig): server-side dry run of all objects, then apply in kustomization order, then wait for Programmed/Accepted/Ready. Writes only if confirmed.
     #[tool(
         input_schema = schema::<crate::cluster::mcp::ApplyParams>(),
         annotations(title = "Apply to cluster", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
@@ -630,7 +630,7 @@ impl TrafficServer {
         crate::cluster::mcp::apply_tool(&self.stack, args, ctx).await
     }
 
-    /// Read the live conditions of every object of the stack from the cluster (never writes): a table, and with traffic-spec.md which criteria the cluster proves (SC-004: ScaledObject Ready with its min/max).
+    /// Live conditions of the stack's objects in the cluster, and the criteria they prove (SC-004). Read only.
     #[tool(
         input_schema = schema::<crate::cluster::mcp::StatusParams>(),
         annotations(title = "Cluster status", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
