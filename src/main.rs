@@ -69,6 +69,12 @@ enum Command {
         /// Output format: text or json.
         #[arg(long, default_value = "text")]
         format: String,
+        /// Also read the cluster (--kubeconfig/--context, or KUBECONFIG) for the criteria only a
+        /// cluster proves (SC-004: the ScaledObject's Ready and its min/max); the stack is --root's.
+        #[arg(long)]
+        cluster: bool,
+        #[command(flatten)]
+        connect: traffic_engineer::cluster::cli::ConnectArgs,
     },
     /// Manage the upstream CRDs the schema and CEL checks use.
     Crds {
@@ -283,8 +289,19 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             host,
             slow_path,
             format,
+            cluster,
+            connect,
         } => {
             let (parsed, _) = read_spec(&spec)?;
+            let verdicts = if cluster {
+                let stack = traffic_engineer::cluster::cli::stack_at(&cli.root)?;
+                let c = traffic_engineer::cluster::connect(&connect.options()).await?;
+                traffic_engineer::cluster::status(&c, &stack, Some(&parsed))
+                    .await?
+                    .cluster_verdicts(&parsed)
+            } else {
+                Vec::new()
+            };
             let ca_pem = match ca {
                 Some(p) => Some(
                     std::fs::read_to_string(&p)
@@ -317,6 +334,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 )
             })
             .await?;
+            let rows = traffic_engineer::spec::live::with_cluster_verdicts(rows, &verdicts);
             let mut stdout = std::io::stdout().lock();
             if format == "json" {
                 writeln!(

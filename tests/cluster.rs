@@ -721,6 +721,22 @@ async fn apply_waits_for_the_controllers_verdicts_and_status_reports_them() {
         "{}",
         st.criteria[1].evidence
     );
+    // verify takes SC-004 from the cluster instead of NEEDS-CLUSTER
+    let (_, offline_rows) = traffic_engineer::spec::live::checks(&spec, &Default::default());
+    assert_eq!(offline_rows[0].status, "NEEDS-CLUSTER");
+    let rows = traffic_engineer::spec::live::with_cluster_verdicts(
+        offline_rows,
+        &st.cluster_verdicts(&spec),
+    );
+    assert_eq!(
+        (rows[0].id.as_str(), rows[0].status.as_str()),
+        ("SC-004", "PASS"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].summary.contains("READY=True, MIN=1, MAX=10"),
+        "{rows:?}"
+    );
 
     // the ScaledObject loses Ready: SC-004 fails with the controller's message
     scaledobjects(&c, ns)

@@ -233,6 +233,22 @@ pub async fn status(
     })
 }
 
+impl StatusReport {
+    /// The verdicts `verify` takes from the cluster (criteria traffic cannot prove):
+    /// `(id, status, evidence)`, for `spec::live::with_cluster_verdicts`.
+    pub fn cluster_verdicts(&self, spec: &Spec) -> Vec<(String, String, String)> {
+        self.criteria
+            .iter()
+            .filter(|r| {
+                spec.criteria
+                    .iter()
+                    .any(|c| c.id == r.id && c.check == CheckKind::Autoscaling)
+            })
+            .map(|r| (r.id.clone(), r.status.clone(), r.evidence.clone()))
+            .collect()
+    }
+}
+
 fn of_kind<'a>(objs: &'a [LiveObject], kinds: &[&str]) -> Vec<&'a LiveObject> {
     objs.iter()
         .filter(|o| kinds.contains(&o.kind.as_str()))
