@@ -75,7 +75,8 @@ fn kubeconfig() -> PathBuf {
             .spawn();
         if !out.status.success() {
             return Err(format!(
-                "scripts/upstream.sh cluster-up {} failed ({}):\n{}",
+                "{} {up} {} failed ({}):\n{}",
+                script.display(),
                 dir.display(),
                 out.status,
                 String::from_utf8_lossy(&out.stderr)
