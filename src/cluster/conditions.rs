@@ -235,9 +235,11 @@ mod tests {
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[2].status, "missing");
         assert_eq!(rows[2].scope, "parent Gateway n/g/https");
-        r["status"]["parents"][1] = json!({"parentRef": {"name": "g", "sectionName": "https"},
+        r["status"]["parents"].as_array_mut().unwrap().push(
+            json!({"parentRef": {"name": "g", "sectionName": "https"},
             "conditions": [{"type": "Accepted", "status": "True", "observedGeneration": 1},
-                           {"type": "ResolvedRefs", "status": "True", "observedGeneration": 2}]});
+                           {"type": "ResolvedRefs", "status": "True", "observedGeneration": 2}]}),
+        );
         let (ok, rows) = evaluate(&r).unwrap();
         assert!(
             !ok,
