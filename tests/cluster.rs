@@ -9,114 +9,18 @@
 //! tests with the script's message: there is no silent skip.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 use traffic_engineer::cluster::apply::Readiness;
 use traffic_engineer::cluster::{
-    ApplyMode, ApplyOptions, Cluster, ConnectOptions, ObjectAction, apply, connect, status,
-    validate_cluster,
+    ApplyMode, ApplyOptions, Cluster, ObjectAction, apply, status, validate_cluster,
 };
-use traffic_engineer::workspace::Stack;
 
-static KUBECONFIG: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-
-/// A namespace of this run (the server may be shared with earlier runs).
-fn namespace(base: &str) -> &'static str {
-    static RUN: OnceLock<String> = OnceLock::new();
-    let run = RUN.get_or_init(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        format!("{:x}{:x}", std::process::id(), t.subsec_nanos())
-    });
-    Box::leak(format!("{base}-{run}").into_boxed_str())
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The kubeconfig of the test server, starting it on first use.
-fn kubeconfig() -> PathBuf {
-    let r = KUBECONFIG.get_or_init(|| {
-        if let Ok(k) = std::env::var("TRAFFIC_ENGINEER_KUBECONFIG") {
-            return Ok(PathBuf::from(k));
-        }
-        let dir = std::env::temp_dir().join(format!("te-cluster-{}", std::process::id()));
-        // scripts/upstream.sh cluster-up execs scripts/cluster.sh up (the latter alone on a
-        // branch without upstream.sh)
-        let (script, up, down) = if repo().join("scripts/upstream.sh").is_file() {
-            (repo().join("scripts/upstream.sh"), "cluster-up", "cluster-down")
-        } else {
-            (repo().join("scripts/cluster.sh"), "up", "down")
-        };
-        let out = std::process::Command::new(&script)
-            .arg(up)
-            .arg(&dir)
-            .stderr(std::process::Stdio::piped())
-            .output()
-            .map_err(|e| format!("running scripts/upstream.sh cluster-up: {e}"))?;
-        // stop it when this test process ends, however it ends
-        let _ = std::process::Command::new("setsid")
-            .arg("bash")
-            .arg("-c")
-            .arg(format!(
-                "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {script} {down} {dir} >/dev/null 2>&1; rm -rf {dir}",
-                pid = std::process::id(),
-                script = script.display(),
-                dir = dir.display()
-            ))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        if !out.status.success() {
-            return Err(format!(
-                "{} {up} {} failed ({}):\n{}",
-                script.display(),
-                dir.display(),
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-        let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        Ok(PathBuf::from(path))
-    });
-    match r {
-        Ok(p) => p.clone(),
-        Err(e) => panic!("the test API server could not start: {e}"),
-    }
-}
-
-async fn cluster() -> Cluster {
-    connect(&ConnectOptions {
-        kubeconfig: Some(kubeconfig()),
-        ..Default::default()
-    })
-    .await
-    .expect("connect to the test API server")
-}
-
-/// A stack folder with these files, listed in the kustomization in this order.
-fn stack(files: &[(&str, &str)], extra_kustomization: &str) -> (tempfile::TempDir, Stack) {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("traffic");
-    std::fs::create_dir(&dir).unwrap();
-    let mut k = String::from(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n",
-    );
-    for (name, text) in files {
-        std::fs::write(dir.join(name), text).unwrap();
-        k.push_str(&format!("- {name}\n"));
-    }
-    k.push_str(extra_kustomization);
-    std::fs::write(dir.join("kustomization.yaml"), k).unwrap();
-    let s = Stack::new(root.path());
-    (root, s)
-}
+#[path = "cluster/harness.rs"]
+mod harness;
+use harness::{cluster, namespace, repo, stack};
 
 fn gateway(ns: &str) -> String {
     format!(
