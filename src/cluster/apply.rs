@@ -396,12 +396,20 @@ pub async fn apply(
     let mut results: Vec<ObjectResult> = Vec::new();
     // 1. the dry run of every object
     // Strict: a field the installed CRD lacks is refused, not silently pruned
-    let mut pp = PatchParams::apply(FIELD_MANAGER)
+    let mut dry_pp = PatchParams::apply(FIELD_MANAGER)
         .dry_run()
         .validation_strict();
     if opts.force_conflicts {
-        pp = pp.force();
+        dry_pp = dry_pp.force();
     }
+    // Namespaces the stack itself creates: the server cannot dry-run an object of a namespace
+    // that does not exist yet, so those wait for their Namespace (see the writes below)
+    let stack_namespaces: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind() == "Namespace" && o.api_version() == "v1")
+        .map(|o| o.name())
+        .collect();
+    let mut deferred: Vec<bool> = Vec::new();
     for o in &objects {
         let t = match target(cluster, &mut disco, o).await? {
             Ok(t) => t,
@@ -412,6 +420,7 @@ pub async fn apply(
                 results.push(r);
                 targets.push(None);
                 before.push(None);
+                deferred.push(false);
                 continue;
             }
         };
@@ -421,7 +430,12 @@ pub async fn apply(
             .await
             .map_err(|e| super::api_error(cluster, &format!("reading {}", o.label()), e))?
             .map(|d| to_value(&d));
-        let action = match t.api.patch(o.name(), &pp, &Patch::Apply(&o.value)).await {
+        let mut waits_for_namespace = false;
+        let action = match t
+            .api
+            .patch(o.name(), &dry_pp, &Patch::Apply(&o.value))
+            .await
+        {
             Ok(dry) => {
                 let dry = to_value(&dry);
                 match &live {
@@ -429,6 +443,14 @@ pub async fn apply(
                     Some(l) if comparable(l) == comparable(&dry) => ObjectAction::WouldBeUnchanged,
                     Some(_) => ObjectAction::WouldConfigure,
                 }
+            }
+            Err(kube::Error::Api(s))
+                if s.code == 404
+                    && s.details.as_ref().is_some_and(|d| d.kind == "namespaces")
+                    && stack_namespaces.contains(&o.namespace()) =>
+            {
+                waits_for_namespace = true;
+                ObjectAction::WouldCreate
             }
             Err(kube::Error::Api(s)) if refusal(&s) => {
                 let fs = refusal_findings(o, &s, &scrub);
@@ -449,6 +471,7 @@ pub async fn apply(
                 results.push(r);
                 targets.push(None);
                 before.push(live);
+                deferred.push(false);
                 continue;
             }
             Err(e) => {
@@ -459,9 +482,17 @@ pub async fn apply(
                 ));
             }
         };
-        results.push(ObjectResult::new(o, action));
+        let mut r = ObjectResult::new(o, action);
+        if waits_for_namespace {
+            r.message = format!(
+                "its namespace {} is created by this stack: dry-run once the Namespace is written, before this object is",
+                o.namespace()
+            );
+        }
+        results.push(r);
         targets.push(Some(t));
         before.push(live);
+        deferred.push(waits_for_namespace);
     }
     let refused = report.refused();
     if refused || opts.mode == ApplyMode::Plan {
@@ -488,9 +519,57 @@ pub async fn apply(
     }
     let total = objects.len();
     let mut applied: Vec<Option<Value>> = vec![None; total];
+    let mut stopped = false;
     for i in 0..total {
         let Some(t) = &targets[i] else { continue };
         let o = t.obj;
+        if deferred[i] && o.kind() != "Namespace" {
+            // the first object that waited for its Namespace: dry-run all of them now
+            for j in i..total {
+                if !deferred[j] {
+                    continue;
+                }
+                deferred[j] = false;
+                let Some(tj) = &targets[j] else { continue };
+                match tj
+                    .api
+                    .patch(tj.obj.name(), &dry_pp, &Patch::Apply(&tj.obj.value))
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if refusal(&s) => {
+                        let fs = refusal_findings(tj.obj, &s, &scrub);
+                        results[j].action = if s.code == 409 {
+                            ObjectAction::Conflict
+                        } else {
+                            ObjectAction::Refused
+                        };
+                        results[j].message = fs
+                            .iter()
+                            .map(|f| f.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        report.findings.extend(fs);
+                        stopped = true;
+                    }
+                    Err(e) => {
+                        return Err(super::api_error(
+                            cluster,
+                            &format!("dry run of {}", tj.obj.label()),
+                            e,
+                        ));
+                    }
+                }
+            }
+            if stopped {
+                for r in results.iter_mut().skip(i) {
+                    if !matches!(r.action, ObjectAction::Refused | ObjectAction::Conflict) {
+                        r.action = ObjectAction::NotApplied;
+                    }
+                }
+                break;
+            }
+        }
         match t.api.patch(o.name(), &pp, &Patch::Apply(&o.value)).await {
             Ok(d) => {
                 let after = to_value(&d);
