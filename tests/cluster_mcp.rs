@@ -11,6 +11,13 @@ use traffic_engineer::validate::Validator;
 #[path = "cluster/harness.rs"]
 mod harness;
 
+/// Both tests point the server at the same test cluster; the value never differs.
+fn set_kubeconfig(k: &std::path::Path) {
+    static SET: std::sync::Once = std::sync::Once::new();
+    // SAFETY: set once, to the same value, before the servers of this binary read it
+    SET.call_once(|| unsafe { std::env::set_var("KUBECONFIG", k) });
+}
+
 fn args(v: Value) -> JsonObject {
     v.as_object().cloned().unwrap_or_default()
 }
@@ -19,8 +26,7 @@ fn args(v: Value) -> JsonObject {
 async fn the_apply_tool_writes_only_when_confirmed_and_status_reads() {
     let kubeconfig = harness::kubeconfig();
     // the server reads the cluster from its environment, as a registered server does
-    // SAFETY: the only test of this binary; set before any thread reads the environment
-    unsafe { std::env::set_var("KUBECONFIG", &kubeconfig) };
+    set_kubeconfig(&kubeconfig);
     let ns = harness::namespace("mcp");
     let gw = format!(
         "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: {ns}\nspec:\n  gatewayClassName: eg\n  listeners:\n  - name: http\n    protocol: HTTP\n    port: 80\n"
@@ -124,4 +130,124 @@ async fn the_apply_tool_writes_only_when_confirmed_and_status_reads() {
     assert_eq!(sc["objects"][0]["ready"], false);
     drop(root);
     let _ = client.cancel().await;
+}
+
+/// A client that supports form elicitation (answering with `answer`) and records progress.
+#[derive(Clone)]
+struct Confirming {
+    answer: bool,
+    asked: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    progress: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl rmcp::ClientHandler for Confirming {
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::FormElicitationParams { message, .. } = &request {
+            self.asked.lock().unwrap().push(message.clone());
+        }
+        Ok(if self.answer {
+            ElicitResult::new(ElicitationAction::Accept).with_content(json!({"apply": true}))
+        } else {
+            ElicitResult::new(ElicitationAction::Decline)
+        })
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.progress
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut c = ClientConfig::default();
+        c.capabilities = ClientCapabilities::builder()
+            .enable_elicitation_with(
+                ElicitationCapability::new().with_form(FormElicitationCapability::new()),
+            )
+            .build();
+        c
+    }
+}
+
+#[tokio::test]
+async fn the_apply_tool_asks_through_elicitation_and_reports_progress() {
+    let kubeconfig = harness::kubeconfig();
+    let ns = harness::namespace("elicit");
+    let gw = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata:\n  name: gw\n  namespace: {ns}\nspec:\n  gatewayClassName: eg\n  listeners:\n  - name: http\n    protocol: HTTP\n    port: 80\n"
+    );
+    let route = format!(
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: api\n  namespace: {ns}\nspec:\n  parentRefs:\n  - name: gw\n"
+    );
+    let (_root, stack) = harness::stack(&[("gateway.yaml", &gw), ("route.yaml", &route)], "");
+    let c = harness::cluster().await;
+    let ar = ApiResource {
+        group: "gateway.networking.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "gateway.networking.k8s.io/v1".into(),
+        kind: "Gateway".into(),
+        plural: "gateways".into(),
+    };
+    let gateways: Api<DynamicObject> = Api::namespaced_with(c.client.clone(), ns, &ar);
+    set_kubeconfig(&kubeconfig);
+
+    for answer in [false, true] {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        let server = TrafficServer::new(stack.clone(), Validator::new());
+        tokio::spawn(async move {
+            if let Ok(s) = server.serve(server_io).await {
+                let _ = s.waiting().await;
+            }
+        });
+        let handler = Confirming {
+            answer,
+            asked: Default::default(),
+            progress: Default::default(),
+        };
+        let client = handler.clone().serve(client_io).await.unwrap();
+        let handle = client
+            .send_cancellable_request(
+                ClientRequest::CallToolRequest(Request::new(
+                    CallToolRequestParams::new("apply")
+                        .with_arguments(args(json!({"timeout_seconds": 0}))),
+                )),
+                rmcp::service::PeerRequestOptions::no_options(),
+            )
+            .await
+            .unwrap();
+        let ServerResult::CallToolResult(r) = handle.await_response().await.unwrap() else {
+            panic!("not a tool result")
+        };
+        let asked = handler.asked.lock().unwrap().clone();
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert!(asked[0].contains("(2 objects)"), "{}", asked[0]);
+        let sc = r.structured_content.clone().unwrap();
+        if answer {
+            assert_eq!(sc["written"], true, "{sc}");
+            assert!(gateways.get_opt("gw").await.unwrap().is_some());
+            // progress notifications arrive before the response; one per object written
+            let progress = handler.progress.lock().unwrap().clone();
+            assert_eq!(
+                progress,
+                [
+                    format!("Gateway {ns}/gw created"),
+                    format!("HTTPRoute {ns}/api created")
+                ]
+            );
+        } else {
+            assert_eq!(sc["written"], false, "{sc}");
+            assert!(format!("{:?}", r.content).contains("the user did not confirm"));
+            assert!(gateways.get_opt("gw").await.unwrap().is_none());
+        }
+        let _ = client.cancel().await;
+    }
 }
