@@ -4,6 +4,7 @@
     deny(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)
 )]
 
+pub mod cluster;
 pub mod fetch;
 pub mod generate;
 pub mod intent;

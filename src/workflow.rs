@@ -22,6 +22,8 @@ pub enum Does {
     Generate(Generator),
     /// Reads the stack and reports (validate, verify).
     Check,
+    /// Talks to the cluster (apply writes only when confirmed; status reads).
+    Cluster,
 }
 
 /// One stage of the workflow.
@@ -68,6 +70,16 @@ pub const WORKFLOW: &[Stage] = &[
         does: Does::Check,
     },
     Stage {
+        tool: "apply",
+        command: "apply",
+        does: Does::Cluster,
+    },
+    Stage {
+        tool: "status",
+        command: "status",
+        does: Does::Cluster,
+    },
+    Stage {
         tool: "verify",
         command: "verify",
         does: Does::Check,
@@ -88,7 +100,7 @@ impl Generator {
 pub fn generators() -> impl Iterator<Item = Generator> {
     WORKFLOW.iter().filter_map(|s| match s.does {
         Does::Generate(g) => Some(g),
-        Does::Check => None,
+        Does::Check | Does::Cluster => None,
     })
 }
 
@@ -97,17 +109,19 @@ pub fn generators() -> impl Iterator<Item = Generator> {
 pub fn offline_chain() -> String {
     WORKFLOW
         .iter()
-        .take_while(|s| s.tool != "verify")
+        .take_while(|s| s.tool != "verify" && s.does != Does::Cluster)
         .map(|s| s.tool)
         .collect::<Vec<_>>()
         .join(" -> ")
 }
 
-/// The stages after `validate` (they need the applied stack): `verify`.
+/// The stages after `validate` (they need a cluster or the applied stack): `apply -> status
+/// -> verify`.
 pub fn after_validate() -> String {
     WORKFLOW
         .iter()
-        .skip_while(|s| s.tool != "verify")
+        .skip_while(|s| s.tool != "validate")
+        .skip(1)
         .map(|s| s.tool)
         .collect::<Vec<_>>()
         .join(" -> ")
@@ -155,8 +169,11 @@ mod tests {
             "generate_gateway -> add_rate_limit -> add_circuit_breaker -> generate_tls -> \
              generate_scaledobject -> validate"
         );
-        assert_eq!(after_validate(), "verify");
-        assert_eq!(commands(), ["generate", "validate", "verify"]);
+        assert_eq!(after_validate(), "apply -> status -> verify");
+        assert_eq!(
+            commands(),
+            ["generate", "validate", "apply", "status", "verify"]
+        );
     }
 
     /// The skill states the order in prose for a reader without the server: it must be the

@@ -37,6 +37,11 @@ pub enum Command {
     /// Check YAML files or folders offline (default: the stack): findings with file, line and
     /// fix; with --spec, a PASS/FAIL row per success criterion.
     Validate(validate::ValidateArgs),
+    /// Apply the stack to a cluster: server-side dry run of everything first, then server-side
+    /// apply in the kustomization's order, then wait for the controllers (writes only with --yes).
+    Apply(traffic_engineer::cluster::cli::ApplyArgs),
+    /// The live conditions of every object of the stack in the cluster, and the criteria they prove.
+    Status(traffic_engineer::cluster::cli::StatusArgs),
     /// Prove the spec's criteria with real traffic against a running gateway on loopback.
     Verify(verify::VerifyArgs),
     /// Manage the upstream CRDs the schema and CEL checks use.

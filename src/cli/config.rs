@@ -114,6 +114,8 @@ pub enum Command {
     Generate(generate::Generate),
     Validate(validate::Validate),
     Verify(verify::Verify),
+    Apply(super::cluster::Apply),
+    Status(super::cluster::Status),
     Crds(crds::Crds),
 }
 
@@ -127,6 +129,8 @@ impl Config {
             Some(args::Command::Generate(a)) => Command::Generate(a.resolve()?),
             Some(args::Command::Validate(a)) => Command::Validate(a.resolve(env)?),
             Some(args::Command::Verify(a)) => Command::Verify(a.resolve()?),
+            Some(args::Command::Apply(a)) => Command::Apply(super::cluster::resolve_apply(a)),
+            Some(args::Command::Status(a)) => Command::Status(super::cluster::resolve_status(a)),
             Some(args::Command::Crds(a)) => Command::Crds(a.resolve(env)),
         };
         // A server's log is read by its client's log viewer: info. A command's stderr is the

@@ -13,6 +13,7 @@
 //!    help lists workflow commands in that order).
 
 mod args;
+mod cluster;
 mod config;
 mod crds;
 mod demo;
@@ -41,6 +42,8 @@ pub fn run(config: Config) -> anyhow::Result<ExitCode> {
         Command::Generate(c) => generate::run(c),
         Command::Validate(c) => validate::run(c),
         Command::Verify(c) => verify::run(c),
+        Command::Apply(c) => cluster::run_apply(c),
+        Command::Status(c) => cluster::run_status(c),
         Command::Crds(c) => crds::run(c),
     }
 }

@@ -29,6 +29,11 @@ pub struct ValidateArgs {
     /// Output format (SARIF 2.1.0 for code-scanning tools).
     #[arg(long, value_enum, default_value_t)]
     format: ReportFormat,
+    /// Check against the cluster: its installed CRDs and its live objects (read only).
+    #[arg(long)]
+    cluster: bool,
+    #[command(flatten)]
+    connect: traffic_engineer::cluster::cli::ConnectArgs,
 }
 
 /// What to check.
@@ -37,6 +42,11 @@ enum Target {
     Stack { stack: Stack, spec: Option<PathBuf> },
     /// Files and folders.
     Paths(Vec<PathBuf>),
+    /// The stack against the cluster's CRDs and live objects.
+    Cluster {
+        path: PathBuf,
+        connect: traffic_engineer::cluster::cli::ConnectArgs,
+    },
 }
 
 pub struct Validate {
@@ -51,6 +61,26 @@ impl ValidateArgs {
             bail!("give either --root or PATH, not both (PATH names what to check)");
         }
         let spec = self.spec.map(|s| existing_file("--spec", s)).transpose()?;
+        if self.cluster {
+            if spec.is_some() {
+                bail!("--cluster with --spec: not supported yet; run them separately");
+            }
+            let path = match self.paths.as_slice() {
+                [] => root_or_current(&self.root),
+                [one] => one.clone(),
+                _ => bail!(
+                    "with --cluster, give one PATH: the stack folder or the root that holds it"
+                ),
+            };
+            return Ok(Validate {
+                target: Target::Cluster {
+                    path,
+                    connect: self.connect,
+                },
+                crds: Vec::new(),
+                format: self.format,
+            });
+        }
         let target = match (spec, self.paths.as_slice()) {
             (None, []) => Target::Stack {
                 stack: Stack::new(root_or_current(&self.root)),
@@ -78,8 +108,19 @@ impl ValidateArgs {
 }
 
 pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
-    let validator = load_validator(&c.crds)?;
     let report = match c.target {
+        Target::Cluster { path, connect } => {
+            super::cluster::block_on(traffic_engineer::cluster::cli::validate(&connect, &path))??
+        }
+        target => local(target, &c.crds)?,
+    };
+    print(&report, c.format)
+}
+
+/// Validate offline against the CRDs given.
+fn local(target: Target, crds: &[PathBuf]) -> anyhow::Result<traffic_engineer::validate::Report> {
+    let validator = load_validator(crds)?;
+    Ok(match target {
         Target::Stack {
             stack,
             spec: Some(spec_path),
@@ -92,9 +133,17 @@ pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
         }
         Target::Stack { stack, spec: None } => validator.validate_stack(&stack)?,
         Target::Paths(paths) => validator.validate_sources(&read_sources(&paths)?),
-    };
+        Target::Cluster { .. } => unreachable!("handled by run"),
+    })
+}
+
+fn print(
+    report: &traffic_engineer::validate::Report,
+    format: ReportFormat,
+) -> anyhow::Result<ExitCode> {
+    let report = report.clone();
     let mut out = super::stdout();
-    match c.format {
+    match format {
         ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         ReportFormat::Text => write!(out, "{}", report.to_text())?,
         ReportFormat::Sarif => writeln!(

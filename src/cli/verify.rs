@@ -38,9 +38,17 @@ pub struct VerifyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     format: Format,
+    /// Also read the cluster (--kubeconfig/--context, or KUBECONFIG) for the criteria only a
+    /// cluster proves (SC-004: the ScaledObject's Ready and its min/max); the stack is the one
+    /// beside the spec.
+    #[arg(long)]
+    cluster: bool,
+    #[command(flatten)]
+    connect: traffic_engineer::cluster::cli::ConnectArgs,
 }
 
 pub struct Verify {
+    cluster: Option<traffic_engineer::cluster::cli::ConnectArgs>,
     spec: PathBuf,
     listeners: Listeners,
     ca: Option<PathBuf>,
@@ -59,6 +67,7 @@ impl VerifyArgs {
             ListenerFields::CLI,
         )?;
         Ok(Verify {
+            cluster: self.cluster.then_some(self.connect),
             spec: existing_file("--spec", self.spec)?,
             listeners,
             ca: self.ca.map(|p| existing_file("--ca", p)).transpose()?,
@@ -86,9 +95,30 @@ pub fn run(c: Verify) -> anyhow::Result<ExitCode> {
         slow_path: c.slow_path,
         ..Default::default()
     };
+    let verdicts = match &c.cluster {
+        Some(connect) => {
+            let root = c.spec.parent().unwrap_or(std::path::Path::new("."));
+            let root = if root.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                root
+            };
+            super::cluster::block_on(async {
+                let stack = traffic_engineer::cluster::cli::stack_at(root)?;
+                let cl = traffic_engineer::cluster::connect(&connect.options()).await?;
+                Ok::<_, traffic_engineer::cluster::ClusterError>(
+                    traffic_engineer::cluster::status(&cl, &stack, Some(&spec))
+                        .await?
+                        .cluster_verdicts(&spec),
+                )
+            })??
+        }
+        None => Vec::new(),
+    };
     let (rows, results) = live::verify(&spec, &target, &opts, &mut |done, total, id| {
         tracing::info!(done, total, check = id, "verify progress")
     })?;
+    let rows = live::with_cluster_verdicts(rows, &verdicts);
     let mut out = super::stdout();
     match c.format {
         Format::Json => writeln!(

@@ -29,7 +29,7 @@ pub const URI_PREFIX: &str = "traffic-engineer://stack/";
 pub fn instructions() -> String {
     format!(
         "traffic-engineer writes a Kubernetes traffic stack (Gateway API, Envoy Gateway, cert-manager, KEDA) into traffic/ under the server's root, one file per object plus kustomization.yaml. \
-Workflow: {}, then `kubectl apply -k traffic/`, then {} (real traffic to the gateway on loopback). \
+Workflow: {}, then {} (apply writes to the cluster only when confirmed; verify sends real traffic to the gateway on loopback). \
 Name your service's namespace, hostnames, routes and backends ({{}} builds the Task API example); pass names, never paths. A call changes only what it names: omitted arguments keep the stack's values (hand edits included) and the result lists the defaults it applied. Targets must be in the stack or external: true. \
 Spec first: with traffic-spec.md in the root, generate_from_spec builds everything and validate adds a PASS/FAIL row per success criterion. \
 Rate limit and circuit breaker share one BackendTrafficPolicy per target. Run validate after changes and fix every error it reports.",
@@ -213,7 +213,7 @@ impl TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(cell),
             crd_paths: Arc::new(Vec::new()),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
         }
@@ -226,7 +226,7 @@ impl TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(tokio::sync::OnceCell::new()),
             crd_paths: Arc::new(paths),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
         };
@@ -692,6 +692,28 @@ impl TrafficServer {
             Ok(Err(e)) => error_result(e),
             Err(_) => error_result(ToolError::Internal("validating")),
         }
+    }
+}
+
+// The cluster half (src/cluster/mcp.rs holds the logic): apply and status.
+#[tool_router(router = cluster_router)]
+impl TrafficServer {
+    /// Apply the stack to the cluster (server kubeconfig): server-side dry run of all objects, then apply in kustomization order, then wait for Programmed/Accepted/Ready. Writes only if confirmed.
+    #[tool(
+        input_schema = schema::<crate::cluster::mcp::ApplyParams>(),
+        annotations(title = "Apply to cluster", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn apply(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        crate::cluster::mcp::apply_tool(&self.stack, args, ctx).await
+    }
+
+    /// Live conditions of the stack's objects in the cluster, and the criteria they prove (SC-004). Read only.
+    #[tool(
+        input_schema = schema::<crate::cluster::mcp::StatusParams>(),
+        annotations(title = "Cluster status", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn status(&self, args: JsonObject) -> CallToolResult {
+        crate::cluster::mcp::status_tool(&self.stack, args).await
     }
 }
 

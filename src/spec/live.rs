@@ -247,6 +247,32 @@ pub fn merge(
     rows
 }
 
+/// The cluster hook: replace each NEEDS-CLUSTER row whose criterion the cluster decided
+/// (`(id, status, evidence)` from `cluster::status`, e.g. SC-004 from the ScaledObject) with
+/// that verdict; rows the cluster could not check keep NEEDS-CLUSTER, with the reason.
+pub fn with_cluster_verdicts(
+    rows: Vec<LiveRow>,
+    verdicts: &[(String, String, String)],
+) -> Vec<LiveRow> {
+    rows.into_iter()
+        .map(|mut r| {
+            if r.status != "NEEDS-CLUSTER" {
+                return r;
+            }
+            if let Some((_, status, evidence)) = verdicts.iter().find(|(id, _, _)| *id == r.id) {
+                if status == "NOT-CHECKED" {
+                    r.summary = format!("{}; cluster: {evidence}", r.summary);
+                } else {
+                    r.status = status.clone();
+                    r.summary = evidence.clone();
+                    r.command = String::new();
+                }
+            }
+            r
+        })
+        .collect()
+}
+
 /// Build the target from the listeners the user gave (see [`crate::verify::Listeners::parse`]).
 pub fn target(
     listeners: &crate::verify::Listeners,
