@@ -21,6 +21,16 @@ fi
 TRAFFIC_ENGINEER_ENVOY="$(scripts/envoy.sh)"
 export TRAFFIC_ENGINEER_ENVOY
 
+# Envoy Gateway v1.9.0's programs, the rate-limit service it deploys and Redis, installed once
+# into the upstream cache (outside the clone) by scripts/upstream.sh: the translator-acceptance
+# tests (tests/translate.rs) and the rehearsals (tests/rehearse.rs). A cold Go build of egctl +
+# envoy-gateway + ratelimit takes a while; warm, each call is a version check.
+TRAFFIC_ENGINEER_EGCTL="$(scripts/upstream.sh egctl)"
+TRAFFIC_ENGINEER_ENVOY_GATEWAY="$(scripts/upstream.sh envoy-gateway)"
+TRAFFIC_ENGINEER_RATELIMIT="$(scripts/upstream.sh ratelimit)"
+TRAFFIC_ENGINEER_REDIS_SERVER="$(scripts/upstream.sh redis-server)"
+export TRAFFIC_ENGINEER_EGCTL TRAFFIC_ENGINEER_ENVOY_GATEWAY TRAFFIC_ENGINEER_RATELIMIT TRAFFIC_ENGINEER_REDIS_SERVER
+
 # A venv with the official MCP Python SDK for the end-to-end tests.
 VENV=.venv-mcp
 if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then

@@ -8,6 +8,7 @@ pub mod fetch;
 pub mod generate;
 pub mod mcp;
 pub mod names;
+pub mod rehearse;
 pub mod render;
 pub mod spec;
 pub mod validate;

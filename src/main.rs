@@ -70,6 +70,23 @@ enum Command {
         #[arg(long, default_value = "text")]
         format: String,
     },
+    /// Rehearse: run the stack (ROOT/traffic/, generated from the spec when absent) on Envoy
+    /// Gateway in standalone mode with the real Envoy and the rate-limit service, verify the
+    /// spec's criteria against it, then stop everything.
+    Rehearse {
+        /// The spec file.
+        #[arg(long)]
+        spec: PathBuf,
+        /// Output format: text or json.
+        #[arg(long, default_value = "text")]
+        format: String,
+        /// Seconds to wait for Envoy and the rate-limit service to be ready.
+        #[arg(long, default_value_t = 60)]
+        ready_timeout: u64,
+    },
+    /// The inner half of `rehearse` (runs inside its namespaces).
+    #[command(hide = true)]
+    RehearseInside { session: PathBuf },
     /// Manage the upstream CRDs the schema and CEL checks use.
     Crds {
         #[command(subcommand)]
@@ -265,6 +282,14 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Demo => demo(cli.root, load_validator(&cli.crds)?).await,
+        Command::Rehearse {
+            spec,
+            format,
+            ready_timeout,
+        } => rehearse(cli.root, spec, format, ready_timeout).await,
+        Command::RehearseInside { session } => {
+            Ok(traffic_engineer::rehearse::inside::main(&session))
+        }
         Command::Verify {
             spec,
             gateway,
@@ -437,6 +462,53 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 /// Read and parse a spec file; errors carry the file and line.
+/// `rehearse`: the compliance table of the rehearsed gateway; exit 1 on any FAIL, UNREACHABLE,
+/// INVALID or NOT-REHEARSED row, 2 when the rehearsal could not run.
+#[allow(clippy::disallowed_methods)] // the CLI's own output
+async fn rehearse(
+    root: PathBuf,
+    spec: PathBuf,
+    format: String,
+    ready_timeout: u64,
+) -> anyhow::Result<i32> {
+    let spec_text =
+        std::fs::read_to_string(&spec).with_context(|| format!("reading {}", spec.display()))?;
+    let opts = traffic_engineer::rehearse::Options {
+        spec_text,
+        root,
+        self_exe: std::env::current_exe().context("locating the traffic-engineer binary")?,
+        ready_timeout: std::time::Duration::from_secs(ready_timeout),
+    };
+    let result =
+        tokio::task::spawn_blocking(move || traffic_engineer::rehearse::rehearse(&opts)).await?;
+    let mut stdout = std::io::stdout().lock();
+    match result {
+        Ok(r) => {
+            if format == "json" {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                for s in &r.supplied {
+                    tracing::info!(supplied = %s, "rehearse");
+                }
+                for s in &r.steps {
+                    tracing::info!(step = %s, "rehearse");
+                }
+                write!(stdout, "{}", r.to_text())?;
+            }
+            Ok(if r.failed() { 1 } else { 0 })
+        }
+        Err(e) => {
+            tracing::error!("rehearse: {e}");
+            if format == "json" {
+                writeln!(stdout, "{}", serde_json::json!({"error": e.to_string()}))?;
+            } else {
+                writeln!(stdout, "NOT-REHEARSED: {e}")?;
+            }
+            Ok(2)
+        }
+    }
+}
+
 fn read_spec(path: &std::path::Path) -> anyhow::Result<(traffic_engineer::spec::Spec, String)> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

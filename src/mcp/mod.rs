@@ -556,6 +556,57 @@ impl TrafficServer {
         }
     }
 
+    /// Rehearse: run the stack (generated from the spec when the root has none) on Envoy Gateway in standalone mode with the real Envoy, the rate-limit service and Redis, verify every criterion against it, stop everything. Needs the upstream programs (scripts/upstream.sh). isError on FAIL, UNREACHABLE or NOT-REHEARSED.
+    #[tool(
+        input_schema = schema::<crate::rehearse::RehearseParams>(),
+        annotations(title = "Rehearse on Envoy Gateway", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn rehearse(&self, args: JsonObject) -> CallToolResult {
+        let p: crate::rehearse::RehearseParams = match parse_args(args) {
+            Ok(p) => p,
+            Err(e) => return error_result(format!("invalid argument {e}")),
+        };
+        if !(1..=600).contains(&p.ready_timeout_secs) {
+            return error_result(format!(
+                "invalid argument ready_timeout_secs: {} is out of range; expected 1 to 600 seconds",
+                p.ready_timeout_secs
+            ));
+        }
+        let stack = self.stack.clone();
+        let work =
+            tokio::task::spawn_blocking(move || -> Result<crate::rehearse::Rehearsal, String> {
+                let spec_text = if p.spec.is_empty() {
+                    stack
+                        .read_root_file(&p.spec_file)
+                        .map_err(|e| format!("spec_file: {e}"))?
+                } else {
+                    p.spec.clone()
+                };
+                let opts = crate::rehearse::Options {
+                    spec_text,
+                    root: stack.root().to_path_buf(),
+                    self_exe: std::env::current_exe()
+                        .map_err(|e| format!("locating the traffic-engineer binary: {e}"))?,
+                    ready_timeout: std::time::Duration::from_secs(p.ready_timeout_secs),
+                };
+                crate::rehearse::rehearse(&opts).map_err(|e| format!("NOT-REHEARSED: {e}"))
+            });
+        match work.await {
+            Ok(Ok(r)) => {
+                let text = r.to_text();
+                let mut res = if r.failed() {
+                    CallToolResult::error(vec![ContentBlock::text(text)])
+                } else {
+                    CallToolResult::success(vec![ContentBlock::text(text)])
+                };
+                res.structured_content = serde_json::to_value(&r).ok();
+                res
+            }
+            Ok(Err(e)) => error_result(e),
+            Err(_) => error_result("internal error while rehearsing".into()),
+        }
+    }
+
     /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore: findings with file, line, rule and fix. With traffic-spec.md, also a PASS/FAIL row per success criterion. isError on any error or FAIL.
     #[tool(
         input_schema = schema::<ValidateParams>(),

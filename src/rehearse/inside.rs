@@ -1,0 +1,364 @@
+//! The inner process of a rehearsal (see `session` for the namespaces it runs in): loopback up,
+//! the private hosts file, stub backends, Redis, Envoy Gateway (which starts Envoy), the
+//! rate-limit service, then verify; every process it started is stopped before it returns.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::session::{
+    EG_RATELIMIT_XDS, InsideResult, InsideRow, RATELIMIT_DEBUG_PORT, RATELIMIT_GRPC_PORT,
+    REDIS_PORT, Session,
+};
+use super::stub::Stub;
+
+/// Children killed (and reaped) on drop, in reverse start order.
+#[derive(Default)]
+struct Children(Vec<(String, Child)>);
+
+impl Children {
+    fn start(&mut self, name: &str, cmd: &mut Command, log: &Path) -> Result<(), String> {
+        let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log.display()))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        self.0.push((name.to_string(), child));
+        Ok(())
+    }
+
+    /// A child that already exited: its name and status.
+    fn exited(&mut self) -> Option<String> {
+        for (name, c) in &mut self.0 {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(format!("{name} exited ({st})"));
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        while let Some((_, mut c)) = self.0.pop() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// One HTTP/1.1 GET on loopback: (status, raw head, body). Short timeouts.
+fn get(
+    port: u16,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Option<(u16, String, String)> {
+    let mut s = TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(500),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    let _ = s.take(1 << 20).read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head.to_string(), body.to_string()))
+}
+
+fn port_of(url: &str) -> Option<u16> {
+    url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
+}
+
+/// Run the session in `work/session.json`; the result goes to `work/result.json`.
+pub fn main(session_file: &Path) -> i32 {
+    let text = match std::fs::read_to_string(session_file) {
+        Ok(t) => t,
+        Err(_) => return 2,
+    };
+    let Ok(session) = serde_json::from_str::<Session>(&text) else {
+        return 2;
+    };
+    let result = run(&session);
+    let out = session.work.join("result.json");
+    match serde_json::to_vec_pretty(&result) {
+        Ok(bytes) => {
+            if std::fs::write(&out, bytes).is_ok() {
+                0
+            } else {
+                2
+            }
+        }
+        Err(_) => 2,
+    }
+}
+
+fn run(s: &Session) -> InsideResult {
+    let mut r = InsideResult::default();
+    let mut children = Children::default();
+    let mut stubs = Vec::new();
+    if let Err(e) = start(s, &mut r, &mut children, &mut stubs) {
+        r.error = Some(e);
+    }
+    drop(children);
+    drop(stubs);
+    r.steps
+        .push("stopped every process and stub backend".into());
+    r
+}
+
+fn start(
+    s: &Session,
+    r: &mut InsideResult,
+    children: &mut Children,
+    stubs: &mut Vec<Stub>,
+) -> Result<(), String> {
+    let w = &s.work;
+    // Loopback up, private hosts file (see `session`).
+    let ok = Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .map_err(|e| format!("cannot run `ip link set lo up` (iproute2): {e}"))?;
+    if !ok.success() {
+        return Err(format!("`ip link set lo up` failed ({ok})"));
+    }
+    let ok = Command::new("mount")
+        .arg("--bind")
+        .arg(&s.hosts)
+        .arg("/etc/hosts")
+        .status()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if !ok.success() {
+        return Err(format!(
+            "bind-mounting the rehearsal's hosts file failed ({ok})"
+        ));
+    }
+    r.steps
+        .push("private network (loopback only) and hosts file".into());
+
+    for b in &s.backends {
+        let stub = Stub::start(&b.name, b.port)
+            .map_err(|e| format!("stub backend {} on 127.0.0.1:{}: {e}", b.name, b.port))?;
+        stubs.push(stub);
+    }
+    r.steps.push(format!(
+        "stub backends: {}",
+        s.backends
+            .iter()
+            .map(|b| format!("{} on 127.0.0.1:{}", b.name, b.port))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    if s.global_rate_limit {
+        children.start(
+            "redis-server",
+            Command::new(&s.redis_server)
+                .args(["--bind", "127.0.0.1", "--port", &REDIS_PORT.to_string()])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(w),
+            &w.join("redis.log"),
+        )?;
+        r.steps
+            .push(format!("redis-server on 127.0.0.1:{REDIS_PORT}"));
+    }
+
+    children.start(
+        "envoy-gateway",
+        Command::new(&s.envoy_gateway)
+            .arg("server")
+            .arg("--config-path")
+            .arg(&s.eg_config)
+            .env("HOME", w),
+        &w.join("envoy-gateway.log"),
+    )?;
+    r.steps
+        .push("envoy-gateway server (file provider, host infrastructure)".into());
+
+    let mut rl_ready = !s.global_rate_limit;
+    let mut rl_reason = String::new();
+    if s.global_rate_limit {
+        let certs = s.certs.join("envoy-rate-limit");
+        let c = |f: &str| certs.join(f).display().to_string();
+        // The environment Envoy Gateway gives the rate-limit Deployment it creates in a cluster
+        // (internal/infrastructure/kubernetes/ratelimit/resource.go), with host paths.
+        children.start(
+            "ratelimit",
+            Command::new(&s.ratelimit)
+                .env("RUNTIME_ROOT", w.join("ratelimit-runtime"))
+                .env("RUNTIME_SUBDIRECTORY", "ratelimit")
+                .env("RUNTIME_IGNOREDOTFILES", "true")
+                .env("RUNTIME_WATCH_ROOT", "false")
+                .env("LOG_LEVEL", "info")
+                .env("USE_STATSD", "false")
+                .env("CONFIG_TYPE", "GRPC_XDS_SOTW")
+                .env("CONFIG_GRPC_XDS_SERVER_URL", EG_RATELIMIT_XDS)
+                .env("CONFIG_GRPC_XDS_NODE_ID", "envoy-ratelimit")
+                .env("GRPC_SERVER_USE_TLS", "true")
+                .env("GRPC_SERVER_TLS_CERT", c("tls.crt"))
+                .env("GRPC_SERVER_TLS_KEY", c("tls.key"))
+                .env("GRPC_SERVER_TLS_CA_CERT", c("ca.crt"))
+                .env("CONFIG_GRPC_XDS_SERVER_USE_TLS", "true")
+                .env("CONFIG_GRPC_XDS_CLIENT_TLS_CERT", c("tls.crt"))
+                .env("CONFIG_GRPC_XDS_CLIENT_TLS_KEY", c("tls.key"))
+                .env("CONFIG_GRPC_XDS_SERVER_TLS_CACERT", c("ca.crt"))
+                .env("FORCE_START_WITHOUT_INITIAL_CONFIG", "true")
+                .env("REDIS_SOCKET_TYPE", "tcp")
+                .env("REDIS_URL", format!("127.0.0.1:{REDIS_PORT}"))
+                .env("GRPC_PORT", RATELIMIT_GRPC_PORT.to_string())
+                .env("PORT", "8080")
+                .env("DEBUG_PORT", RATELIMIT_DEBUG_PORT.to_string())
+                .env("HOME", w),
+            &w.join("ratelimit.log"),
+        )?;
+        r.steps.push(format!(
+            "ratelimit (gRPC :{RATELIMIT_GRPC_PORT}, configuration from Envoy Gateway's rate-limit xDS server {EG_RATELIMIT_XDS}, Redis)"
+        ));
+    }
+
+    // Ready: Envoy answers through a route (a stub names itself), ratelimit has its configuration.
+    let deadline = Instant::now() + Duration::from_secs(s.ready_timeout_secs);
+    let probe_port = s
+        .http_url
+        .as_deref()
+        .or(s.https_url.as_deref())
+        .and_then(port_of);
+    let http_port = s.http_url.as_deref().and_then(port_of);
+    let mut envoy_ready = false;
+    let mut probes = 0u32;
+    while Instant::now() < deadline {
+        if let Some(e) = children.exited() {
+            return Err(format!(
+                "{e} before the gateway was ready; envoy-gateway log:\n{}",
+                tail(&w.join("envoy-gateway.log"), 15)
+            ));
+        }
+        if !envoy_ready && let Some(port) = http_port {
+            probes += 1;
+            let user = format!("rehearse-ready-{probes}");
+            if let Some((_, head, _)) = get(port, &s.host, "/", &[("x-user-id", &user)])
+                && head.to_ascii_lowercase().contains("x-backend:")
+            {
+                envoy_ready = true;
+            }
+        } else if !envoy_ready && probe_port.is_some() {
+            // HTTPS only: a TCP connection to the listener is the sign.
+            envoy_ready = probe_port
+                .map(|p| TcpStream::connect(("127.0.0.1", p)).is_ok())
+                .unwrap_or(false);
+        }
+        if !rl_ready
+            && let Some((200, _, body)) = get(RATELIMIT_DEBUG_PORT, "localhost", "/rlconfig", &[])
+            && !body.trim().is_empty()
+        {
+            rl_ready = true;
+        }
+        if envoy_ready && rl_ready {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if !envoy_ready {
+        return Err(format!(
+            "Envoy did not serve the routes within {} s; envoy-gateway log:\n{}",
+            s.ready_timeout_secs,
+            tail(&w.join("envoy-gateway.log"), 20)
+        ));
+    }
+    r.steps
+        .push("Envoy (started by Envoy Gateway through func-e) serves the routes".into());
+    if s.global_rate_limit {
+        if rl_ready {
+            r.steps
+                .push("ratelimit loaded the configuration Envoy Gateway produced".into());
+        } else {
+            rl_reason = format!(
+                "the rate-limit service did not load a configuration from Envoy Gateway's rate-limit xDS server within {} s; ratelimit log: {}",
+                s.ready_timeout_secs,
+                tail(&w.join("ratelimit.log"), 5).replace('\n', " | ")
+            );
+        }
+    }
+
+    // verify
+    let parsed = crate::spec::parse(&s.spec_text)
+        .map_err(|e| format!("the spec does not parse: {e:?}"))?
+        .spec;
+    let target = crate::spec::live::target(
+        s.http_url.as_deref().unwrap_or(""),
+        s.https_url.as_deref().unwrap_or(""),
+        &s.host,
+        s.ca_pem.clone(),
+    );
+    // envoyproxy/ratelimit counts in fixed windows aligned to the unit (a minute starts at :00),
+    // not in a refilling bucket: a burst that straddles a window boundary sees two windows. Start
+    // the checks early enough in a minute that the bursts stay within one.
+    if s.global_rate_limit
+        && parsed
+            .rate_limits
+            .as_ref()
+            .is_some_and(|rl| rl.unit == crate::generate::params::RateUnit::Minute)
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let into = now.as_secs() % 60;
+        if into >= 45 {
+            let wait = Duration::from_secs(60 - into) + Duration::from_millis(200);
+            std::thread::sleep(wait);
+            r.steps.push(format!(
+                "waited {} s for the next minute: ratelimit's windows are fixed minutes",
+                wait.as_secs()
+            ));
+        }
+    }
+    let opts = crate::spec::live::LiveOptions::default();
+    let (rows, _) = crate::spec::live::verify(&parsed, &target, &opts, &mut |_, _, _| {});
+    let rate_ids: Vec<&str> = parsed
+        .criteria
+        .iter()
+        .filter(|c| c.check == crate::spec::CheckKind::RateLimits)
+        .map(|c| c.id.as_str())
+        .collect();
+    for row in rows {
+        let (status, summary) = if !rl_ready && rate_ids.contains(&row.id.as_str()) {
+            (
+                "NOT-REHEARSED".to_string(),
+                format!("{rl_reason} (traffic gave: {} {})", row.status, row.summary),
+            )
+        } else {
+            (row.status, row.summary)
+        };
+        r.rows.push(InsideRow {
+            id: row.id,
+            status,
+            summary,
+            command: row.command,
+        });
+    }
+    r.steps
+        .push("verify ran against the rehearsed gateway".into());
+    Ok(())
+}
