@@ -87,6 +87,38 @@ fn get(
     Some((status, head.to_string(), body.to_string()))
 }
 
+/// Envoy's admin port, from the file func-e asks Envoy to write (`--admin-address-path`,
+/// `<runtime dir>/<run id>/admin-address.txt`, func-e v1.6.0 internal/envoy/runtime.go).
+fn envoy_admin_port(work: &Path) -> Option<u16> {
+    for run in std::fs::read_dir(work.join("run")).ok()?.flatten() {
+        if let Ok(text) = std::fs::read_to_string(run.path().join("admin-address.txt"))
+            && let Some(port) = text.trim().rsplit(':').next().and_then(|p| p.parse().ok())
+        {
+            return Some(port);
+        }
+    }
+    None
+}
+
+/// Envoy's rate-limit cluster has a healthy host (its STRICT_DNS name resolved through the
+/// hosts file): until then Envoy's rate-limit filter fails open and lets requests through.
+fn ratelimit_cluster_healthy(work: &Path) -> bool {
+    let Some(port) = envoy_admin_port(work) else {
+        return false;
+    };
+    let Some((200, _, body)) = get(
+        port,
+        "localhost",
+        "/stats?filter=%5Ecluster%5C.ratelimit_cluster%5C.membership_healthy%24",
+        &[],
+    ) else {
+        return false;
+    };
+    body.lines()
+        .filter_map(|l| l.split_once(": "))
+        .any(|(_, v)| v.trim().parse::<u64>().map(|n| n > 0).unwrap_or(false))
+}
+
 fn port_of(url: &str) -> Option<u16> {
     url.rsplit(':').next()?.trim_end_matches('/').parse().ok()
 }
@@ -128,6 +160,61 @@ fn run(s: &Session) -> InsideResult {
     r
 }
 
+fn mount(args: &[&std::ffi::OsStr]) -> Result<(), String> {
+    let st = Command::new("mount")
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("mount {args:?} failed ({st})"))
+    }
+}
+
+/// The files Envoy Gateway's translator points Envoy at that exist only in a cluster, in a root
+/// of this process's own (private mount namespace): the same tree as the host's (every top-level
+/// directory bind-mounted, every top-level link copied), plus
+/// - `/etc/hosts`: the rehearsal's hosts file (names of the rate-limit service and xDS server);
+/// - `/certs`: Envoy's certificates from `certgen --local`; the translator gives Envoy's
+///   rate-limit cluster `/certs/ca.crt` as its trusted CA (internal/xds/translator/
+///   globalresources.go), the path where a cluster mounts them.
+fn private_root(s: &Session) -> Result<(), String> {
+    use std::ffi::OsStr;
+    let root = s.work.join("root");
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let entries = std::fs::read_dir("/").map_err(|e| format!("reading /: {e}"))?;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let dst = root.join(&name);
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_symlink() {
+            if let Ok(target) = std::fs::read_link(e.path()) {
+                std::os::unix::fs::symlink(target, &dst)
+                    .map_err(|err| format!("{}: {err}", dst.display()))?;
+            }
+        } else if ft.is_dir() {
+            std::fs::create_dir_all(&dst).map_err(|err| format!("{}: {err}", dst.display()))?;
+            mount(&[OsStr::new("--rbind"), e.path().as_os_str(), dst.as_os_str()])?;
+        }
+    }
+    mount(&[
+        OsStr::new("--bind"),
+        s.hosts.as_os_str(),
+        root.join("etc/hosts").as_os_str(),
+    ])?;
+    let certs = root.join("certs");
+    std::fs::create_dir_all(&certs).map_err(|e| format!("{}: {e}", certs.display()))?;
+    mount(&[
+        OsStr::new("--bind"),
+        s.certs.join("envoy").as_os_str(),
+        certs.as_os_str(),
+    ])?;
+    std::os::unix::fs::chroot(&root).map_err(|e| format!("chroot {}: {e}", root.display()))?;
+    std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
+    Ok(())
+}
+
 fn start(
     s: &Session,
     r: &mut InsideResult,
@@ -143,19 +230,9 @@ fn start(
     if !ok.success() {
         return Err(format!("`ip link set lo up` failed ({ok})"));
     }
-    let ok = Command::new("mount")
-        .arg("--bind")
-        .arg(&s.hosts)
-        .arg("/etc/hosts")
-        .status()
-        .map_err(|e| format!("cannot run mount: {e}"))?;
-    if !ok.success() {
-        return Err(format!(
-            "bind-mounting the rehearsal's hosts file failed ({ok})"
-        ));
-    }
+    private_root(s)?;
     r.steps
-        .push("private network (loopback only) and hosts file".into());
+        .push("private network (loopback only), hosts file and /certs".into());
 
     for b in &s.backends {
         let stub = Stub::start(&b.name, b.port)
@@ -184,18 +261,6 @@ fn start(
         r.steps
             .push(format!("redis-server on 127.0.0.1:{REDIS_PORT}"));
     }
-
-    children.start(
-        "envoy-gateway",
-        Command::new(&s.envoy_gateway)
-            .arg("server")
-            .arg("--config-path")
-            .arg(&s.eg_config)
-            .env("HOME", w),
-        &w.join("envoy-gateway.log"),
-    )?;
-    r.steps
-        .push("envoy-gateway server (file provider, host infrastructure)".into());
 
     let mut rl_ready = !s.global_rate_limit;
     let mut rl_reason = String::new();
@@ -226,7 +291,7 @@ fn start(
                 .env("CONFIG_GRPC_XDS_SERVER_TLS_CACERT", c("ca.crt"))
                 .env("FORCE_START_WITHOUT_INITIAL_CONFIG", "true")
                 .env("REDIS_SOCKET_TYPE", "tcp")
-                .env("REDIS_URL", format!("127.0.0.1:{REDIS_PORT}"))
+                .env("REDIS_URL", super::session::REDIS_URL)
                 .env("GRPC_PORT", RATELIMIT_GRPC_PORT.to_string())
                 .env("PORT", "8080")
                 .env("DEBUG_PORT", RATELIMIT_DEBUG_PORT.to_string())
@@ -237,6 +302,39 @@ fn start(
             "ratelimit (gRPC :{RATELIMIT_GRPC_PORT}, configuration from Envoy Gateway's rate-limit xDS server {EG_RATELIMIT_XDS}, Redis)"
         ));
     }
+
+    if s.global_rate_limit {
+        // Envoy Gateway's file provider also opens a health probe server on :8081, the port the
+        // translator gives Envoy for the rate-limit service; the rate-limit service takes it
+        // first (the probe server's failure is only logged by Envoy Gateway).
+        let until = Instant::now() + Duration::from_secs(s.ready_timeout_secs);
+        while TcpStream::connect(("127.0.0.1", RATELIMIT_GRPC_PORT)).is_err() {
+            if let Some(e) = children.exited() {
+                return Err(format!(
+                    "{e}; ratelimit log:\n{}",
+                    tail(&w.join("ratelimit.log"), 15)
+                ));
+            }
+            if Instant::now() > until {
+                return Err(format!(
+                    "ratelimit did not listen on :{RATELIMIT_GRPC_PORT} within {} s",
+                    s.ready_timeout_secs
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    children.start(
+        "envoy-gateway",
+        Command::new(&s.envoy_gateway)
+            .arg("server")
+            .arg("--config-path")
+            .arg(&s.eg_config)
+            .env("HOME", w),
+        &w.join("envoy-gateway.log"),
+    )?;
+    r.steps
+        .push("envoy-gateway server (file provider, host infrastructure)".into());
 
     // Ready: Envoy answers through a route (a stub names itself), ratelimit has its configuration.
     let deadline = Instant::now() + Duration::from_secs(s.ready_timeout_secs);
@@ -270,8 +368,10 @@ fn start(
                 .unwrap_or(false);
         }
         if !rl_ready
+            && envoy_ready
             && let Some((200, _, body)) = get(RATELIMIT_DEBUG_PORT, "localhost", "/rlconfig", &[])
             && !body.trim().is_empty()
+            && ratelimit_cluster_healthy(w)
         {
             rl_ready = true;
         }
@@ -291,11 +391,13 @@ fn start(
         .push("Envoy (started by Envoy Gateway through func-e) serves the routes".into());
     if s.global_rate_limit {
         if rl_ready {
-            r.steps
-                .push("ratelimit loaded the configuration Envoy Gateway produced".into());
+            r.steps.push(
+                "ratelimit loaded the configuration Envoy Gateway produced; Envoy's rate-limit cluster is healthy"
+                    .into(),
+            );
         } else {
             rl_reason = format!(
-                "the rate-limit service did not load a configuration from Envoy Gateway's rate-limit xDS server within {} s; ratelimit log: {}",
+                "the rate-limit service did not load a configuration from Envoy Gateway's rate-limit xDS server, or Envoy's rate-limit cluster had no healthy host, within {} s; ratelimit log: {}",
                 s.ready_timeout_secs,
                 tail(&w.join("ratelimit.log"), 5).replace('\n', " | ")
             );
@@ -334,6 +436,15 @@ fn start(
             ));
         }
     }
+    let second = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(|d| format!(":{:02}.{:03}", d.as_secs() % 60, d.subsec_millis()))
+            .unwrap_or_default()
+    };
+    r.steps.push(format!(
+        "verify started at {} past the minute",
+        second(std::time::SystemTime::now())
+    ));
     let opts = crate::spec::live::LiveOptions::default();
     let (rows, _) = crate::spec::live::verify(&parsed, &target, &opts, &mut |_, _, _| {});
     let rate_ids: Vec<&str> = parsed

@@ -266,6 +266,15 @@ pub fn rehearse(opts: &Options) -> Result<Rehearsal, RehearseError> {
         .tempdir()
         .map_err(io("creating the temporary folder"))?;
     let w = work.path().to_path_buf();
+    // TRAFFIC_ENGINEER_REHEARSE_KEEP=1 keeps the folder (logs of every program) for a post-mortem.
+    let _work = if std::env::var_os("TRAFFIC_ENGINEER_REHEARSE_KEEP").is_some_and(|v| !v.is_empty())
+    {
+        tracing::info!(folder = %w.display(), "rehearse: keeping the temporary folder");
+        let _ = work.keep();
+        None
+    } else {
+        Some(work)
+    };
     let resources = w.join("resources");
     let config_home = w.join("config");
     let data_home = w.join("data");
@@ -320,6 +329,27 @@ pub fn rehearse(opts: &Options) -> Result<Rehearsal, RehearseError> {
     supplied.push(format!(
         "EnvoyProxy {EG_NAMESPACE}/{ENVOY_PROXY_NAME} (host provider, envoyVersion {version}): the Envoy installed here, referenced by the GatewayClass"
     ));
+    // Envoy Gateway suppresses Envoy's x-envoy-* response headers unless a ClientTrafficPolicy
+    // enables them (xds/filters/wellknown.go: SuppressEnvoyHeaders), and verify tells a
+    // circuit-breaker overflow (503 + x-envoy-overloaded) from any other 503 by that header.
+    if let Some(gw) = objects.iter().find(|o| o.kind() == "Gateway")
+        && !objects.iter().any(|o| o.kind() == "ClientTrafficPolicy")
+    {
+        docs.push(json!({
+            "apiVersion": "gateway.envoyproxy.io/v1alpha1",
+            "kind": "ClientTrafficPolicy",
+            "metadata": {"name": "rehearse-envoy-headers", "namespace": gw.namespace()},
+            "spec": {
+                "targetRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gw.name()}],
+                "headers": {"enableEnvoyHeaders": true},
+            },
+        }));
+        supplied.push(format!(
+            "ClientTrafficPolicy {}/rehearse-envoy-headers (headers.enableEnvoyHeaders on Gateway {}): Envoy Gateway hides x-envoy-overloaded by default, and verify needs it to tell a circuit-breaker overflow from another 503",
+            gw.namespace(),
+            gw.name()
+        ));
+    }
     let mut backends = Vec::new();
     for (i, key) in extra.services.keys().enumerate() {
         let port = STUB_BASE_PORT + u16::try_from(i).unwrap_or(0);
@@ -415,7 +445,14 @@ pub fn rehearse(opts: &Options) -> Result<Rehearsal, RehearseError> {
         "extensionApis": {"enableBackend": true},
     });
     if global_rate_limit {
-        cfg["rateLimit"] = json!({"backend": {"type": "Redis", "redis": {"url": format!("127.0.0.1:{}", session::REDIS_PORT)}}});
+        // failClosed: a rate-limit call that fails (or exceeds the timeout; Envoy's default is
+        // 20 ms, short on a busy machine) answers with an error instead of letting the request
+        // through, so a rate limit that did not work shows in verify's counts, never a pass.
+        cfg["rateLimit"] = json!({
+            "backend": {"type": "Redis", "redis": {"url": session::REDIS_URL}},
+            "timeout": "2s",
+            "failClosed": true,
+        });
     }
     std::fs::write(&eg_config, cfg.to_string())
         .map_err(io("writing the EnvoyGateway configuration"))?;
@@ -423,7 +460,7 @@ pub fn rehearse(opts: &Options) -> Result<Rehearsal, RehearseError> {
     let hosts = w.join("hosts");
     std::fs::write(
         &hosts,
-        format!("127.0.0.1 localhost envoy-gateway {RATELIMIT_HOST}\n::1 localhost\n"),
+        format!("127.0.0.1 localhost envoy-gateway {RATELIMIT_HOST}\n"),
     )
     .map_err(io("writing the hosts file"))?;
 

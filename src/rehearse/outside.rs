@@ -319,15 +319,17 @@ pub fn outside_objects(
                         if hosts.is_empty() {
                             hosts.push("localhost".into());
                         }
-                        let c = crate::generate::tls::make_local_cert(&hosts, 2).map_err(|e| {
+                        // An end-entity certificate that clients trust as its own anchor
+                        // (rustls refuses a CA certificate presented as the server's).
+                        let c = rcgen::generate_simple_self_signed(hosts.clone()).map_err(|e| {
                             OutsideError::Cert {
                                 secret: name.to_string(),
                                 message: e.to_string(),
                             }
                         })?;
                         (
-                            c.cert_pem,
-                            c.key_pem,
+                            c.cert.pem(),
+                            c.signing_key.serialize_pem(),
                             format!(
                                 "a self-signed stand-in for {} (what cert-manager issues in a cluster)",
                                 hosts.join(", ")

@@ -27,6 +27,10 @@ pub const EG_RATELIMIT_XDS: &str = "envoy-gateway:18001";
 /// ratelimit's debug port (serves /rlconfig, the configuration it has loaded).
 pub const RATELIMIT_DEBUG_PORT: u16 = 6070;
 pub const REDIS_PORT: u16 = 6379;
+/// The Redis URL in the EnvoyGateway configuration and, as Envoy Gateway does for the
+/// Deployment it creates, in ratelimit's REDIS_URL (EG's validation wants host:port with a
+/// host name, not an IP).
+pub const REDIS_URL: &str = "localhost:6379";
 
 /// A stub backend: answers every request naming itself in `x-backend`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
