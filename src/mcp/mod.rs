@@ -556,22 +556,16 @@ impl TrafficServer {
         }
     }
 
-    /// Rehearse: run the stack (generated from the spec when the root has none) on Envoy Gateway in standalone mode with the real Envoy, the rate-limit service and Redis, verify every criterion against it, stop everything. Needs the upstream programs (scripts/upstream.sh). isError on FAIL, UNREACHABLE or NOT-REHEARSED.
+    /// Run the stack on Envoy Gateway (standalone) with real Envoy, ratelimit and Redis, then verify every criterion: PASS/FAIL/NOT-REHEARSED with counts.
     #[tool(
         input_schema = schema::<crate::rehearse::RehearseParams>(),
-        annotations(title = "Rehearse on Envoy Gateway", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(title = "Rehearse", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn rehearse(&self, args: JsonObject) -> CallToolResult {
         let p: crate::rehearse::RehearseParams = match parse_args(args) {
             Ok(p) => p,
             Err(e) => return error_result(format!("invalid argument {e}")),
         };
-        if !(1..=600).contains(&p.ready_timeout_secs) {
-            return error_result(format!(
-                "invalid argument ready_timeout_secs: {} is out of range; expected 1 to 600 seconds",
-                p.ready_timeout_secs
-            ));
-        }
         let stack = self.stack.clone();
         let work =
             tokio::task::spawn_blocking(move || -> Result<crate::rehearse::Rehearsal, String> {
@@ -587,7 +581,7 @@ impl TrafficServer {
                     root: stack.root().to_path_buf(),
                     self_exe: std::env::current_exe()
                         .map_err(|e| format!("locating the traffic-engineer binary: {e}"))?,
-                    ready_timeout: std::time::Duration::from_secs(p.ready_timeout_secs),
+                    ready_timeout: crate::rehearse::DEFAULT_READY_TIMEOUT,
                 };
                 crate::rehearse::rehearse(&opts).map_err(|e| format!("NOT-REHEARSED: {e}"))
             });

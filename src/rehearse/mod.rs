@@ -121,28 +121,25 @@ impl Rehearsal {
     }
 }
 
-/// Arguments of the MCP tool `rehearse`.
+/// Arguments of the MCP tool `rehearse` (kept small: tools/list has a size budget). The
+/// readiness wait is the CLI's default, 60 s.
 #[derive(Debug, Clone, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RehearseParams {
     /// Spec file in the root.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text to use instead of spec_file.
+    /// Spec text instead of spec_file.
     #[serde(default)]
     pub spec: String,
-    /// Seconds to wait for Envoy and the rate-limit service to be ready (1 to 600).
-    #[serde(default = "d_ready")]
-    #[schemars(range(min = 1, max = 600))]
-    pub ready_timeout_secs: u64,
 }
 
 fn d_spec_file() -> String {
     "traffic-spec.md".into()
 }
-fn d_ready() -> u64 {
-    60
-}
+
+/// The readiness wait of the MCP tool.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Options {
     /// The spec's Markdown.
