@@ -175,6 +175,7 @@ fn mount(args: &[&std::ffi::OsStr]) -> Result<(), String> {
 /// The files Envoy Gateway's translator points Envoy at that exist only in a cluster, in a root
 /// of this process's own (private mount namespace): the same tree as the host's (every top-level
 /// directory bind-mounted, every top-level link copied), plus
+/// - `/dev/shm`: an empty tmpfs;
 /// - `/etc/hosts`: the rehearsal's hosts file (names of the rate-limit service and xDS server);
 /// - `/certs`: Envoy's certificates from `certgen --local`; the translator gives Envoy's
 ///   rate-limit cluster `/certs/ca.crt` as its trusted CA (internal/xds/translator/
@@ -197,6 +198,18 @@ fn private_root(s: &Session) -> Result<(), String> {
             std::fs::create_dir_all(&dst).map_err(|err| format!("{}: {err}", dst.display()))?;
             mount(&[OsStr::new("--rbind"), e.path().as_os_str(), dst.as_os_str()])?;
         }
+    }
+    // A /dev/shm of its own: Envoy keeps its hot-restart shared memory there
+    // (envoy_shared_memory_<base id>), which must neither land on the host nor meet another
+    // Envoy's.
+    let shm = root.join("dev/shm");
+    if shm.is_dir() {
+        mount(&[
+            OsStr::new("-t"),
+            OsStr::new("tmpfs"),
+            OsStr::new("tmpfs"),
+            shm.as_os_str(),
+        ])?;
     }
     mount(&[
         OsStr::new("--bind"),
