@@ -385,3 +385,67 @@ pub fn check_output(objects: &[StackObject], result: &Value) -> Result<Acceptanc
     }
     Ok(c.acc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> StackObject {
+        StackObject {
+            file: "f.yaml".into(),
+            value: v,
+        }
+    }
+
+    #[test]
+    fn every_missing_or_false_condition_is_a_failure_naming_object_and_condition() {
+        let gw = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "g", "namespace": "n"},
+            "spec": {"listeners": [{"name": "http"}, {"name": "https"}]}});
+        let route = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "r", "namespace": "n"},
+            "spec": {"parentRefs": [{"name": "g", "sectionName": "http"}]}});
+        let btp = json!({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy",
+            "metadata": {"name": "p", "namespace": "n"}, "spec": {}});
+        let t = |ty: &str| json!({"type": ty, "status": "True", "reason": ty, "message": "ok"});
+        let mut out = json!({
+            "gatewayClass": {"metadata": {"name": "eg"}, "status": {"conditions": [t("Accepted")]}},
+            "gateways": [{"metadata": {"name": "g", "namespace": "n"}, "status": {"listeners": [
+                {"name": "http", "conditions": [t("Accepted"), t("Programmed"), t("ResolvedRefs")]},
+                {"name": "https", "conditions": [t("Accepted"),
+                    {"type": "Programmed", "status": "False", "reason": "Invalid", "message": "no certificate"},
+                    {"type": "ResolvedRefs", "status": "False", "reason": "InvalidCertificateRef", "message": "secret n/s does not exist"}]}]}}],
+            "httpRoutes": [{"metadata": {"name": "r", "namespace": "n"}, "status": {"parents": [
+                {"parentRef": {"name": "g", "sectionName": "http"}, "conditions": [t("Accepted"), t("ResolvedRefs")]}]}}],
+            "backendTrafficPolicies": [{"metadata": {"name": "p", "namespace": "n"}, "status": {}}],
+        });
+        let objects = [obj(gw), obj(route), obj(btp)];
+        let a = check_output(&objects, &out).unwrap();
+        let text = a.failures_text();
+        assert_eq!(a.failures.len(), 3, "{text}");
+        assert!(
+            text.contains(
+                "Gateway n/g (listener https): Programmed=False reason Invalid: no certificate"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("Gateway n/g (listener https): ResolvedRefs=False reason InvalidCertificateRef: secret n/s does not exist"), "{text}");
+        assert!(
+            text.contains("BackendTrafficPolicy n/p: Accepted=missing reason NoAncestor"),
+            "{text}"
+        );
+        // a route whose parent has no status at all
+        out["httpRoutes"][0]["status"] = json!({});
+        let a = check_output(&objects, &out).unwrap();
+        assert!(
+            a.failures.iter().any(|f| f.object == "HTTPRoute n/r"
+                && f.scope == "parent Gateway n/g section http"
+                && f.status == "missing"),
+            "{}",
+            a.failures_text()
+        );
+        // output without a gatewayClass: the check could not run
+        assert!(check_output(&objects, &json!({})).is_err());
+    }
+}

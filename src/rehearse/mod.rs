@@ -576,3 +576,48 @@ pub fn rehearse(opts: &Options) -> Result<Rehearsal, RehearseError> {
         work: w.display().to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_refs_become_backend_refs_and_others_stay() {
+        let mut route = json!({"spec": {"rules": [{"backendRefs": [
+            {"group": "", "kind": "Service", "name": "a", "port": 8000, "weight": 90},
+            {"name": "b", "port": 8000},
+            {"group": "gateway.envoyproxy.io", "kind": "Backend", "name": "c"},
+        ]}]}});
+        to_backend_refs(&mut route);
+        let refs = &route["spec"]["rules"][0]["backendRefs"];
+        assert_eq!(
+            refs[0],
+            json!({"group": "gateway.envoyproxy.io", "kind": "Backend", "name": "a", "weight": 90})
+        );
+        assert_eq!(
+            refs[1],
+            json!({"group": "gateway.envoyproxy.io", "kind": "Backend", "name": "b"})
+        );
+        assert_eq!(
+            refs[2],
+            json!({"group": "gateway.envoyproxy.io", "kind": "Backend", "name": "c"})
+        );
+    }
+
+    #[test]
+    fn a_global_rate_limit_is_detected() {
+        let btp = |spec: Value| StackObject {
+            file: "p.yaml".into(),
+            value: json!({"kind": "BackendTrafficPolicy", "spec": spec}),
+        };
+        assert!(uses_global_rate_limit(&[btp(
+            json!({"rateLimit": {"global": {"rules": []}}})
+        )]));
+        assert!(!uses_global_rate_limit(&[btp(
+            json!({"rateLimit": {"local": {"rules": []}}})
+        )]));
+        assert!(!uses_global_rate_limit(&[btp(
+            json!({"circuitBreaker": {}})
+        )]));
+    }
+}
