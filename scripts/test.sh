@@ -29,12 +29,31 @@ fi
 TRAFFIC_ENGINEER_ENVOY="$(scripts/envoy.sh)"
 export TRAFFIC_ENGINEER_ENVOY
 
+# Envoy Gateway v1.9.0's programs, the rate-limit service it deploys and Redis, installed once
+# into the upstream cache (outside the clone) by scripts/upstream.sh: the translator-acceptance
+# tests (tests/translate.rs) and the rehearsals (tests/rehearse.rs). A cold Go build of egctl +
+# envoy-gateway + ratelimit takes a while; warm, each call is a version check.
+TRAFFIC_ENGINEER_EGCTL="$(scripts/upstream.sh egctl)"
+TRAFFIC_ENGINEER_ENVOY_GATEWAY="$(scripts/upstream.sh envoy-gateway)"
+TRAFFIC_ENGINEER_RATELIMIT="$(scripts/upstream.sh ratelimit)"
+TRAFFIC_ENGINEER_REDIS_SERVER="$(scripts/upstream.sh redis-server)"
+export TRAFFIC_ENGINEER_EGCTL TRAFFIC_ENGINEER_ENVOY_GATEWAY TRAFFIC_ENGINEER_RATELIMIT TRAFFIC_ENGINEER_REDIS_SERVER
+
 # A venv with the official MCP Python SDK for the end-to-end tests.
 VENV=.venv-mcp
 if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check mcp==2.3.0 pytest==8.3.4
 fi
+
+# One real Kubernetes API server (k8s.io/apiextensions-apiserver 1.35 + etcd on loopback, the
+# upstream CRDs installed) for the cluster tests (tests/cluster*.rs); stopped on exit.
+CLUSTER_DIR="$(mktemp -d)"
+trap 'scripts/upstream.sh cluster-down "$CLUSTER_DIR" >/dev/null 2>&1 || true; rm -rf "$CLUSTER_DIR"' EXIT
+TRAFFIC_ENGINEER_CLUSTER_CRDS="${TRAFFIC_ENGINEER_CLUSTER_CRDS:-$TRAFFIC_ENGINEER_TEST_CRDS}"
+export TRAFFIC_ENGINEER_CLUSTER_CRDS
+TRAFFIC_ENGINEER_KUBECONFIG="$(scripts/upstream.sh cluster-up "$CLUSTER_DIR")"
+export TRAFFIC_ENGINEER_KUBECONFIG
 
 cargo test --locked
 TRAFFIC_ENGINEER_BIN="$BIN" \

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod intent;
 pub mod mcp;
 pub mod names;
+pub mod rehearse;
 pub mod render;
 pub mod spec;
 pub mod validate;

@@ -44,6 +44,13 @@ pub enum Command {
     Status(traffic_engineer::cluster::cli::StatusArgs),
     /// Prove the spec's criteria with real traffic against a running gateway on loopback.
     Verify(verify::VerifyArgs),
+    /// Rehearse: run the stack (ROOT/traffic/, generated from the spec when absent) on Envoy
+    /// Gateway in standalone mode with the real Envoy and the rate-limit service, verify the
+    /// spec's criteria against it, then stop everything.
+    Rehearse(super::rehearse::RehearseArgs),
+    /// The inner half of `rehearse` (runs inside its namespaces).
+    #[command(hide = true)]
+    RehearseInside(super::rehearse::InsideArgs),
     /// Manage the upstream CRDs the schema and CEL checks use.
     Crds(crds::CrdsArgs),
 }
@@ -84,7 +91,7 @@ pub enum ReportFormat {
 
 /// Commands listed before the workflow's (the default, then the demo) and after it.
 const BEFORE_WORKFLOW: &[&str] = &["serve", "demo"];
-const AFTER_WORKFLOW: &[&str] = &["crds"];
+const AFTER_WORKFLOW: &[&str] = &["rehearse", "crds", "rehearse-inside"];
 
 /// The clap command, its subcommands in help in workflow order
 /// (`traffic_engineer::workflow::commands`).

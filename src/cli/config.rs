@@ -115,6 +115,8 @@ pub enum Command {
     Validate(validate::Validate),
     Verify(verify::Verify),
     Apply(super::cluster::Apply),
+    Rehearse(super::rehearse::Rehearse),
+    RehearseInside(super::rehearse::InsideArgs),
     Status(super::cluster::Status),
     Crds(crds::Crds),
 }
@@ -130,6 +132,8 @@ impl Config {
             Some(args::Command::Validate(a)) => Command::Validate(a.resolve(env)?),
             Some(args::Command::Verify(a)) => Command::Verify(a.resolve()?),
             Some(args::Command::Apply(a)) => Command::Apply(super::cluster::resolve_apply(a)),
+            Some(args::Command::Rehearse(a)) => Command::Rehearse(a.resolve()?),
+            Some(args::Command::RehearseInside(a)) => Command::RehearseInside(a),
             Some(args::Command::Status(a)) => Command::Status(super::cluster::resolve_status(a)),
             Some(args::Command::Crds(a)) => Command::Crds(a.resolve(env)),
         };

@@ -18,6 +18,7 @@ mod config;
 mod crds;
 mod demo;
 mod generate;
+mod rehearse;
 mod serve;
 mod validate;
 mod verify;
@@ -43,6 +44,8 @@ pub fn run(config: Config) -> anyhow::Result<ExitCode> {
         Command::Validate(c) => validate::run(c),
         Command::Verify(c) => verify::run(c),
         Command::Apply(c) => cluster::run_apply(c),
+        Command::Rehearse(c) => rehearse::run(c),
+        Command::RehearseInside(a) => rehearse::run_inside(a),
         Command::Status(c) => cluster::run_status(c),
         Command::Crds(c) => crds::run(c),
     }

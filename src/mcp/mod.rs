@@ -97,6 +97,8 @@ pub enum ToolError {
     CaFile(String),
     #[error("invalid argument {0}")]
     Target(Box<crate::verify::TargetError>),
+    #[error("NOT-REHEARSED: {0}")]
+    NotRehearsed(String),
     #[error("internal error while {0}; nothing was changed by this call")]
     Internal(&'static str),
 }
@@ -631,6 +633,55 @@ impl TrafficServer {
             }
             Ok(Err(e)) => error_result(e),
             Err(_) => error_result(ToolError::Internal("verifying")),
+        }
+    }
+
+    /// Run the stack on Envoy Gateway (standalone) with real Envoy, ratelimit and Redis, then verify every criterion: PASS/FAIL/NOT-REHEARSED with counts.
+    #[tool(
+        input_schema = schema::<crate::rehearse::RehearseParams>(),
+        annotations(title = "Rehearse", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn rehearse(&self, args: JsonObject) -> CallToolResult {
+        let p: crate::rehearse::RehearseParams = match parse_args(args) {
+            Ok(p) => p,
+            Err(e) => return error_result(ToolError::Argument(e)),
+        };
+        let stack = self.stack.clone();
+        let work = tokio::task::spawn_blocking(
+            move || -> Result<crate::rehearse::Rehearsal, ToolError> {
+                let spec_text = if p.spec.is_empty() {
+                    stack
+                        .read_root_file(&p.spec_file)
+                        .map_err(|e| ToolError::SpecFile(Box::new(e)))?
+                } else {
+                    p.spec.clone()
+                };
+                let opts = crate::rehearse::Options {
+                    spec_text,
+                    root: stack.root().to_path_buf(),
+                    self_exe: std::env::current_exe().map_err(|e| {
+                        ToolError::NotRehearsed(format!(
+                            "locating the traffic-engineer binary: {e}"
+                        ))
+                    })?,
+                    ready_timeout: crate::rehearse::DEFAULT_READY_TIMEOUT,
+                };
+                crate::rehearse::rehearse(&opts).map_err(|e| ToolError::NotRehearsed(e.to_string()))
+            },
+        );
+        match work.await {
+            Ok(Ok(r)) => {
+                let text = r.to_text();
+                let mut res = if r.failed() {
+                    CallToolResult::error(vec![ContentBlock::text(text)])
+                } else {
+                    CallToolResult::success(vec![ContentBlock::text(text)])
+                };
+                res.structured_content = serde_json::to_value(&r).ok();
+                res
+            }
+            Ok(Err(e)) => error_result(e),
+            Err(_) => error_result(ToolError::Internal("rehearsing")),
         }
     }
 

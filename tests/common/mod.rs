@@ -16,3 +16,7 @@ pub fn validator() -> &'static Validator {
         v
     })
 }
+
+/// Translator acceptance through Envoy Gateway's egctl (not every test binary uses it).
+#[allow(dead_code)]
+pub mod egctl;
