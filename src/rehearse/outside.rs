@@ -350,5 +350,35 @@ pub fn outside_objects(
             }
         }
     }
+    // API-key Secrets a SecurityPolicy reads (client id -> key): the user's, never in the stack
+    for o in objects.iter().filter(|o| o.kind() == "SecurityPolicy") {
+        let ns = o.namespace().to_string();
+        let refs = o.value["spec"]["apiKeyAuth"]["credentialRefs"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for r in refs {
+            let name = r["name"].as_str().unwrap_or("").to_string();
+            let supplied = out.objects.iter().any(|x| {
+                x["kind"] == "Secret"
+                    && x["metadata"]["name"] == name.as_str()
+                    && x["metadata"]["namespace"] == ns.as_str()
+            });
+            if name.is_empty() || has("Secret", &ns, &name) || supplied {
+                continue;
+            }
+            let b64 = base64::engine::general_purpose::STANDARD;
+            out.objects.push(json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": ns},
+                "type": "Opaque",
+                "data": {"client-a": b64.encode("stand-in-api-key-a")},
+            }));
+            out.supplied.push(format!(
+                "Secret {ns}/{name}: the API keys the user keeps (client id -> key); a stand-in with one client"
+            ));
+        }
+    }
     Ok(out)
 }
