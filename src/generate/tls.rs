@@ -33,13 +33,12 @@ pub fn make_local_cert(hostnames: &[String], days: u32) -> Result<LocalCert, Gen
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(i64::from(days));
-    params.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyCertSign,
-    ];
+    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    // self-signed: the certificate is its own CA, so clients can trust it with --cacert
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    // A self-signed END-ENTITY certificate: clients trust it as it is (--cacert, verify's --ca).
+    // Marked as a CA it is refused as a server certificate by rustls/webpki (CaUsedAsEndEntity),
+    // as a rehearsal against Envoy Gateway showed.
+    params.is_ca = rcgen::IsCa::ExplicitNoCa;
     let key = rcgen::KeyPair::generate().map_err(internal)?;
     let cert = params.self_signed(&key).map_err(internal)?;
     Ok(LocalCert {
