@@ -339,18 +339,25 @@ impl Client {
                         .map(str::to_owned)
                 };
                 let backend = h("x-backend");
-                let overloaded = h("x-envoy-overloaded").is_some_and(|v| v.trim() == "true");
+                let overloaded_header = h("x-envoy-overloaded").is_some_and(|v| v.trim() == "true");
                 let location = h("location");
                 let status = resp.status().as_u16();
                 // Drain the body so the connection can be reused; a failure here only costs reuse.
-                if let Err(e) = resp
+                let body = match resp
                     .body_mut()
                     .with_config()
                     .limit(BODY_LIMIT)
                     .read_to_vec()
                 {
-                    tracing::debug!(%url, error = %e, "verify: response body not read completely");
-                }
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::debug!(%url, error = %e, "verify: response body not read completely");
+                        Vec::new()
+                    }
+                };
+                // Envoy Gateway suppresses x-envoy-* headers by default: a circuit-breaker
+                // overflow is then a plain 503 whose local-reply body names the reset reason
+                let overloaded = overloaded_header || (status == 503 && is_overflow_body(&body));
                 Outcome::Response(Answer {
                     status,
                     backend,
@@ -446,5 +453,27 @@ mod tests {
     fn ca() {
         assert!(parse_ca("").is_err());
         assert!(parse_ca("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n").is_err());
+    }
+}
+
+/// Envoy's local reply for a circuit-breaker overflow ("... reset reason: overflow").
+fn is_overflow_body(body: &[u8]) -> bool {
+    String::from_utf8_lossy(body).contains("reset reason: overflow")
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::is_overflow_body;
+
+    #[test]
+    fn envoy_overflow_replies_are_recognised_without_headers() {
+        for (body, want) in [
+            (&b"upstream connect error or disconnect/reset before headers. reset reason: overflow"[..], true),
+            (b"upstream connect error or disconnect/reset before headers. reset reason: connection failure", false),
+            (b"no healthy upstream", false),
+            (b"", false),
+        ] {
+            assert_eq!(is_overflow_body(body), want, "{}", String::from_utf8_lossy(body));
+        }
     }
 }
