@@ -196,9 +196,9 @@ fn a_missing_program_is_named_with_how_to_install_it() {
     let spec_file = dir.path().join("traffic-spec.md");
     std::fs::write(&spec_file, EXAMPLE).unwrap();
     let out = Command::new(BIN)
-        .args(["--root"])
+        .args(["rehearse", "--root"])
         .arg(dir.path())
-        .args(["rehearse", "--spec"])
+        .arg("--spec")
         .arg(&spec_file)
         .env(
             "TRAFFIC_ENGINEER_ENVOY_GATEWAY",
