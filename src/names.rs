@@ -84,6 +84,23 @@ impl From<InputError> for InputErrors {
     }
 }
 
+/// A JSON pointer (`/routes/0/rules/1`) as a field path (`routes[0].rules[1]`), the form errors
+/// name fields in.
+pub fn field_from_pointer(pointer: &str) -> String {
+    let mut field = String::new();
+    for seg in pointer.split('/').skip(1) {
+        if seg.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{seg}]"));
+        } else {
+            if !field.is_empty() {
+                field.push('.');
+            }
+            field.push_str(&seg.replace("~1", "/").replace("~0", "~"));
+        }
+    }
+    field
+}
+
 const LABEL_FORM: &str = "a DNS-1123 label: 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit (e.g. task-api)";
 const SUBDOMAIN_FORM: &str = "a DNS-1123 subdomain: up to 253 characters, dot-separated DNS-1123 labels (e.g. task-api.example.com)";
 

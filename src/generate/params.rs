@@ -431,17 +431,7 @@ fn locate_with_schema(
 ) -> Option<crate::names::InputError> {
     let validator = jsonschema::validator_for(schema.as_value()).ok()?;
     let err = validator.iter_errors(args).next()?;
-    let mut field = String::new();
-    for seg in err.instance_path().to_string().split('/').skip(1) {
-        if seg.parse::<usize>().is_ok() {
-            field.push_str(&format!("[{seg}]"));
-        } else {
-            if !field.is_empty() {
-                field.push('.');
-            }
-            field.push_str(&seg.replace("~1", "/").replace("~0", "~"));
-        }
-    }
+    let field = crate::names::field_from_pointer(&err.instance_path().to_string());
     if field.is_empty() {
         return None;
     }

@@ -466,17 +466,7 @@ fn schema_errors(doc: &crate::yaml::YamlDoc, offset: usize) -> Vec<SpecError> {
         .iter_errors(&doc.value)
         .map(|err| {
             let pointer = err.instance_path().to_string();
-            let mut field = String::new();
-            for seg in pointer.split('/').skip(1) {
-                if seg.parse::<usize>().is_ok() {
-                    field.push_str(&format!("[{seg}]"));
-                } else {
-                    if !field.is_empty() {
-                        field.push('.');
-                    }
-                    field.push_str(&seg.replace("~1", "/").replace("~0", "~"));
-                }
-            }
+            let field = names::field_from_pointer(&pointer);
             let message: String = err.to_string().chars().take(300).collect();
             // an unknown key: point at the key itself
             let key = message
