@@ -2,6 +2,7 @@
 //! are parsed into typed parameters, handed to a generator through the workspace, and the
 //! outcome is turned into a tool result. Nothing here writes to stdout.
 
+pub mod long;
 pub mod prompts;
 pub mod skill;
 
@@ -581,8 +582,7 @@ impl TrafficServer {
             )));
         }
         let stack = self.stack.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize, String)>();
-        let work = tokio::task::spawn_blocking(move || -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), ToolError> {
+        let work = long::run_blocking(&ctx, "verifying", move |job| -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), ToolError> {
             let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
             let ca = read_ca(&stack, &p.ca_file, &spec)?;
             let host = if p.host.is_empty() { spec.gateway.hostnames.first().cloned().unwrap_or_default() } else { p.host.clone() };
@@ -593,27 +593,13 @@ impl TrafficServer {
                 crate::verify::ListenerFields::TOOL,
             )
             .map_err(|e| ToolError::Target(Box::new(e)))?;
-            let target = crate::spec::live::target(&listeners, &host, ca, crate::verify::ListenerFields::TOOL);
+            let mut target = crate::spec::live::target(&listeners, &host, ca, crate::verify::ListenerFields::TOOL);
+            target.cancel = job.cancel.clone();
             let opts = crate::spec::live::LiveOptions { slow_path: p.slow_path.clone(), ..Default::default() };
-            let mut progress = |done: usize, total: usize, id: &str| {
-                let _ = tx.send((done, total, id.to_string()));
-            };
+            let mut progress = |done: usize, total: usize, id: &str| job.progress(done, total, format!("{id} checked"));
             crate::spec::live::verify(&spec, &target, &opts, &mut progress)
                 .map_err(|e| ToolError::Target(Box::new(e)))
         });
-        let token = ctx.meta.get_progress_token();
-        while let Some((done, total, id)) = rx.recv().await {
-            if let Some(t) = &token {
-                let _ = ctx
-                    .peer
-                    .notify_progress(
-                        ProgressNotificationParam::new(t.clone(), done as f64)
-                            .with_total(total as f64)
-                            .with_message(format!("{id} checked")),
-                    )
-                    .await;
-            }
-        }
         match work.await {
             Ok(Ok((rows, results))) => {
                 let text: String = rows.iter().map(|r| r.to_text() + "\n").collect();
@@ -630,7 +616,7 @@ impl TrafficServer {
                 r
             }
             Ok(Err(e)) => error_result(e),
-            Err(_) => error_result(ToolError::Internal("verifying")),
+            Err(stop) => stop.into_result(),
         }
     }
 
