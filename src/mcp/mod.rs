@@ -73,6 +73,13 @@ pub struct ToolOutput {
     pub next_step: String,
 }
 
+/// Result of `verify`: a row per criterion and the raw checks behind them.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VerifyOutput {
+    pub criteria: Vec<crate::spec::live::LiveRow>,
+    pub checks: Vec<crate::verify::CheckResult>,
+}
+
 pub fn uri_for(file: &str) -> String {
     format!("{URI_PREFIX}{file}")
 }
@@ -196,6 +203,27 @@ fn compact(v: &mut serde_json::Value, depth: usize) {
             o.insert("type".into(), serde_json::json!("string"));
             o.insert("enum".into(), serde_json::Value::Array(values));
         }
+        // Option<T> fields: `"type": [T, "null"]` and `anyOf: [T, null]` say "omit it or give a
+        // T"; omitting is the way to leave a field unset, so the schema names T alone. Saves
+        // bytes and is what strict clients (Gemini/OpenAPI, Inspector --strict) accept.
+        if let Some(serde_json::Value::Array(types)) = o.get("type")
+            && types.len() == 2
+            && types.contains(&serde_json::json!("null"))
+            && let Some(t) = types.iter().find(|t| *t != "null").cloned()
+        {
+            o.insert("type".into(), t);
+        }
+        if let Some(serde_json::Value::Array(alts)) = o.get("anyOf")
+            && alts.len() == 2
+            && alts.contains(&serde_json::json!({"type": "null"}))
+            && let Some(serde_json::Value::Object(t)) =
+                alts.iter().find(|a| **a != serde_json::json!({"type": "null"})).cloned()
+        {
+            o.remove("anyOf");
+            for (k, v) in t {
+                o.insert(k, v);
+            }
+        }
         // a default list or object is spelled out in the description already; "" says nothing
         if o.get("default")
             .is_some_and(|d| d.is_array() || d.is_object() || d.is_null() || d == "")
@@ -224,6 +252,48 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
         serde_json::Value::Object((*rmcp::handler::server::common::schema_for_type::<T>()).clone());
     compact(&mut v, 0);
     Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+/// An output schema: the result type's schemars schema cut to its outline (top-level fields
+/// with their JSON types, which are required, the item type of lists of text) so that the whole
+/// tools/list stays within 16 kB. The text of each field is in the tool's description and the
+/// README; a client validating `structuredContent` against it gets the shape that matters.
+fn outline<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    let full = schema::<T>();
+    let defs = full.get("$defs").and_then(|d| d.as_object()).cloned();
+    let type_of = |v: &serde_json::Value| -> serde_json::Value {
+        let v = match v.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => defs
+                .as_ref()
+                .and_then(|d| d.get(r.trim_start_matches("#/$defs/")))
+                .unwrap_or(v),
+            None => v,
+        };
+        v.get("type").cloned().unwrap_or(serde_json::json!("object"))
+    };
+    let mut props = JsonObject::new();
+    if let Some(p) = full.get("properties").and_then(|p| p.as_object()) {
+        for (name, v) in p {
+            let mut field = JsonObject::new();
+            let t = type_of(v);
+            // lists of text say so; lists of objects are just arrays (bytes)
+            if t == "array"
+                && let Some(items) = v.get("items").map(type_of)
+                && items != "object"
+            {
+                field.insert("items".into(), serde_json::json!({ "type": items }));
+            }
+            field.insert("type".into(), t);
+            props.insert(name.clone(), serde_json::Value::Object(field));
+        }
+    }
+    let mut out = JsonObject::new();
+    out.insert("type".into(), serde_json::json!("object"));
+    out.insert("properties".into(), serde_json::Value::Object(props));
+    if let Some(r) = full.get("required") {
+        out.insert("required".into(), r.clone());
+    }
+    Arc::new(out)
 }
 
 impl TrafficServer {
@@ -549,8 +619,9 @@ impl TrafficServer {
     /// Write a Gateway (listeners: both, http, https, or https_redirect with a 301 from HTTP) and HTTPRoutes: prefix/exact/regex paths, header matches, weighted canaries, timeouts. Changes only what it names: omitted arguments keep the stack's values; routes not named are kept.
     #[tool(
         title = "Generate Gateway and HTTPRoutes",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<GatewayParams>(),
-        annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_gateway(
         &self,
@@ -564,8 +635,9 @@ impl TrafficServer {
     /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header) and, for clients without identity, a shared limit, none, or required authentication (JWT or API key, whose identity becomes the header). Changes only what it names; the target must be in the stack (or external: true).
     #[tool(
         title = "Add rate limits",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<RateLimitParams>(),
-        annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_rate_limit(
         &self,
@@ -579,8 +651,9 @@ impl TrafficServer {
     /// Set circuitBreaker thresholds in the SAME BackendTrafficPolicy as the target's rate limits (never a second policy). Sets only the thresholds named; the others keep their value (unset = Envoy's 1024).
     #[tool(
         title = "Add circuit breaker",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<CircuitBreakerParams>(),
-        annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_circuit_breaker(
         &self,
@@ -596,8 +669,9 @@ impl TrafficServer {
     /// TLS for the HTTPS listener: a cert-manager Certificate from your existing Issuer/ClusterIssuer (issuer_name; nothing created) or a self-signed one named after the stack, or a local certificate (key never shown; rotate replaces it). Changes only what it names.
     #[tool(
         title = "Generate TLS",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<TlsParams>(),
-        annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_tls(
         &self,
@@ -611,8 +685,9 @@ impl TrafficServer {
     /// Write a KEDA ScaledObject: explicit min/max replicas, scaling on the request rate of a route or of one backend's own rules (Envoy metrics, sum()), or on CPU. Changes only what it names.
     #[tool(
         title = "Generate ScaledObject",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<ScaledObjectParams>(),
-        annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_scaledobject(
         &self,
@@ -626,8 +701,9 @@ impl TrafficServer {
     /// Build the whole stack from traffic-spec.md (the ```yaml traffic-spec block) through the same generators as the other tools, in workflow order.
     #[tool(
         title = "Generate from spec",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<FromSpecParams>(),
-        annotations(title = "Generate from spec", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_from_spec(
         &self,
@@ -669,8 +745,9 @@ impl TrafficServer {
     /// Prove the spec's criteria with real traffic to a gateway on loopback (HTTPS, routing, rate limits, circuit breaker): PASS/FAIL with counts.
     #[tool(
         title = "Verify live",
+        output_schema = outline::<VerifyOutput>(),
         input_schema = schema::<VerifyParams>(),
-        annotations(title = "Verify live", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
     )]
     async fn verify(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: VerifyParams = match parse_args(args) {
@@ -714,8 +791,11 @@ impl TrafficServer {
                 } else {
                     CallToolResult::success(vec![ContentBlock::text(text)])
                 };
-                r.structured_content =
-                    Some(serde_json::json!({"criteria": rows, "checks": results}));
+                r.structured_content = serde_json::to_value(VerifyOutput {
+                    criteria: rows,
+                    checks: results,
+                })
+                .ok();
                 r
             }
             Ok(Err(e)) => error_result(e),
@@ -726,8 +806,9 @@ impl TrafficServer {
     /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore: findings with file, line, rule and fix. With traffic-spec.md, also a PASS/FAIL row per success criterion. isError on any error or FAIL.
     #[tool(
         title = "Validate",
+        output_schema = outline::<crate::validate::Report>(),
         input_schema = schema::<ValidateParams>(),
-        annotations(title = "Validate", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn validate(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: ValidateParams = match parse_args(args) {
