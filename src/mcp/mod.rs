@@ -216,8 +216,10 @@ fn compact(v: &mut serde_json::Value, depth: usize) {
         if let Some(serde_json::Value::Array(alts)) = o.get("anyOf")
             && alts.len() == 2
             && alts.contains(&serde_json::json!({"type": "null"}))
-            && let Some(serde_json::Value::Object(t)) =
-                alts.iter().find(|a| **a != serde_json::json!({"type": "null"})).cloned()
+            && let Some(serde_json::Value::Object(t)) = alts
+                .iter()
+                .find(|a| **a != serde_json::json!({"type": "null"}))
+                .cloned()
         {
             o.remove("anyOf");
             for (k, v) in t {
@@ -269,7 +271,9 @@ fn outline<T: JsonSchema + 'static>() -> Arc<JsonObject> {
                 .unwrap_or(v),
             None => v,
         };
-        v.get("type").cloned().unwrap_or(serde_json::json!("object"))
+        v.get("type")
+            .cloned()
+            .unwrap_or(serde_json::json!("object"))
     };
     let mut props = JsonObject::new();
     if let Some(p) = full.get("properties").and_then(|p| p.as_object()) {
@@ -360,7 +364,9 @@ impl TrafficServer {
 
     /// A log message to the client (`notifications/message`, logger "traffic-engineer").
     async fn log(&self, ctx: &RequestContext<RoleServer>, level: LogLevel, message: String) {
-        self.watchers.log(ctx, level, "traffic-engineer", message).await;
+        self.watchers
+            .log(ctx, level, "traffic-engineer", message)
+            .await;
     }
 
     /// What the client should know about the CRDs behind validate: loaded, or none (skipped).
@@ -644,8 +650,13 @@ impl TrafficServer {
         args: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        self.run("add_rate_limit", args, &ctx, generate::policy::add_rate_limit)
-            .await
+        self.run(
+            "add_rate_limit",
+            args,
+            &ctx,
+            generate::policy::add_rate_limit,
+        )
+        .await
     }
 
     /// Set circuitBreaker thresholds in the SAME BackendTrafficPolicy as the target's rate limits (never a second policy). Sets only the thresholds named; the others keep their value (unset = Envoy's 1024).
@@ -660,7 +671,10 @@ impl TrafficServer {
         args: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        self.run("add_circuit_breaker", args, &ctx,
+        self.run(
+            "add_circuit_breaker",
+            args,
+            &ctx,
             generate::policy::add_circuit_breaker,
         )
         .await
@@ -694,8 +708,13 @@ impl TrafficServer {
         args: JsonObject,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        self.run("generate_scaledobject", args, &ctx, generate::scaling::generate)
-            .await
+        self.run(
+            "generate_scaledobject",
+            args,
+            &ctx,
+            generate::scaling::generate,
+        )
+        .await
     }
 
     /// Build the whole stack from traffic-spec.md (the ```yaml traffic-spec block) through the same generators as the other tools, in workflow order.
@@ -762,24 +781,49 @@ impl TrafficServer {
             )));
         }
         let stack = self.stack.clone();
-        let work = long::run_blocking(&ctx, "verifying", move |job| -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), ToolError> {
-            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
-            let ca = read_ca(&stack, &p.ca_file, &spec)?;
-            let host = if p.host.is_empty() { spec.gateway.hostnames.first().cloned().unwrap_or_default() } else { p.host.clone() };
-            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-            let listeners = crate::verify::Listeners::parse(
-                non_empty(&p.gateway).as_deref(),
-                non_empty(&p.https_gateway).as_deref(),
-                crate::verify::ListenerFields::TOOL,
-            )
-            .map_err(|e| ToolError::Target(Box::new(e)))?;
-            let mut target = crate::spec::live::target(&listeners, &host, ca, crate::verify::ListenerFields::TOOL);
-            target.cancel = job.cancel.clone();
-            let opts = crate::spec::live::LiveOptions { slow_path: p.slow_path.clone(), ..Default::default() };
-            let mut progress = |done: usize, total: usize, id: &str| job.progress(done, total, format!("{id} checked"));
-            crate::spec::live::verify(&spec, &target, &opts, &mut progress)
-                .map_err(|e| ToolError::Target(Box::new(e)))
-        });
+        let work = long::run_blocking(
+            &ctx,
+            "verifying",
+            move |job| -> Result<
+                (
+                    Vec<crate::spec::live::LiveRow>,
+                    Vec<crate::verify::CheckResult>,
+                ),
+                ToolError,
+            > {
+                let (spec, _) =
+                    load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
+                let ca = read_ca(&stack, &p.ca_file, &spec)?;
+                let host = if p.host.is_empty() {
+                    spec.gateway.hostnames.first().cloned().unwrap_or_default()
+                } else {
+                    p.host.clone()
+                };
+                let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                let listeners = crate::verify::Listeners::parse(
+                    non_empty(&p.gateway).as_deref(),
+                    non_empty(&p.https_gateway).as_deref(),
+                    crate::verify::ListenerFields::TOOL,
+                )
+                .map_err(|e| ToolError::Target(Box::new(e)))?;
+                let mut target = crate::spec::live::target(
+                    &listeners,
+                    &host,
+                    ca,
+                    crate::verify::ListenerFields::TOOL,
+                );
+                target.cancel = job.cancel.clone();
+                let opts = crate::spec::live::LiveOptions {
+                    slow_path: p.slow_path.clone(),
+                    ..Default::default()
+                };
+                let mut progress = |done: usize, total: usize, id: &str| {
+                    job.progress(done, total, format!("{id} checked"))
+                };
+                crate::spec::live::verify(&spec, &target, &opts, &mut progress)
+                    .map_err(|e| ToolError::Target(Box::new(e)))
+            },
+        );
         match work.await {
             Ok(Ok((rows, results))) => {
                 let text: String = rows.iter().map(|r| r.to_text() + "\n").collect();
@@ -822,8 +866,12 @@ impl TrafficServer {
                 v
             }
             Err(e) => {
-                self.log(&ctx, LogLevel::Error, format!("validation engine unavailable: {e}"))
-                    .await;
+                self.log(
+                    &ctx,
+                    LogLevel::Error,
+                    format!("validation engine unavailable: {e}"),
+                )
+                .await;
                 return CallToolResult::error(vec![ContentBlock::text(format!(
                     "{e}. Fix --crds / TRAFFIC_ENGINEER_CRDS or run `traffic-engineer crds fetch`, then restart the server."
                 ))]);
@@ -1067,6 +1115,14 @@ impl ServerHandler for TrafficServer {
                 ),
             )
         };
+        if self.skills.is_some()
+            && let Some((text, mime)) = skill::text_file(&request.uri)
+        {
+            return Ok(ReadResourceResult::new(vec![
+                ResourceContents::text(text, request.uri.clone()).with_mime_type(mime),
+            ])
+            .into());
+        }
         if let Some(r) = self
             .skills
             .as_ref()
