@@ -109,12 +109,11 @@ impl Watchers {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         for sink in streams {
-            match sink.notify_resource_list_changed().await {
-                Err(SubscriptionSendError::SubscriptionClosed) => {
-                    self.close(sink.id());
-                    continue;
-                }
-                _ => {}
+            if let Err(SubscriptionSendError::SubscriptionClosed) =
+                sink.notify_resource_list_changed().await
+            {
+                self.close(sink.id());
+                continue;
             }
             for uri in changed {
                 // the sink drops URIs its stream did not accept
