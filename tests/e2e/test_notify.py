@@ -3,6 +3,7 @@ official Python SDK (mcp 2.3.0) in both protocol eras, and a raw client for what
 import asyncio
 import json
 import pathlib
+import sys
 
 import pytest
 from mcp import ClientSession, types
@@ -10,7 +11,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import stdio_client
 
 from rawmcp import Server, server_env
-from test_mcp_e2e import params
+from test_mcp_e2e import REPO, params
 
 GATEWAY_URI = "traffic-engineer://stack/gateway-task-api-gateway.yaml"
 ROUTE_URI = "traffic-engineer://stack/httproute-task-api.yaml"
@@ -116,10 +117,9 @@ def test_modern_era_listen_sees_the_change(tmp_path):
                 except asyncio.TimeoutError:
                     pass
                 kinds = [type(e).__name__ for e in events]
-                text = repr(events)
-                assert events, "no event on the listen stream after a write"
-                assert "list" in text.lower() or "List" in "".join(kinds), kinds
-                assert GATEWAY_URI in text, text
+                assert kinds == ["ResourcesListChanged", "ResourceUpdated"], events
+                # only the subscribed URI, though the call also wrote the HTTPRoute
+                assert events[1].uri == GATEWAY_URI, events
 
     asyncio.run(go())
 
@@ -166,5 +166,31 @@ def test_plain_word_errors(tmp_path):
         assert "result" in r, r
         s.kill()
         await s.wait()
+
+    asyncio.run(go())
+
+
+def test_result_bytes_text_versus_structured(tmp_path):
+    """The figure behind the README's choice (summary text + links, no JSON text block): the Task
+    API sequence's text content against its structuredContent. Also: every success carries
+    structuredContent with the fields its outputSchema requires."""
+    spec = REPO / "examples" / "task-api" / "traffic-spec.md"
+    (tmp_path / "traffic-spec.md").write_text(spec.read_text())
+
+    async def go():
+        async with stdio_client(params(tmp_path)) as (read, write):
+            async with ClientSession(read, write) as s:
+                await s.initialize()
+                schemas = {t.name: t.output_schema for t in (await s.list_tools()).tools}
+                text_bytes = json_bytes = 0
+                for tool in ["generate_gateway", "add_rate_limit", "add_circuit_breaker", "generate_tls", "generate_scaledobject", "validate"]:
+                    r = await s.call_tool(tool, {})
+                    assert r.structured_content is not None, tool
+                    for field in schemas[tool].get("required", []):
+                        assert field in r.structured_content, (tool, field)
+                    text_bytes += sum(len(c.text) for c in r.content if getattr(c, "type", "") == "text")
+                    json_bytes += len(json.dumps(r.structured_content, separators=(",", ":")))
+                print(f"text {text_bytes} B, structuredContent {json_bytes} B", file=sys.stderr)
+                assert json_bytes > text_bytes
 
     asyncio.run(go())
