@@ -147,3 +147,66 @@ async fn discover_era_2026_07_28() -> anyhow::Result<()> {
     assert_eq!(v, ProtocolVersion::V_2026_07_28);
     Ok(())
 }
+
+const SKILL_MD: &str = include_str!("../skill/traffic-engineer/SKILL.md");
+
+/// Every file SKILL.md names (`templates/...`, `examples/...`) is reachable over MCP as a file
+/// of the skill, with the repository's content; the front matter carries license and
+/// compatibility (Agent Skills specification).
+#[tokio::test]
+async fn everything_skill_md_refers_to_is_served() -> anyhow::Result<()> {
+    let front = SKILL_MD
+        .strip_prefix("---\n")
+        .and_then(|b| b.split("\n---\n").next())
+        .expect("front matter");
+    let field = |k: &str| {
+        front
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}: ")))
+            .map(str::to_string)
+    };
+    assert_eq!(field("license").as_deref(), Some("Apache-2.0"));
+    let compat = field("compatibility").expect("compatibility");
+    assert!(
+        !compat.is_empty() && compat.len() <= 500,
+        "compatibility is 1-500 characters"
+    );
+
+    // the relative paths SKILL.md mentions in backticks
+    let mut refs: Vec<String> = ["`templates/", "`examples/"]
+        .iter()
+        .flat_map(|start| SKILL_MD.match_indices(start).map(|(i, _)| i + 1))
+        .filter_map(|i| SKILL_MD[i..].split('`').next())
+        .filter(|s| !s.ends_with('/') && !s.contains(' '))
+        .map(str::to_string)
+        .collect();
+    refs.sort();
+    refs.dedup();
+    assert!(refs.len() >= 9, "the templates and the example: {refs:?}");
+
+    let dir = tempfile::tempdir()?;
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let server = TrafficServer::new(Stack::new(dir.path()), Validator::new());
+    tokio::spawn(async move {
+        if let Ok(s) = server.serve(server_io).await {
+            let _ = s.waiting().await;
+        }
+    });
+    let client = ().serve_with_lifecycle(client_io, ClientLifecycleMode::Initialize).await?;
+    for r in &refs {
+        let uri = format!("skill://traffic-engineer/{r}");
+        let read = client
+            .read_resource(ReadResourceRequestParams::new(uri.clone()))
+            .await
+            .unwrap_or_else(|e| panic!("{uri} is not served: {e}"));
+        let repo_file =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(r))?;
+        let served = match &read.contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => text.clone(),
+            other => panic!("{uri} is not text: {other:?}"),
+        };
+        assert_eq!(served, repo_file, "{uri} differs from {r}");
+    }
+    client.cancel().await?;
+    Ok(())
+}

@@ -2,6 +2,12 @@
 //! are parsed into typed parameters, handed to a generator through the workspace, and the
 //! outcome is turned into a tool result. Nothing here writes to stdout.
 
+// MCP logging (logging/setLevel, notifications/message) is deprecated by SEP-2577 for the
+// 2026-07-28 era but is the 2025-11-25 era's channel, which most clients still speak.
+#![allow(deprecated)]
+
+pub mod long;
+pub mod notify;
 pub mod prompts;
 pub mod skill;
 
@@ -9,7 +15,7 @@ use std::sync::Arc;
 
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler, handler::server::router::tool::ToolRouter,
-    model::*, prompt_handler, service::RequestContext, tool, tool_handler, tool_router,
+    model::*, service::RequestContext, tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -21,6 +27,8 @@ use crate::generate::params::{
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;
 use crate::workspace::{Action, Stack, WorkspaceError, Written};
+
+use rmcp::model::LoggingLevel as LogLevel;
 
 /// URI scheme of stack resources.
 pub const URI_PREFIX: &str = "traffic-engineer://stack/";
@@ -63,6 +71,13 @@ pub struct ToolOutput {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub defaults: Vec<String>,
     pub next_step: String,
+}
+
+/// Result of `verify`: a row per criterion and the raw checks behind them.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct VerifyOutput {
+    pub criteria: Vec<crate::spec::live::LiveRow>,
+    pub checks: Vec<crate::verify::CheckResult>,
 }
 
 pub fn uri_for(file: &str) -> String {
@@ -124,6 +139,18 @@ impl From<crate::spec::CheckError> for ToolError {
     }
 }
 
+/// A JSON-RPC "method not found" error that names the method.
+pub fn method_not_found(method: &str) -> McpError {
+    McpError::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!(
+            "method not found: {}",
+            method.chars().take(100).collect::<String>()
+        ),
+        None,
+    )
+}
+
 fn error_result(e: ToolError) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(e.to_string())])
 }
@@ -140,6 +167,7 @@ pub struct TrafficServer {
     tool_router: ToolRouter<Self>,
     prompt_router: rmcp::handler::server::router::prompt::PromptRouter<Self>,
     skills: Arc<Option<rmcp::handler::server::skill_catalog::SkillCatalog>>,
+    watchers: Arc<notify::Watchers>,
 }
 
 /// Strip what costs tokens and tells the model nothing: `$schema`, titles, integer formats,
@@ -177,6 +205,29 @@ fn compact(v: &mut serde_json::Value, depth: usize) {
             o.insert("type".into(), serde_json::json!("string"));
             o.insert("enum".into(), serde_json::Value::Array(values));
         }
+        // Option<T> fields: `"type": [T, "null"]` and `anyOf: [T, null]` say "omit it or give a
+        // T"; omitting is the way to leave a field unset, so the schema names T alone. Saves
+        // bytes and is what strict clients (Gemini/OpenAPI, Inspector --strict) accept.
+        if let Some(serde_json::Value::Array(types)) = o.get("type")
+            && types.len() == 2
+            && types.contains(&serde_json::json!("null"))
+            && let Some(t) = types.iter().find(|t| *t != "null").cloned()
+        {
+            o.insert("type".into(), t);
+        }
+        if let Some(serde_json::Value::Array(alts)) = o.get("anyOf")
+            && alts.len() == 2
+            && alts.contains(&serde_json::json!({"type": "null"}))
+            && let Some(serde_json::Value::Object(t)) = alts
+                .iter()
+                .find(|a| **a != serde_json::json!({"type": "null"}))
+                .cloned()
+        {
+            o.remove("anyOf");
+            for (k, v) in t {
+                o.insert(k, v);
+            }
+        }
         // a default list or object is spelled out in the description already; "" says nothing
         if o.get("default")
             .is_some_and(|d| d.is_array() || d.is_object() || d.is_null() || d == "")
@@ -207,6 +258,50 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
 
+/// An output schema: the result type's schemars schema cut to its outline (top-level fields
+/// with their JSON types, which are required, the item type of lists of text) so that the whole
+/// tools/list stays within 16 kB. The text of each field is in the tool's description and the
+/// README; a client validating `structuredContent` against it gets the shape that matters.
+fn outline<T: JsonSchema + 'static>() -> Arc<JsonObject> {
+    let full = schema::<T>();
+    let defs = full.get("$defs").and_then(|d| d.as_object()).cloned();
+    let type_of = |v: &serde_json::Value| -> serde_json::Value {
+        let v = match v.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => defs
+                .as_ref()
+                .and_then(|d| d.get(r.trim_start_matches("#/$defs/")))
+                .unwrap_or(v),
+            None => v,
+        };
+        v.get("type")
+            .cloned()
+            .unwrap_or(serde_json::json!("object"))
+    };
+    let mut props = JsonObject::new();
+    if let Some(p) = full.get("properties").and_then(|p| p.as_object()) {
+        for (name, v) in p {
+            let mut field = JsonObject::new();
+            let t = type_of(v);
+            // lists of text say so; lists of objects are just arrays (bytes)
+            if t == "array"
+                && let Some(items) = v.get("items").map(type_of)
+                && items != "object"
+            {
+                field.insert("items".into(), serde_json::json!({ "type": items }));
+            }
+            field.insert("type".into(), t);
+            props.insert(name.clone(), serde_json::Value::Object(field));
+        }
+    }
+    let mut out = JsonObject::new();
+    out.insert("type".into(), serde_json::json!("object"));
+    out.insert("properties".into(), serde_json::Value::Object(props));
+    if let Some(r) = full.get("required") {
+        out.insert("required".into(), r.clone());
+    }
+    Arc::new(out)
+}
+
 impl TrafficServer {
     /// A server with a ready validation engine.
     pub fn new(stack: Stack, validator: Validator) -> Self {
@@ -218,6 +313,7 @@ impl TrafficServer {
             tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
+            watchers: Arc::new(notify::Watchers::default()),
         }
     }
 
@@ -231,6 +327,7 @@ impl TrafficServer {
             tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
+            watchers: Arc::new(notify::Watchers::default()),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -267,8 +364,59 @@ impl TrafficServer {
         &self.stack
     }
 
+    /// A log message to the client (`notifications/message`, logger "traffic-engineer").
+    async fn log(&self, ctx: &RequestContext<RoleServer>, level: LogLevel, message: String) {
+        self.watchers
+            .log(ctx, level, "traffic-engineer", message)
+            .await;
+    }
+
+    /// What the client should know about the CRDs behind validate: loaded, or none (skipped).
+    async fn log_engine(&self, ctx: &RequestContext<RoleServer>, crds: usize) {
+        if crds == 0 {
+            self.log(
+                ctx,
+                LogLevel::Warning,
+                "no CRDs are loaded: schema and CEL checks are skipped (set --crds or TRAFFIC_ENGINEER_CRDS, or run `traffic-engineer crds fetch`)".into(),
+            )
+            .await;
+        } else {
+            self.log(
+                ctx,
+                LogLevel::Info,
+                format!("{crds} CRDs loaded for schema and CEL checks"),
+            )
+            .await;
+        }
+    }
+
+    /// After a write: tell subscribed clients what changed (nothing when every file was
+    /// already up to date). Key files have no URI and are never announced.
+    async fn changed(&self, ctx: &RequestContext<RoleServer>, steps: &[(Plan, Vec<Written>)]) {
+        let written: Vec<&Written> = steps
+            .iter()
+            .flat_map(|(_, w)| w)
+            .filter(|w| w.action != Action::Unchanged)
+            .collect();
+        if written.is_empty() {
+            return;
+        }
+        let uris: Vec<String> = written
+            .iter()
+            .filter(|w| !w.private)
+            .map(|w| uri_for(&w.file))
+            .collect();
+        self.watchers.stack_changed(ctx, &uris).await;
+    }
+
     /// Parse, plan and write on a blocking thread (the stack lock blocks), then shape the result.
-    async fn run<P, F>(&self, tool: &'static str, args: JsonObject, f: F) -> CallToolResult
+    async fn run<P, F>(
+        &self,
+        tool: &'static str,
+        args: JsonObject,
+        ctx: &RequestContext<RoleServer>,
+        f: F,
+    ) -> CallToolResult
     where
         P: serde::de::DeserializeOwned + JsonSchema + Send + 'static,
         F: FnOnce(&P, &Snapshot) -> Result<Plan, GenerateError> + Send + 'static,
@@ -286,7 +434,9 @@ impl TrafficServer {
         match joined {
             Ok(Ok((plan, written))) => {
                 tracing::info!(tool, files = written.len(), "stack updated");
-                tool_result(&[(plan, written)])
+                let steps = [(plan, written)];
+                self.changed(ctx, &steps).await;
+                tool_result(&steps)
             }
             Ok(Err(e)) => {
                 tracing::info!(tool, error = %e, "call refused");
@@ -476,33 +626,57 @@ fn load_spec(
 impl TrafficServer {
     /// Write a Gateway (listeners: both, http, https, or https_redirect with a 301 from HTTP) and HTTPRoutes: prefix/exact/regex paths, header matches, weighted canaries, timeouts. Changes only what it names: omitted arguments keep the stack's values; routes not named are kept.
     #[tool(
+        title = "Generate Gateway and HTTPRoutes",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<GatewayParams>(),
-        annotations(title = "Generate Gateway and HTTPRoutes", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn generate_gateway(&self, args: JsonObject) -> CallToolResult {
-        self.run("generate_gateway", args, generate::gateway::generate)
+    async fn generate_gateway(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.run("generate_gateway", args, &ctx, generate::gateway::generate)
             .await
     }
 
     /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header) and, for clients without identity, a shared limit, none, or required authentication (JWT or API key, whose identity becomes the header). Changes only what it names; the target must be in the stack (or external: true).
     #[tool(
+        title = "Add rate limits",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<RateLimitParams>(),
-        annotations(title = "Add rate limits", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn add_rate_limit(&self, args: JsonObject) -> CallToolResult {
-        self.run("add_rate_limit", args, generate::policy::add_rate_limit)
-            .await
+    async fn add_rate_limit(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.run(
+            "add_rate_limit",
+            args,
+            &ctx,
+            generate::policy::add_rate_limit,
+        )
+        .await
     }
 
     /// Set circuitBreaker thresholds in the SAME BackendTrafficPolicy as the target's rate limits (never a second policy). Sets only the thresholds named; the others keep their value (unset = Envoy's 1024).
     #[tool(
+        title = "Add circuit breaker",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<CircuitBreakerParams>(),
-        annotations(title = "Add circuit breaker", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn add_circuit_breaker(&self, args: JsonObject) -> CallToolResult {
+    async fn add_circuit_breaker(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         self.run(
             "add_circuit_breaker",
             args,
+            &ctx,
             generate::policy::add_circuit_breaker,
         )
         .await
@@ -510,30 +684,53 @@ impl TrafficServer {
 
     /// TLS for the HTTPS listener: a cert-manager Certificate from your existing Issuer/ClusterIssuer (issuer_name; nothing created) or a self-signed one named after the stack, or a local certificate (key never shown; rotate replaces it). Changes only what it names.
     #[tool(
+        title = "Generate TLS",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<TlsParams>(),
-        annotations(title = "Generate TLS", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn generate_tls(&self, args: JsonObject) -> CallToolResult {
-        self.run("generate_tls", args, generate::tls::generate)
+    async fn generate_tls(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.run("generate_tls", args, &ctx, generate::tls::generate)
             .await
     }
 
     /// Write a KEDA ScaledObject: explicit min/max replicas, scaling on the request rate of a route or of one backend's own rules (Envoy metrics, sum()), or on CPU. Changes only what it names.
     #[tool(
+        title = "Generate ScaledObject",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<ScaledObjectParams>(),
-        annotations(title = "Generate ScaledObject", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn generate_scaledobject(&self, args: JsonObject) -> CallToolResult {
-        self.run("generate_scaledobject", args, generate::scaling::generate)
-            .await
+    async fn generate_scaledobject(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.run(
+            "generate_scaledobject",
+            args,
+            &ctx,
+            generate::scaling::generate,
+        )
+        .await
     }
 
     /// Build the whole stack from traffic-spec.md (the ```yaml traffic-spec block) through the same generators as the other tools, in workflow order.
     #[tool(
+        title = "Generate from spec",
+        output_schema = outline::<ToolOutput>(),
         input_schema = schema::<FromSpecParams>(),
-        annotations(title = "Generate from spec", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn generate_from_spec(&self, args: JsonObject) -> CallToolResult {
+    async fn generate_from_spec(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         let p: FromSpecParams = match parse_args(args) {
             Ok(p) => p,
             Err(e) => return error_result(ToolError::Invalid(e.into())),
@@ -558,6 +755,7 @@ impl TrafficServer {
             Ok(Ok(steps)) => {
                 let steps: Vec<(Plan, Vec<Written>)> =
                     steps.into_iter().map(|s| (s.plan, s.written)).collect();
+                self.changed(&ctx, &steps).await;
                 tool_result(&steps)
             }
             Ok(Err(e)) => error_result(e),
@@ -567,8 +765,10 @@ impl TrafficServer {
 
     /// Prove the spec's criteria with real traffic to a gateway on loopback (HTTPS, routing, rate limits, circuit breaker): PASS/FAIL with counts.
     #[tool(
+        title = "Verify live",
+        output_schema = outline::<VerifyOutput>(),
         input_schema = schema::<VerifyParams>(),
-        annotations(title = "Verify live", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
     )]
     async fn verify(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: VerifyParams = match parse_args(args) {
@@ -583,39 +783,49 @@ impl TrafficServer {
             )));
         }
         let stack = self.stack.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize, String)>();
-        let work = tokio::task::spawn_blocking(move || -> Result<(Vec<crate::spec::live::LiveRow>, Vec<crate::verify::CheckResult>), ToolError> {
-            let (spec, _) = load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
-            let ca = read_ca(&stack, &p.ca_file, &spec)?;
-            let host = if p.host.is_empty() { spec.gateway.hostnames.first().cloned().unwrap_or_default() } else { p.host.clone() };
-            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-            let listeners = crate::verify::Listeners::parse(
-                non_empty(&p.gateway).as_deref(),
-                non_empty(&p.https_gateway).as_deref(),
-                crate::verify::ListenerFields::TOOL,
-            )
-            .map_err(|e| ToolError::Target(Box::new(e)))?;
-            let target = crate::spec::live::target(&listeners, &host, ca, crate::verify::ListenerFields::TOOL);
-            let opts = crate::spec::live::LiveOptions { slow_path: p.slow_path.clone(), ..Default::default() };
-            let mut progress = |done: usize, total: usize, id: &str| {
-                let _ = tx.send((done, total, id.to_string()));
-            };
-            crate::spec::live::verify(&spec, &target, &opts, &mut progress)
-                .map_err(|e| ToolError::Target(Box::new(e)))
-        });
-        let token = ctx.meta.get_progress_token();
-        while let Some((done, total, id)) = rx.recv().await {
-            if let Some(t) = &token {
-                let _ = ctx
-                    .peer
-                    .notify_progress(
-                        ProgressNotificationParam::new(t.clone(), done as f64)
-                            .with_total(total as f64)
-                            .with_message(format!("{id} checked")),
-                    )
-                    .await;
-            }
-        }
+        let work = long::run_blocking(
+            &ctx,
+            "verifying",
+            move |job| -> Result<
+                (
+                    Vec<crate::spec::live::LiveRow>,
+                    Vec<crate::verify::CheckResult>,
+                ),
+                ToolError,
+            > {
+                let (spec, _) =
+                    load_spec(&stack, &p.spec, &p.spec_file, true)?.ok_or(ToolError::NoSpec)?;
+                let ca = read_ca(&stack, &p.ca_file, &spec)?;
+                let host = if p.host.is_empty() {
+                    spec.gateway.hostnames.first().cloned().unwrap_or_default()
+                } else {
+                    p.host.clone()
+                };
+                let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                let listeners = crate::verify::Listeners::parse(
+                    non_empty(&p.gateway).as_deref(),
+                    non_empty(&p.https_gateway).as_deref(),
+                    crate::verify::ListenerFields::TOOL,
+                )
+                .map_err(|e| ToolError::Target(Box::new(e)))?;
+                let mut target = crate::spec::live::target(
+                    &listeners,
+                    &host,
+                    ca,
+                    crate::verify::ListenerFields::TOOL,
+                );
+                target.cancel = job.cancel.clone();
+                let opts = crate::spec::live::LiveOptions {
+                    slow_path: p.slow_path.clone(),
+                    ..Default::default()
+                };
+                let mut progress = |done: usize, total: usize, id: &str| {
+                    job.progress(done, total, format!("{id} checked"))
+                };
+                crate::spec::live::verify(&spec, &target, &opts, &mut progress)
+                    .map_err(|e| ToolError::Target(Box::new(e)))
+            },
+        );
         match work.await {
             Ok(Ok((rows, results))) => {
                 let text: String = rows.iter().map(|r| r.to_text() + "\n").collect();
@@ -627,12 +837,15 @@ impl TrafficServer {
                 } else {
                     CallToolResult::success(vec![ContentBlock::text(text)])
                 };
-                r.structured_content =
-                    Some(serde_json::json!({"criteria": rows, "checks": results}));
+                r.structured_content = serde_json::to_value(VerifyOutput {
+                    criteria: rows,
+                    checks: results,
+                })
+                .ok();
                 r
             }
             Ok(Err(e)) => error_result(e),
-            Err(_) => error_result(ToolError::Internal("verifying")),
+            Err(stop) => stop.into_result(),
         }
     }
 
@@ -687,18 +900,29 @@ impl TrafficServer {
 
     /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore: findings with file, line, rule and fix. With traffic-spec.md, also a PASS/FAIL row per success criterion. isError on any error or FAIL.
     #[tool(
+        title = "Validate",
+        output_schema = outline::<crate::validate::Report>(),
         input_schema = schema::<ValidateParams>(),
-        annotations(title = "Validate", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
-    async fn validate(&self, args: JsonObject) -> CallToolResult {
+    async fn validate(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: ValidateParams = match parse_args(args) {
             Ok(p) => p,
             Err(e) => return error_result(ToolError::Argument(e)),
         };
         let stack = self.stack.clone();
         let validator = match self.engine().await {
-            Ok(v) => v,
+            Ok(v) => {
+                self.log_engine(&ctx, v.crd_count()).await;
+                v
+            }
             Err(e) => {
+                self.log(
+                    &ctx,
+                    LogLevel::Error,
+                    format!("validation engine unavailable: {e}"),
+                )
+                .await;
                 return CallToolResult::error(vec![ContentBlock::text(format!(
                     "{e}. Fix --crds / TRAFFIC_ENGINEER_CRDS or run `traffic-engineer crds fetch`, then restart the server."
                 ))]);
@@ -769,13 +993,15 @@ impl TrafficServer {
 }
 
 #[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for TrafficServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
+                .enable_logging()
                 .enable_resources()
+                .enable_resources_list_changed()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .enable_completions()
                 .enable_skills_with_directory_read()
@@ -786,6 +1012,88 @@ impl ServerHandler for TrafficServer {
                 .with_title("Traffic Engineer"),
         )
         .with_instructions(instructions())
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watchers.set_level(request.level);
+        Ok(())
+    }
+
+    // resources/subscribe is the 2025-11-25 era's way; subscriptions/listen is 2026-07-28's
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watchers.subscribe(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watchers.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // the stack's list and any of its resources; tools and prompts never change
+        let mut accepted = SubscriptionFilter::default();
+        accepted.resources_list_changed = Some(true);
+        accepted.resource_subscriptions = requested.resource_subscriptions.clone();
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let id = context.sink().id().clone();
+        self.watchers.open(context.sink().clone());
+        context.cancelled().await;
+        self.watchers.close(&id);
+        Ok(())
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        Err(method_not_found(&request.method))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        Ok(ListPromptsResult::with_all_items(
+            self.prompt_router.list_all(),
+        ))
+    }
+
+    /// Arguments are checked first, in plain words (see [`prompts::check_arguments`]).
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let listed = self.prompt_router.list_all();
+        prompts::check_arguments(&listed, &request.name, request.arguments.as_ref())?;
+        let prompt_context = rmcp::handler::server::prompt::PromptContext::new(
+            self,
+            request.name,
+            request.arguments,
+            context,
+        );
+        self.prompt_router.get_prompt(prompt_context).await
     }
 
     async fn list_skills(
@@ -880,6 +1188,14 @@ impl ServerHandler for TrafficServer {
                 ),
             )
         };
+        if self.skills.is_some()
+            && let Some((text, mime)) = skill::text_file(&request.uri)
+        {
+            return Ok(ReadResourceResult::new(vec![
+                ResourceContents::text(text, request.uri.clone()).with_mime_type(mime),
+            ])
+            .into());
+        }
         if let Some(r) = self
             .skills
             .as_ref()

@@ -227,3 +227,69 @@ impl TrafficServer {
         out
     }
 }
+
+/// Check a prompt's arguments against what prompts/list publishes, in plain words (serde's
+/// "Failed to parse parameters: missing field `service`" is not for people): unknown prompt,
+/// unknown argument, missing required argument, a value that is not text.
+pub fn check_arguments(
+    listed: &[Prompt],
+    name: &str,
+    args: Option<&JsonObject>,
+) -> Result<(), McpError> {
+    let names = || {
+        listed
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let shown: String = name.chars().take(100).collect();
+    let Some(prompt) = listed.iter().find(|p| p.name == name) else {
+        return Err(McpError::invalid_params(
+            format!("unknown prompt {shown:?}; the prompts are {}", names()),
+            None,
+        ));
+    };
+    let params = prompt.arguments.as_deref().unwrap_or_default();
+    let accepted = || {
+        if params.is_empty() {
+            "it takes no arguments".to_string()
+        } else {
+            format!(
+                "it takes {}",
+                params
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    };
+    let empty = JsonObject::new();
+    let args = args.unwrap_or(&empty);
+    for (k, v) in args {
+        if !params.iter().any(|a| &a.name == k) {
+            let k: String = k.chars().take(100).collect();
+            return Err(McpError::invalid_params(
+                format!("prompt {name}: unknown argument {k:?}; {}", accepted()),
+                None,
+            ));
+        }
+        if !v.is_string() && !v.is_null() {
+            return Err(McpError::invalid_params(
+                format!("prompt {name}: argument {k} must be text (a JSON string)"),
+                None,
+            ));
+        }
+    }
+    for a in params {
+        if a.required == Some(true) && args.get(&a.name).is_none_or(|v| v.is_null()) {
+            let what = a.description.as_deref().unwrap_or("");
+            return Err(McpError::invalid_params(
+                format!("prompt {name}: missing argument {} ({what})", a.name),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}

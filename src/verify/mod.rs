@@ -36,6 +36,7 @@ mod ratelimit;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -87,6 +88,10 @@ pub struct Target {
     pub burst_workers: u32,
     /// How the user names the listeners, for messages. Default: the tool's fields.
     pub fields: ListenerFields,
+    /// Cooperative cancellation: once set, no further request is started (every request
+    /// passes [`Ctx::request_timeout`], which reads it) and the remaining checks are skipped.
+    /// Default: never set.
+    pub cancel: Arc<AtomicBool>,
 }
 
 impl Target {
@@ -100,6 +105,7 @@ impl Target {
             timeout: Duration::from_secs(5),
             check_deadline: Duration::from_secs(30),
             via: Via::Https,
+            cancel: Arc::new(AtomicBool::new(false)),
             probe_header: None,
             burst_workers: 8,
             fields: ListenerFields::TOOL,
@@ -442,7 +448,7 @@ impl Check {
 }
 
 /// Outcome of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The criterion holds, with the counts in the summary.
@@ -468,7 +474,7 @@ impl fmt::Display for Status {
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CheckResult {
     pub id: String,
     pub status: Status,
@@ -556,8 +562,12 @@ pub fn run(
         }
     };
 
-    // Phase 0: single requests, one after another.
+    // Phase 0: single requests, one after another. A cancelled run stops between checks (and
+    // inside them: no request starts once the flag is set); its results are never shown.
     for (i, c) in checks.iter().enumerate().filter(|(_, c)| c.phase() == 0) {
+        if ctx.cancelled() {
+            return results.into_iter().flatten().collect();
+        }
         finish(i, timed(|| run_one(&ctx, c)), &mut results);
     }
 
@@ -567,7 +577,7 @@ pub fn run(
         .enumerate()
         .filter(|(_, c)| c.phase() == 1)
         .collect();
-    if !limits.is_empty() {
+    if !limits.is_empty() && !ctx.cancelled() {
         let (tx, rx) = mpsc::channel::<(usize, CheckResult)>();
         std::thread::scope(|s| {
             let mut spawned = 0usize;
@@ -617,6 +627,9 @@ pub fn run(
 
     // Phase 2: circuit breakers, one at a time, alone.
     for (i, c) in checks.iter().enumerate().filter(|(_, c)| c.phase() == 2) {
+        if ctx.cancelled() {
+            break;
+        }
         finish(i, timed(|| run_one(&ctx, c)), &mut results);
     }
 
@@ -701,6 +714,7 @@ pub(crate) struct Ctx {
     tag: String,
     burst_workers: u32,
     fields: ListenerFields,
+    cancel: Arc<AtomicBool>,
 }
 
 impl Ctx {
@@ -760,6 +774,7 @@ impl Ctx {
             tag: format!("te-verify-{}-{:x}", std::process::id(), nanos),
             burst_workers: t.burst_workers.clamp(1, 64),
             fields: t.fields,
+            cancel: t.cancel.clone(),
         })
     }
 
@@ -804,10 +819,20 @@ impl Ctx {
             .map(|h| (h.clone(), format!("{}-{}-{}", self.tag, sanitize(id), n)))
     }
 
-    /// Time left for one request before `deadline` (None when it has passed).
+    /// Time left for one request before `deadline` (None when it has passed or the run was
+    /// cancelled: every request asks this first, so a cancel stops new requests at once).
     fn request_timeout(&self, deadline: Instant) -> Option<Duration> {
+        if self.cancelled() {
+            return None;
+        }
         let left = deadline.checked_duration_since(Instant::now())?;
         (left >= Duration::from_millis(5)).then(|| left.min(self.timeout))
+    }
+}
+
+impl Ctx {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 }
 
