@@ -20,37 +20,37 @@ pub use crate::intent::{
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayParams {
-    /// Namespace. Default: the stack's, else task-api (the example).
+    /// Namespace. Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Write a Namespace object (default: assume it exists).
+    /// Write a Namespace.
     #[serde(default)]
     pub create_namespace: bool,
-    /// Gateway name. Default: <namespace>-gateway.
+    /// Default: <namespace>-gateway.
     #[serde(default)]
     pub gateway: Option<String>,
-    /// GatewayClass. Default eg (Envoy Gateway).
+    /// GatewayClass. Default eg.
     #[serde(default)]
     pub gateway_class: Option<String>,
     /// Hostnames served.
     #[serde(default)]
     pub hostnames: Option<Vec<String>>,
-    /// both (default), http, https, https_redirect (HTTP gets 301 to HTTPS).
+    /// both (default), http, https, https_redirect (301).
     #[serde(default)]
     pub listeners: Option<ListenerMode>,
-    /// Plain HTTP listener port. Default 80.
+    /// HTTP port. Default 80.
     #[serde(default)]
     pub http_port: Option<u16>,
-    /// Old form of listeners: false=http, true=both.
+    /// Old form of listeners.
     #[serde(default)]
     pub https: Option<bool>,
-    /// HTTPS listener port. Default 443.
+    /// HTTPS port. Default 443.
     #[serde(default)]
     pub https_port: Option<u16>,
-    /// TLS Secret of the HTTPS listener. Default <namespace>-tls.
+    /// HTTPS Secret. Default <namespace>-tls.
     #[serde(default)]
     pub tls_secret: Option<String>,
-    /// Namespaces whose routes may attach: Same (default) or All.
+    /// Same (default) or All.
     #[serde(default)]
     pub allowed_routes: Option<AllowedRoutes>,
     /// HTTPRoutes to write; others are kept.
@@ -62,13 +62,12 @@ pub struct GatewayParams {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteParams {
-    /// HTTPRoute name. Default: first backend's Service.
+    /// HTTPRoute name.
     #[serde(default)]
     pub name: Option<String>,
-    /// Only this listener: http or https.
+    /// Only this listener (http, https).
     #[serde(default)]
     pub listener: String,
-    /// Rules: path -> backends.
     #[serde(default)]
     pub rules: Vec<RuleParams>,
 }
@@ -77,7 +76,7 @@ pub struct RouteParams {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleParams {
-    /// Unique rule name. Default: from the path.
+    /// Rule name. Default: from the path.
     #[serde(default)]
     pub name: String,
     /// Path prefix, e.g. /api/v1. Default /.
@@ -89,10 +88,10 @@ pub struct RuleParams {
     /// prefix (default), exact or regex (RE2).
     #[serde(default)]
     pub path_type: Option<PathType>,
-    /// Required request headers (exact).
+    /// Exact header matches.
     #[serde(default)]
     pub headers: Vec<HeaderMatch>,
-    /// Backends; several with weights = canary.
+    /// Backends (weights: canary).
     #[serde(default)]
     pub backends: Vec<BackendParams>,
     /// Request timeout, e.g. 10s.
@@ -104,9 +103,7 @@ pub struct RuleParams {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderMatch {
-    /// Header name.
     pub name: String,
-    /// Exact value.
     pub value: String,
 }
 
@@ -114,12 +111,12 @@ pub struct HeaderMatch {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendParams {
-    /// Service name (same namespace).
+    /// Service (same namespace).
     pub service: String,
     /// Service port. Default 8000.
     #[serde(default)]
     pub port: Option<u16>,
-    /// Relative weight (0-1000000). Default 1.
+    /// Weight 0-1000000. Default 1.
     #[serde(default)]
     pub weight: Option<u32>,
 }
@@ -131,16 +128,16 @@ pub struct PolicyTarget {
     /// Namespace. Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Target kind. Default HTTPRoute.
+    /// Default HTTPRoute.
     #[serde(default)]
     pub target_kind: Option<TargetKind>,
-    /// Target name (in the stack unless external). Default: the only route.
+    /// Target (in the stack unless external). Default: the only route.
     #[serde(default)]
     pub target_name: Option<String>,
-    /// Policy name if none targets it yet. Default <target_name>-traffic.
+    /// New policy's name. Default <target_name>-traffic.
     #[serde(default)]
     pub policy_name: Option<String>,
-    /// The target lives outside this stack.
+    /// Target outside this stack.
     #[serde(default)]
     pub external: bool,
 }
@@ -153,16 +150,16 @@ pub struct RateLimitParams {
     /// User header; a bucket per distinct value. Default x-user-id.
     #[serde(default)]
     pub user_header: Option<String>,
-    /// Requests per unit per user. Default 100.
+    /// Per user per unit. Default 100.
     #[serde(default)]
     pub requests_per_user: Option<u32>,
-    /// Shared limit for requests without the header. Default 10.
+    /// Limit without the header. Default 10.
     #[serde(default)]
     pub anonymous_requests: Option<u32>,
     /// Old form of anonymous: false=unlimited.
     #[serde(default)]
     pub limit_anonymous: Option<bool>,
-    /// Clients without identity: limit (default), unlimited, jwt or api_key (401 without).
+    /// No identity: limit (default), unlimited, jwt, api_key.
     #[serde(default)]
     pub anonymous: Option<AnonymousMode>,
     /// Time unit. Default Minute.
@@ -174,7 +171,7 @@ pub struct RateLimitParams {
     /// jwt: JWKS https URL.
     #[serde(default)]
     pub jwt_jwks_uri: Option<String>,
-    /// jwt: claim copied to user_header. Default sub.
+    /// jwt: claim for user_header. Default sub.
     #[serde(default)]
     pub jwt_claim: Option<String>,
     /// jwt: accepted audiences.
@@ -183,7 +180,7 @@ pub struct RateLimitParams {
     /// api_key: Secret of client id -> key.
     #[serde(default)]
     pub api_key_secret: Option<String>,
-    /// api_key: header carrying the key. Default x-api-key.
+    /// api_key: key header. Default x-api-key.
     #[serde(default)]
     pub api_key_header: Option<String>,
 }
@@ -194,7 +191,7 @@ pub struct RateLimitParams {
 pub struct CircuitBreakerParams {
     #[serde(flatten)]
     pub target: PolicyTarget,
-    /// Max connections to the backend.
+    /// Max connections.
     #[serde(default)]
     pub max_connections: Option<u32>,
     /// Max queued requests.
@@ -206,7 +203,7 @@ pub struct CircuitBreakerParams {
     /// Max retries in flight.
     #[serde(default)]
     pub max_parallel_retries: Option<u32>,
-    /// Max requests per connection.
+    /// Per connection.
     #[serde(default)]
     pub max_requests_per_connection: Option<u32>,
 }
@@ -229,25 +226,25 @@ pub struct TlsParams {
     /// Namespace. Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Write a Namespace object.
+    /// Write a Namespace.
     #[serde(default)]
     pub create_namespace: bool,
-    /// cert_manager (default) or local (made here, key 0600).
+    /// cert_manager (default) or local.
     #[serde(default)]
     pub mode: Option<TlsMode>,
-    /// Secret the HTTPS listener references. Default: the Gateway's.
+    /// TLS Secret. Default: the Gateway's.
     #[serde(default)]
     pub secret_name: Option<String>,
-    /// DNS names in the certificate. Default: the Gateway's hostnames.
+    /// DNS names. Default: the Gateway's.
     #[serde(default)]
     pub hostnames: Option<Vec<String>>,
-    /// cert_manager: Issuer (default) or ClusterIssuer.
+    /// Issuer (default) or ClusterIssuer.
     #[serde(default)]
     pub issuer_kind: Option<IssuerKind>,
-    /// Your existing issuer (nothing created). Omit for self-signed.
+    /// Your existing issuer (nothing created).
     #[serde(default)]
     pub issuer_name: Option<String>,
-    /// Create a self-signed issuer (default only without issuer_name).
+    /// Create a self-signed issuer.
     #[serde(default)]
     pub self_signed: Option<bool>,
     /// Validity in days. Default 90.
@@ -273,19 +270,19 @@ pub enum ScaleScopeParam {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaledObjectParams {
-    /// Namespace. Default: the stack's only namespace.
+    /// Namespace. Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Write a Namespace object.
+    /// Write a Namespace.
     #[serde(default)]
     pub create_namespace: bool,
-    /// ScaledObject name. Default: the deployment.
+    /// Name. Default: the deployment.
     #[serde(default)]
     pub name: Option<String>,
     /// Deployment to scale.
     #[serde(default)]
     pub deployment: Option<String>,
-    /// Minimum replicas; 0 allows scale to zero. Default 1.
+    /// Min replicas (0: scale to zero). Default 1.
     #[serde(default)]
     pub min_replicas: Option<u32>,
     /// Maximum replicas. Default 10.
@@ -294,25 +291,25 @@ pub struct ScaledObjectParams {
     /// request_rate (Envoy metrics) or cpu.
     #[serde(default)]
     pub metric: Option<ScaleMetric>,
-    /// Per replica: requests/s (default 50) or CPU % (default 70).
+    /// Per replica: requests/s (50) or CPU % (70).
     #[serde(default)]
     pub threshold: Option<u32>,
-    /// HTTPRoute measured. Default: the only route.
+    /// HTTPRoute measured.
     #[serde(default)]
     pub route: Option<String>,
-    /// route (default) or backend: only rules `backend` serves alone.
+    /// route (default) or backend (its own rules).
     #[serde(default)]
     pub scope: Option<ScaleScopeParam>,
-    /// scope backend: the Service. Default: the deployment.
+    /// scope backend: the Service.
     #[serde(default)]
     pub backend: Option<String>,
-    /// The route lives outside this stack.
+    /// Route outside this stack.
     #[serde(default)]
     pub external: bool,
     /// Prometheus URL.
     #[serde(default)]
     pub prometheus_address: Option<String>,
-    /// Seconds between metric checks. Default 15.
+    /// Polling seconds. Default 15.
     #[serde(default)]
     pub polling_interval: Option<u32>,
 }
@@ -321,13 +318,13 @@ pub struct ScaledObjectParams {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateParams {
-    /// YAML to check instead of the stack (multi-document). Default: the whole stack.
+    /// YAML to check instead of the stack.
     #[serde(default)]
     pub manifests: String,
-    /// Spec file in the root for the compliance table; used when it exists. Default traffic-spec.md.
+    /// Spec file in the root, used when it exists. Default traffic-spec.md.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text to use instead of spec_file.
+    /// Spec text instead of spec_file.
     #[serde(default)]
     pub spec: String,
 }
@@ -340,10 +337,10 @@ fn d_spec_file() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromSpecParams {
-    /// Spec file in the root (traffic-spec.md with a ```yaml traffic-spec block).
+    /// Spec file in the root.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text to use instead of spec_file.
+    /// Spec text instead of spec_file.
     #[serde(default)]
     pub spec: String,
 }
@@ -471,25 +468,25 @@ fn d_slow() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyParams {
-    /// HTTP listener on loopback: 127.0.0.1:8080 or http://127.0.0.1:8080.
+    /// HTTP listener on loopback, e.g. 127.0.0.1:8080.
     #[serde(default)]
     pub gateway: String,
-    /// HTTPS listener, e.g. https://127.0.0.1:8443.
+    /// HTTPS listener on loopback.
     #[serde(default)]
     pub https_gateway: String,
-    /// CA for HTTPS: .crt/.pem in the root or traffic/<secret>.crt. Default: the local certificate.
+    /// CA .crt/.pem in the root or traffic/. Default: the local certificate.
     #[serde(default)]
     pub ca_file: String,
-    /// Host and SNI. Default: the spec's first hostname.
+    /// Host and SNI.
     #[serde(default)]
     pub host: String,
-    /// Path answering in >=200 ms (circuit-breaker check).
+    /// Path answering in >=200 ms.
     #[serde(default = "d_slow")]
     pub slow_path: String,
     /// Spec file in the root.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text to use instead of spec_file.
+    /// Spec text instead of spec_file.
     #[serde(default)]
     pub spec: String,
 }

@@ -176,6 +176,19 @@ fn compact(v: &mut serde_json::Value, depth: usize) {
     if let Some(o) = v.as_object_mut() {
         o.remove("$schema");
         o.remove("title");
+        // `default: false` says what leaving a flag out says; a port's maximum is checked by the
+        // server, which names the field and the range
+        if o.get("default") == Some(&serde_json::json!(false)) {
+            o.remove("default");
+        }
+        if o.get("maximum") == Some(&serde_json::json!(65535)) {
+            o.remove("maximum");
+        }
+        // unknown arguments are refused by the server with the list of accepted ones (parse_args),
+        // so `additionalProperties: false` would only repeat that, 30 bytes a type
+        if o.get("additionalProperties") == Some(&serde_json::json!(false)) {
+            o.remove("additionalProperties");
+        }
         if o.remove("format").is_some() && o.get("minimum") == Some(&serde_json::json!(0)) {
             o.remove("minimum");
         }
@@ -255,7 +268,53 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     let mut v =
         serde_json::Value::Object((*rmcp::handler::server::common::schema_for_type::<T>()).clone());
     compact(&mut v, 0);
+    inline_enums(&mut v);
     Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+/// Put each `$defs` entry that is a bare string enum in place of its `$ref`s (a `$ref` plus its
+/// definition cost more bytes than the enum itself), and drop the definitions no longer used.
+fn inline_enums(root: &mut serde_json::Value) {
+    let Some(defs) = root.get("$defs").and_then(|d| d.as_object()).cloned() else {
+        return;
+    };
+    let enums: serde_json::Map<String, serde_json::Value> = defs
+        .iter()
+        .filter(|(_, d)| {
+            d.as_object().is_some_and(|o| {
+                o.keys().all(|k| k == "type" || k == "enum") && o.contains_key("enum")
+            })
+        })
+        .map(|(k, d)| (format!("#/$defs/{k}"), d.clone()))
+        .collect();
+    fn walk(v: &mut serde_json::Value, enums: &serde_json::Map<String, serde_json::Value>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                let inline = o
+                    .get("$ref")
+                    .and_then(|r| r.as_str())
+                    .and_then(|r| enums.get(r))
+                    .and_then(|d| d.as_object())
+                    .cloned();
+                if let Some(d) = inline {
+                    o.remove("$ref");
+                    o.extend(d);
+                }
+                for child in o.values_mut() {
+                    walk(child, enums);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|c| walk(c, enums)),
+            _ => {}
+        }
+    }
+    walk(root, &enums);
+    if let Some(d) = root.get_mut("$defs").and_then(|d| d.as_object_mut()) {
+        d.retain(|k, _| !enums.contains_key(&format!("#/$defs/{k}")));
+        if d.is_empty() {
+            root.as_object_mut().map(|o| o.remove("$defs"));
+        }
+    }
 }
 
 /// An output schema: the result type's schemars schema cut to its outline (top-level fields
@@ -624,7 +683,7 @@ fn load_spec(
 
 #[tool_router]
 impl TrafficServer {
-    /// Write a Gateway (listeners: both, http, https, or https_redirect with a 301 from HTTP) and HTTPRoutes: prefix/exact/regex paths, header matches, weighted canaries, timeouts. Changes only what it names: omitted arguments keep the stack's values; routes not named are kept.
+    /// Write a Gateway (listeners both/http/https/https_redirect) and HTTPRoutes (prefix/exact/regex paths, headers, weights, timeouts). Changes only what it names.
     #[tool(
         title = "Generate Gateway and HTTPRoutes",
         output_schema = outline::<ToolOutput>(),
@@ -640,7 +699,7 @@ impl TrafficServer {
             .await
     }
 
-    /// Set global rate limits in the target's one BackendTrafficPolicy: per user (distinct values of a header) and, for clients without identity, a shared limit, none, or required authentication (JWT or API key, whose identity becomes the header). Changes only what it names; the target must be in the stack (or external: true).
+    /// Per-user global rate limits in the target's one BackendTrafficPolicy; clients without identity: a shared limit, none, or JWT/API-key authentication. Changes only what it names.
     #[tool(
         title = "Add rate limits",
         output_schema = outline::<ToolOutput>(),
@@ -661,7 +720,7 @@ impl TrafficServer {
         .await
     }
 
-    /// Set circuitBreaker thresholds in the SAME BackendTrafficPolicy as the target's rate limits (never a second policy). Sets only the thresholds named; the others keep their value (unset = Envoy's 1024).
+    /// circuitBreaker thresholds in the target's one BackendTrafficPolicy (never a second policy). Sets only the thresholds named.
     #[tool(
         title = "Add circuit breaker",
         output_schema = outline::<ToolOutput>(),
@@ -682,7 +741,7 @@ impl TrafficServer {
         .await
     }
 
-    /// TLS for the HTTPS listener: a cert-manager Certificate from your existing Issuer/ClusterIssuer (issuer_name; nothing created) or a self-signed one named after the stack, or a local certificate (key never shown; rotate replaces it). Changes only what it names.
+    /// TLS for the HTTPS listener: a Certificate from your issuer (issuer_name) or a self-signed one, or a local certificate (key never shown). Changes only what it names.
     #[tool(
         title = "Generate TLS",
         output_schema = outline::<ToolOutput>(),
@@ -698,7 +757,7 @@ impl TrafficServer {
             .await
     }
 
-    /// Write a KEDA ScaledObject: explicit min/max replicas, scaling on the request rate of a route or of one backend's own rules (Envoy metrics, sum()), or on CPU. Changes only what it names.
+    /// A KEDA ScaledObject: min/max replicas, scaling on a route's or one backend's request rate, or CPU. Changes only what it names.
     #[tool(
         title = "Generate ScaledObject",
         output_schema = outline::<ToolOutput>(),
@@ -719,7 +778,7 @@ impl TrafficServer {
         .await
     }
 
-    /// Build the whole stack from traffic-spec.md (the ```yaml traffic-spec block) through the same generators as the other tools, in workflow order.
+    /// Build the whole stack from traffic-spec.md through the same generators as the other tools.
     #[tool(
         title = "Generate from spec",
         output_schema = outline::<ToolOutput>(),
@@ -849,10 +908,12 @@ impl TrafficServer {
         }
     }
 
-    /// Run the stack on Envoy Gateway (standalone) with real Envoy, ratelimit and Redis, then verify every criterion: PASS/FAIL/NOT-REHEARSED with counts.
+    /// Run the stack on Envoy Gateway (standalone, real Envoy, ratelimit, Redis) and verify every criterion with counts.
     #[tool(
+        title = "Rehearse on Envoy Gateway",
+        output_schema = outline::<crate::rehearse::Rehearsal>(),
         input_schema = schema::<crate::rehearse::RehearseParams>(),
-        annotations(title = "Rehearse", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn rehearse(&self, args: JsonObject) -> CallToolResult {
         let p: crate::rehearse::RehearseParams = match parse_args(args) {
@@ -898,7 +959,7 @@ impl TrafficServer {
         }
     }
 
-    /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore: findings with file, line, rule and fix. With traffic-spec.md, also a PASS/FAIL row per success criterion. isError on any error or FAIL.
+    /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore; with traffic-spec.md, a PASS/FAIL row per criterion.
     #[tool(
         title = "Validate",
         output_schema = outline::<crate::validate::Report>(),
@@ -973,10 +1034,12 @@ impl TrafficServer {
 // The cluster half (src/cluster/mcp.rs holds the logic): apply and status.
 #[tool_router(router = cluster_router)]
 impl TrafficServer {
-    /// Apply the stack to the cluster (server kubeconfig): server-side dry run of all objects, then apply in kustomization order, then wait for Programmed/Accepted/Ready. Writes only if confirmed.
+    /// Server-side dry run of the whole stack, then (confirmed) server-side apply in order and a wait for Accepted/Programmed/Ready.
     #[tool(
+        title = "Apply to cluster",
+        output_schema = outline::<crate::cluster::ApplyReport>(),
         input_schema = schema::<crate::cluster::mcp::ApplyParams>(),
-        annotations(title = "Apply to cluster", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true)
     )]
     async fn apply(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         crate::cluster::mcp::apply_tool(&self.stack, args, ctx).await
@@ -984,8 +1047,10 @@ impl TrafficServer {
 
     /// Live conditions of the stack's objects in the cluster, and the criteria they prove (SC-004). Read only.
     #[tool(
+        title = "Cluster status",
+        output_schema = outline::<crate::cluster::StatusReport>(),
         input_schema = schema::<crate::cluster::mcp::StatusParams>(),
-        annotations(title = "Cluster status", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
     )]
     async fn status(&self, args: JsonObject) -> CallToolResult {
         crate::cluster::mcp::status_tool(&self.stack, args).await
