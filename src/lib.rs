@@ -11,6 +11,7 @@ pub mod names;
 pub mod render;
 pub mod spec;
 pub mod validate;
+pub mod validation;
 pub mod verify;
 pub mod workspace;
 pub mod yaml;

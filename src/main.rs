@@ -10,7 +10,8 @@ use rmcp::{ServiceExt, transport::stdio};
 use tracing_subscriber::EnvFilter;
 
 use traffic_engineer::mcp::TrafficServer;
-use traffic_engineer::validate::{Source, Validator};
+use traffic_engineer::validate::Validator;
+use traffic_engineer::validation::CheckReport;
 use traffic_engineer::workspace::Stack;
 
 #[derive(Parser)]
@@ -119,7 +120,9 @@ fn init_tracing() {
         .init();
 }
 
-fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
+/// The YAML files to validate: each file given, and the `*.yaml`/`*.yml` files of each folder
+/// given (kustomization.yaml excluded), in name order.
+fn source_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -131,21 +134,16 @@ fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
                 .filter(|e| e.file_name().is_some_and(|n| n != "kustomization.yaml"))
                 .collect();
             entries.sort();
-            out.extend(read_sources(&entries)?);
+            out.extend(source_files(&entries)?);
         } else {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            out.push(Source {
-                name: p.display().to_string(),
-                text,
-            });
+            out.push(p.clone());
         }
     }
     Ok(out)
 }
 
 fn load_validator(crds: &[PathBuf]) -> anyhow::Result<Validator> {
-    let paths = traffic_engineer::validate::crd_paths(crds);
+    let paths = traffic_engineer::validation::crd_paths(crds);
     let t = std::time::Instant::now();
     let v = Validator::load(&paths).context("loading CRDs")?;
     tracing::info!(
@@ -196,7 +194,7 @@ async fn demo(root: PathBuf, validator: Validator) -> anyhow::Result<i32> {
         ScaledObjectParams,
         generate::scaling::generate
     );
-    let report = validator.validate_stack(&stack)?;
+    let report = traffic_engineer::validation::validate_stack(&validator, &stack)?;
     writeln!(stdout, "== validate\n{}", report.to_text())?;
     writeln!(
         stdout,
@@ -230,7 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 .canonicalize()
                 .with_context(|| format!("--root {}", cli.root.display()))?;
             tracing::info!(root = %root.display(), "serving MCP over stdio");
-            let paths = traffic_engineer::validate::crd_paths(&cli.crds);
+            let paths = traffic_engineer::validation::crd_paths(&cli.crds);
             let stack = Stack::new(root);
             // a crash between a manifest's rename and the kustomization's leaves it one file
             // behind: bring it in step before serving
@@ -402,13 +400,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Some(spec_path) => {
                     let (parsed, name) = read_spec(&spec_path)?;
                     let stack = stack_for(paths.first().unwrap_or(&cli.root))?;
-                    let (mut report, rows) =
+                    let (report, rows) =
                         traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
-                    report.compliance = rows;
-                    report
+                    CheckReport::new(report, rows)
                 }
-                None if paths.is_empty() => validator.validate_stack(&Stack::new(&cli.root))?,
-                None => validator.validate_sources(&read_sources(&paths)?),
+                None if paths.is_empty() => traffic_engineer::validation::validate_stack(
+                    &validator,
+                    &Stack::new(&cli.root),
+                )?
+                .into(),
+                None => validator
+                    .validate_files(&source_files(&paths)?, &Default::default())?
+                    .into(),
             };
             let mut stdout = std::io::stdout().lock();
             match format.as_str() {
@@ -418,20 +421,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     stdout,
                     "{}",
                     serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(
-                        &report
+                        &report.report
                     ))?
                 )?,
                 other => anyhow::bail!("--format {other}: expected text, json or sarif"),
             }
-            let failed = report
-                .compliance
-                .iter()
-                .any(|r| r.status == traffic_engineer::spec::compliance::Status::Fail);
-            Ok(if report.summary.errors > 0 || failed {
-                1
-            } else {
-                0
-            })
+            Ok(if report.failed() { 1 } else { 0 })
         }
     }
 }

@@ -8,12 +8,29 @@
 //! refuses duplicate keys, resolves merge keys (`<<`), expands aliases with a size limit, and
 //! records the line and column of every node by JSON pointer so findings can point at a line.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
-use crate::validate::finding::pointer_segment;
+/// Escape one JSON-pointer segment (RFC 6901).
+pub fn pointer_segment(s: &str) -> Cow<'_, str> {
+    if s.contains(['~', '/']) {
+        Cow::Owned(s.replace('~', "~0").replace('/', "~1"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Undo [`pointer_segment`].
+pub fn unescape_segment(s: &str) -> Cow<'_, str> {
+    if s.contains('~') {
+        Cow::Owned(s.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
 
 /// Deepest nesting accepted; deeper documents are refused instead of risking the stack.
 pub const MAX_DEPTH: usize = 128;
@@ -597,9 +614,19 @@ fn parse_float(s: &str) -> Option<Value> {
 
 /// Parse a YAML stream into documents. Empty documents (only comments, or `null`) are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
+    parse_stream(text, Builder::new())
+}
+
+/// Parse a YAML stream into values only, with the same semantics as [`parse_documents`] but
+/// without recording positions (for CRD files, where nothing is reported by line).
+pub fn parse_values(text: &str) -> Result<Vec<Value>, YamlError> {
+    let docs = parse_stream(text, Builder::with_budgets(0, MAX_ALIAS_BYTES))?;
+    Ok(docs.into_iter().map(|d| d.value).collect())
+}
+
+fn parse_stream(text: &str, mut b: Builder) -> Result<Vec<YamlDoc>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut b = Builder::new();
     let mut index = 0usize;
     let mut doc_line = 1usize;
     loop {

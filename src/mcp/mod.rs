@@ -20,6 +20,7 @@ use crate::generate::params::{
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;
+use crate::validation::CheckReport;
 use crate::workspace::{Action, Stack, WorkspaceError, Written};
 
 /// URI scheme of stack resources.
@@ -580,30 +581,24 @@ impl TrafficServer {
                 let spec = load_spec(&stack, &p.spec, &p.spec_file, !p.spec.is_empty())
                     .map_err(WorkspaceError::Refused)?;
                 match spec {
-                    None => validator.validate_stack(&stack),
-                    Some((spec, name)) => {
-                        crate::spec::check(&spec, &stack, &validator, &name).map(|(mut r, rows)| {
-                            r.compliance = rows;
-                            r
-                        })
-                    }
+                    None => crate::validation::validate_stack(&validator, &stack).map(Into::into),
+                    Some((spec, name)) => crate::spec::check(&spec, &stack, &validator, &name)
+                        .map(|(r, rows)| CheckReport::new(r, rows)),
                 }
             } else {
-                Ok(validator.validate_sources(&[crate::validate::Source {
-                    name: "<manifests>".into(),
-                    text: p.manifests,
-                }]))
+                Ok(validator
+                    .validate_sources(&[crate::validate::Source {
+                        name: "<manifests>".into(),
+                        text: p.manifests,
+                    }])
+                    .into())
             }
         })
         .await;
         match report {
             Ok(Ok(report)) => {
                 let value = serde_json::to_value(&report).unwrap_or_default();
-                let failed = report
-                    .compliance
-                    .iter()
-                    .any(|r| r.status == crate::spec::compliance::Status::Fail);
-                let mut r = if report.summary.errors > 0 || failed {
+                let mut r = if report.failed() {
                     CallToolResult::error(vec![ContentBlock::text(report.to_text())])
                 } else {
                     CallToolResult::success(vec![ContentBlock::text(report.to_text())])

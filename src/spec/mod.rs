@@ -793,7 +793,7 @@ pub fn check(
     validator: &crate::validate::Validator,
     spec_file: &str,
 ) -> Result<(crate::validate::Report, Vec<compliance::Row>), crate::workspace::WorkspaceError> {
-    let (sources, ctx) = crate::validate::stack_sources(stack)?;
+    let (sources, ctx) = crate::validation::stack_sources(stack)?;
     let report = validator.validate_with(&sources, &ctx);
     let snap = stack.snapshot()?;
     let objs: Vec<serde_json::Value> = snap.manifests.into_iter().map(|m| m.value).collect();
