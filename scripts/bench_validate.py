@@ -258,21 +258,30 @@ def corpus(binary, crds, work, sizes, runs, kc, schemas, kv):
                   f"peak RSS {max(r[1] for r in res):6.1f} MB  (exit {res[0][2]})")
         if kv:
             kv_cmd = [kv, "--local-crds", str(work / "kv-crds"), "--local-schemas",
-                      str(SHARED / "openapi" / "kubernetes-v1.35"), str(d)]
+                      str(work / "kv-schemas"), str(d)]
             res = [run_timed(kv_cmd, "0,1") for _ in range(max(1, runs // 2))]
             wall = median([r[0] for r in res])
             print(f"  {n:>7} docs, kubectl-validate, 2 cores: {wall:7.2f} s  {n / wall:9.0f} docs/s  "
                   f"peak RSS {max(r[1] for r in res):6.1f} MB  (exit {res[0][2]})")
 
 
-def kv_crds(crds, out):
-    """One flat folder of the CRDs loaded (kubectl-validate reads a folder of CRD files)."""
-    if out.is_dir():
-        return
-    out.mkdir(parents=True)
-    for folder in crd_folders(crds):
-        for f in folder.glob("*.yaml"):
-            shutil.copy(f, out / f.name)
+def kv_inputs(crds, work):
+    """One flat folder of the CRDs loaded (kubectl-validate reads a folder of CRD files), and
+    the Kubernetes OpenAPI documents in the layout --local-schemas wants (api/v1.json,
+    apis/<group>/<version>.json), as symbolic links."""
+    out = work / "kv-crds"
+    if not out.is_dir():
+        out.mkdir(parents=True)
+        for folder in crd_folders(crds):
+            for f in folder.glob("*.yaml"):
+                shutil.copy(f, out / f.name)
+    schemas = work / "kv-schemas"
+    if not schemas.is_dir():
+        for f in sorted((SHARED / "openapi" / "kubernetes-v1.35").glob("*_openapi.json")):
+            parts = f.name[: -len("_openapi.json")].split("__")
+            dest = schemas.joinpath(*parts[:-1]) / f"{parts[-1]}.json"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(f)
 
 
 def main():
@@ -301,7 +310,7 @@ def main():
         if kc:
             kubeconform_schemas(crds, schemas)
         if kv:
-            kv_crds(crds, work / "kv-crds")
+            kv_inputs(crds, work)
     quick = a.quick
     task_api(binary, crds, work, a.runs or (10 if quick else 30), kc, schemas)
     mcp(binary, crds, work, a.runs or (5 if quick else 10))

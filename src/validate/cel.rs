@@ -553,70 +553,63 @@ impl<'f> Walker<'f> {
         })
     }
 
+    /// Where a rule's finding goes: the node, or the rule's fieldPath below it.
+    fn rule_path(&self, rule: &RuleSpec) -> String {
+        match &rule.field_path {
+            Some(fp) => format!("{}{}", self.path, field_path_pointer(fp)),
+            None => self.path.clone(),
+        }
+    }
+
+    /// A rule that was not checked: a warning, never a silent pass.
+    fn not_checked(&mut self, rule: &RuleSpec, message: String) {
+        let path = self.rule_path(rule);
+        self.out.push(Finding::warning(
+            "cel/error",
+            path,
+            message,
+            format!("check this by hand: {}", quote_rule(&rule.rule)),
+        ));
+    }
+
+    /// Every rule of a node, in one CEL context bound to `self` (paths and hints are only
+    /// built for a finding).
     fn eval_rules(&mut self, node: &Node, val: &(dyn Val + '_)) {
+        let env = match env() {
+            Ok(env) => Arc::clone(env),
+            Err(e) => {
+                for rule in &node.rules {
+                    self.not_checked(
+                        rule,
+                        format!("CEL environment unavailable, rule not checked: {e}"),
+                    );
+                }
+                return;
+            }
+        };
+        let resolver = SelfResolver { val };
+        let mut ctx = Context::with_env(env);
+        ctx.set_variable_resolver(&resolver);
         for rule in &node.rules {
-            let path = match &rule.field_path {
-                Some(fp) => format!("{}{}", self.path, field_path_pointer(fp)),
-                None => self.path.clone(),
-            };
-            let hint_rule = quote_rule(&rule.rule);
             let compiled = match self.programs.compiled(rule) {
                 Ok(c) => c,
                 Err(e) => {
-                    self.out.push(Finding::warning(
-                        "cel/error",
-                        path,
-                        format!("CEL rule could not be compiled, so it was not checked: {e}"),
-                        format!("check this by hand: {hint_rule}"),
-                    ));
+                    let message =
+                        format!("CEL rule could not be compiled, so it was not checked: {e}");
+                    self.not_checked(rule, message);
                     continue;
                 }
             };
             if compiled.transition {
                 continue;
             }
-            let env = match env() {
-                Ok(env) => Arc::clone(env),
-                Err(e) => {
-                    self.out.push(Finding::warning(
-                        "cel/error",
-                        path,
-                        format!("CEL environment unavailable, rule not checked: {e}"),
-                        format!("check this by hand: {hint_rule}"),
-                    ));
-                    continue;
-                }
-            };
-            let resolver = SelfResolver { val };
-            let mut ctx = Context::with_env(env);
-            ctx.set_variable_resolver(&resolver);
             match ctx.resolve(&compiled.expr) {
                 Ok(cel::Value::Bool(true)) => {}
-                Ok(cel::Value::Bool(false)) => {
-                    let message = compiled
-                        .message_expr
-                        .as_ref()
-                        .and_then(|m| match ctx.resolve(m) {
-                            Ok(cel::Value::String(s)) if !s.trim().is_empty() => {
-                                Some(s.to_string())
-                            }
-                            _ => None,
-                        })
-                        .or_else(|| rule.message.clone())
-                        .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
-                    let mut hint = format!("the CRD's validation rule {hint_rule} must hold");
-                    if let Some(r) = &rule.reason {
-                        hint.push_str(&format!(" (reason: {r})"));
-                    }
-                    self.out
-                        .push(Finding::error("cel/rule", path, message, hint));
-                }
-                Ok(other) => self.out.push(Finding::warning(
-                    "cel/error",
-                    path,
+                Ok(cel::Value::Bool(false)) => self.rule_failed(rule, compiled, &ctx),
+                Ok(other) => self.not_checked(
+                    rule,
                     format!("CEL rule evaluated to {other:?}, not a boolean"),
-                    format!("check this by hand: {hint_rule}"),
-                )),
+                ),
                 Err(e) => {
                     if !self.suppressed(&self.path) {
                         let what = rule
@@ -626,16 +619,42 @@ impl<'f> Walker<'f> {
                             .unwrap_or_default();
                         self.out.push(Finding::warning(
                             "cel/error",
-                            path,
+                            self.rule_path(rule),
                             format!(
                                 "CEL rule{what} could not be evaluated: {e}; the API server rejects the object when a rule errors"
                             ),
-                            format!("make sure the fields the rule reads are set: {hint_rule}"),
+                            format!(
+                                "make sure the fields the rule reads are set: {}",
+                                quote_rule(&rule.rule)
+                            ),
                         ));
                     }
                 }
             }
         }
+    }
+
+    /// A rule that evaluated to false: its messageExpression, message or the rule itself.
+    fn rule_failed(&mut self, rule: &RuleSpec, compiled: &CompiledRule, ctx: &Context) {
+        let message = compiled
+            .message_expr
+            .as_ref()
+            .and_then(|m| match ctx.resolve(m) {
+                Ok(cel::Value::String(s)) if !s.trim().is_empty() => Some(s.to_string()),
+                _ => None,
+            })
+            .or_else(|| rule.message.clone())
+            .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
+        let mut hint = format!(
+            "the CRD's validation rule {} must hold",
+            quote_rule(&rule.rule)
+        );
+        if let Some(r) = &rule.reason {
+            hint.push_str(&format!(" (reason: {r})"));
+        }
+        let path = self.rule_path(rule);
+        self.out
+            .push(Finding::error("cel/rule", path, message, hint));
     }
 }
 
