@@ -36,7 +36,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+# the read-only reference data beside the clone (../shared), or where TRAFFIC_ENGINEER_SHARED says
+SHARED = Path(os.environ.get("TRAFFIC_ENGINEER_SHARED", ROOT.parent / "shared"))
 
 
 def log(*a):
@@ -150,6 +151,8 @@ def task_api(binary, crds, work, runs, kc, schemas):
     ours_cmd = [binary, "--crds", str(crds), "validate", str(stack)]
     kc_cmd = kubeconform_cmd(kc, schemas, stack) if kc else None
     code = subprocess.run(ours_cmd, capture_output=True).returncode
+    if code == 2:
+        sys.exit(f"traffic-engineer could not validate the Task API stack: {' '.join(ours_cmd)}")
     if kc_cmd:
         r = subprocess.run(kc_cmd, capture_output=True, text=True)
         log(f"kubeconform on the Task API stack: exit {r.returncode}: {r.stdout.strip()[-300:]}")
@@ -302,6 +305,8 @@ def main():
         target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
         binary = str(target / "release" / "traffic-engineer")
     crds = Path(a.crds)
+    if not crds.is_dir() or not (SHARED / "bench" / "gen_corpus.py").exists():
+        sys.exit(f"no CRDs at {crds} or no {SHARED}/bench/gen_corpus.py: set TRAFFIC_ENGINEER_SHARED")
     kc = kv = None
     schemas = work / "kubeconform-schemas"
     if not a.no_peers:

@@ -302,13 +302,12 @@ impl CrdCatalog {
     /// Check one object. Returns the object with schema defaults applied (as the API server
     /// would store it) and every finding.
     pub fn check(&self, obj: &Value) -> Checked {
-        let mut findings = Vec::new();
-        let not_validated = |outcome, findings| Checked {
-            defaulted: obj.clone(),
-            outcome,
-            findings,
-        };
-        if depth_exceeds(obj, MAX_OBJECT_DEPTH) {
+        self.check_owned(obj.clone())
+    }
+
+    /// [`CrdCatalog::check`] of an object the caller gives up (no copy is made).
+    pub fn check_owned(&self, obj: Value) -> Checked {
+        if depth_exceeds(&obj, MAX_OBJECT_DEPTH) {
             return Checked {
                 defaulted: Value::Null,
                 outcome: CheckOutcome::Validated,
@@ -320,6 +319,19 @@ impl CrdCatalog {
                 )],
             };
         }
+        match self.lookup(&obj) {
+            Ok(found) => self.validate_known(obj, found),
+            Err((outcome, findings)) => Checked {
+                defaulted: obj,
+                outcome,
+                findings,
+            },
+        }
+    }
+
+    /// The CRD version of an object, or why there is none.
+    fn lookup(&self, obj: &Value) -> Result<Known<'_>, (CheckOutcome, Vec<Finding>)> {
+        let mut findings = Vec::new();
         if !obj.is_object() {
             findings.push(Finding::error(
                 "schema/type",
@@ -327,7 +339,7 @@ impl CrdCatalog {
                 "a Kubernetes object must be a mapping with apiVersion, kind and metadata",
                 "write the object as `apiVersion: …`, `kind: …`, `metadata: …`",
             ));
-            return not_validated(CheckOutcome::NoCrdForGroup, findings);
+            return Err((CheckOutcome::NoCrdForGroup, findings));
         }
         let api_version = obj.get("apiVersion").and_then(Value::as_str);
         let kind = obj.get("kind").and_then(Value::as_str);
@@ -345,11 +357,11 @@ impl CrdCatalog {
             }
         }
         let (Some(api_version), Some(kind)) = (api_version, kind) else {
-            return not_validated(CheckOutcome::NoCrdForGroup, findings);
+            return Err((CheckOutcome::NoCrdForGroup, findings));
         };
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let Some(kinds) = self.groups.get(group) else {
-            return not_validated(CheckOutcome::NoCrdForGroup, findings);
+            return Err((CheckOutcome::NoCrdForGroup, findings));
         };
         let Some(crd) = kinds.get(kind) else {
             let known: Vec<&str> = kinds.keys().map(String::as_str).collect();
@@ -367,7 +379,7 @@ impl CrdCatalog {
                 format!("kind `{kind}` does not exist in API group {group}"),
                 hint,
             ));
-            return not_validated(CheckOutcome::UnknownKind, findings);
+            return Err((CheckOutcome::UnknownKind, findings));
         };
         let Some(ver) = crd.versions.iter().find(|v| v.name == version && v.served) else {
             let served: Vec<String> = crd
@@ -393,7 +405,7 @@ impl CrdCatalog {
                 },
                 format!("use a served version: {}", served.join(", ")),
             ));
-            return not_validated(CheckOutcome::VersionNotServed, findings);
+            return Err((CheckOutcome::VersionNotServed, findings));
         };
         if ver.deprecated {
             let newest = crd
@@ -411,6 +423,24 @@ impl CrdCatalog {
                 format!("move to a non-deprecated version{newest}"),
             ));
         }
+        Ok(Known {
+            crd,
+            ver,
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            findings,
+        })
+    }
+
+    /// Defaults, metadata, the JSON Schema and the CEL rules of a known kind.
+    fn validate_known(&self, obj: Value, known: Known<'_>) -> Checked {
+        let Known {
+            crd,
+            ver,
+            api_version,
+            kind,
+            mut findings,
+        } = known;
         let compiled = match ver.compiled() {
             Ok(c) => c,
             Err(e) => {
@@ -420,11 +450,14 @@ impl CrdCatalog {
                     format!("the schema of {api_version} {kind} could not be compiled, the object was not checked: {e}"),
                     format!("fix or replace the CRD file {}", crd.origin),
                 ));
-                return not_validated(CheckOutcome::Validated, findings);
+                return Checked {
+                    defaulted: obj,
+                    outcome: CheckOutcome::Validated,
+                    findings,
+                };
             }
         };
-
-        let mut defaulted = obj.clone();
+        let mut defaulted = obj;
         if ver.status_subresource
             && let Value::Object(m) = &mut defaulted
         {
@@ -449,14 +482,14 @@ impl CrdCatalog {
         Walker::new(&mut findings, &error_paths, &compiled.programs)
             .run(&defaulted, &compiled.node);
         let resource = ResourceRef {
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
             namespace: str_at(&defaulted, &["metadata", "namespace"])
                 .unwrap_or_default()
                 .to_string(),
             name: str_at(&defaulted, &["metadata", "name"])
                 .unwrap_or_default()
                 .to_string(),
+            api_version,
+            kind,
         };
         for f in &mut findings {
             if f.resource.is_none() {
@@ -469,6 +502,15 @@ impl CrdCatalog {
             findings,
         }
     }
+}
+
+/// A CRD version found for an object, with the findings of the lookup (deprecation).
+struct Known<'c> {
+    crd: &'c Crd,
+    ver: &'c CrdVersion,
+    api_version: String,
+    kind: String,
+    findings: Vec<Finding>,
 }
 
 fn count_rules(node: &Node, programs: &Programs, r: &mut PrecompileReport, what: &str) {

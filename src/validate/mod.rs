@@ -373,30 +373,30 @@ impl Validator {
         doc: &crate::yaml::YamlDoc,
         groups_without_crd: &mut Vec<String>,
     ) -> (Vec<Finding>, serde_json::Value) {
-        let v = &value;
-        let mut found = shape_findings(v);
-        let mut checked_default = None;
-        if found.is_empty() {
-            if builtin::is_builtin(v) {
-                found.extend(builtin::check(v));
-            } else if let Some(cat) = &self.catalog {
-                let checked = cat.check(v);
-                if checked.outcome == CheckOutcome::NoCrdForGroup {
-                    let api = v["apiVersion"].as_str().unwrap_or("");
-                    let group = api.rsplit_once('/').map_or("core", |(g, _)| g).to_string();
-                    if !groups_without_crd.contains(&group) {
-                        groups_without_crd.push(group);
-                    }
-                }
-                if checked.outcome == CheckOutcome::Validated {
-                    checked_default = Some(checked.defaulted);
-                }
-                found.extend(checked.findings);
-            }
-            found.extend(semantics::check(checked_default.as_ref().unwrap_or(v)));
+        let mut found = shape_findings(&value);
+        if !found.is_empty() {
+            self.yaml11_booleans(doc, &mut found);
+            return (found, value);
         }
+        let mut value = value;
+        if builtin::is_builtin(&value) {
+            found.extend(builtin::check(&value));
+        } else if let Some(cat) = &self.catalog {
+            let checked = cat.check_owned(value);
+            if checked.outcome == CheckOutcome::NoCrdForGroup {
+                let api = checked.defaulted["apiVersion"].as_str().unwrap_or("");
+                let group = api.rsplit_once('/').map_or("core", |(g, _)| g).to_string();
+                if !groups_without_crd.contains(&group) {
+                    groups_without_crd.push(group);
+                }
+            }
+            // not validated: `defaulted` is the object as given
+            value = checked.defaulted;
+            found.extend(checked.findings);
+        }
+        found.extend(semantics::check(&value));
         self.yaml11_booleans(doc, &mut found);
-        (found, checked_default.unwrap_or(value))
+        (found, value)
     }
 
     /// YAML 1.1 booleans: `on` where a string was meant turns the schema's type error into a
