@@ -14,6 +14,7 @@ pub mod rehearse;
 pub mod render;
 pub mod spec;
 pub mod validate;
+pub mod validation;
 pub mod verify;
 pub mod workflow;
 pub mod workspace;

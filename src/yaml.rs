@@ -8,12 +8,29 @@
 //! refuses duplicate keys, resolves merge keys (`<<`), expands aliases with a size limit, and
 //! records the line and column of every node by JSON pointer so findings can point at a line.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
 
-use crate::validate::finding::pointer_segment;
+/// Escape one JSON-pointer segment (RFC 6901).
+pub fn pointer_segment(s: &str) -> Cow<'_, str> {
+    if s.contains(['~', '/']) {
+        Cow::Owned(s.replace('~', "~0").replace('/', "~1"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Undo [`pointer_segment`].
+pub fn unescape_segment(s: &str) -> Cow<'_, str> {
+    if s.contains('~') {
+        Cow::Owned(s.replace("~1", "/").replace("~0", "~"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
 
 /// Deepest nesting accepted; deeper documents are refused instead of risking the stack.
 pub const MAX_DEPTH: usize = 128;
@@ -117,6 +134,21 @@ struct Builder {
     alias_budget: usize,
 }
 
+/// The pointer of a child, or [`UNTRACKED`] when the parent is untracked, the pointer would be
+/// too long, or the stream has used its pointer `budget`.
+fn child_pointer(budget: &mut usize, parent: &str, segment: &str) -> String {
+    let len = parent.len() + 1 + segment.len();
+    if parent == UNTRACKED || len > MAX_POINTER_LEN || len > *budget {
+        return UNTRACKED.to_string();
+    }
+    *budget -= len;
+    let mut p = String::with_capacity(len);
+    p.push_str(parent);
+    p.push('/');
+    p.push_str(segment);
+    p
+}
+
 /// Bytes of the strings in a value (keys included), for the alias budget.
 fn value_bytes(v: &Value) -> usize {
     match v {
@@ -163,17 +195,6 @@ impl Builder {
         Self::with_budgets(self.pointer_budget, self.alias_budget)
     }
 
-    /// The pointer of a child, or [`UNTRACKED`] when the parent is untracked, the pointer would
-    /// be too long, or the stream has used its pointer budget.
-    fn child_pointer(&mut self, parent: &str, segment: &str) -> String {
-        let len = parent.len() + 1 + segment.len();
-        if parent == UNTRACKED || len > MAX_POINTER_LEN || len > self.pointer_budget {
-            return UNTRACKED.to_string();
-        }
-        self.pointer_budget -= len;
-        format!("{parent}/{segment}")
-    }
-
     /// Charge a copy made through an anchor or alias to the stream's budget.
     fn charge_copy(&mut self, v: &Value, span: &Span) -> Result<(), YamlError> {
         self.charge_bytes(value_bytes(v), span)
@@ -195,18 +216,23 @@ impl Builder {
     }
 
     fn record_position(&mut self, pointer: String, span: &Span) {
-        if pointer != UNTRACKED && !self.positions.contains_key(&pointer) {
+        if pointer != UNTRACKED {
             self.positions
-                .insert(pointer, (span.start.line(), span.start.col() + 1));
+                .entry(pointer)
+                .or_insert((span.start.line(), span.start.col() + 1));
         }
     }
 
     /// Pointer of the node that comes next, and whether it is a mapping key.
     fn next_slot(&mut self) -> (String, bool) {
-        let (parent, segment) = match self.stack.last() {
-            None => return (String::new(), false),
-            Some(Frame::Seq { items, pointer, .. }) => (pointer.clone(), items.len().to_string()),
-            Some(Frame::Map { key: None, .. }) => return (String::new(), true),
+        let budget = &mut self.pointer_budget;
+        match self.stack.last() {
+            None => (String::new(), false),
+            Some(Frame::Map { key: None, .. }) => (String::new(), true),
+            Some(Frame::Seq { items, pointer, .. }) => (
+                child_pointer(budget, pointer, &items.len().to_string()),
+                false,
+            ),
             Some(Frame::Map {
                 key: Some((k, _)),
                 pointer,
@@ -215,10 +241,9 @@ impl Builder {
                 if pointer == UNTRACKED || pointer.len() + k.len() >= MAX_POINTER_LEN {
                     return (UNTRACKED.to_string(), false);
                 }
-                (pointer.clone(), pointer_segment(k).into_owned())
+                (child_pointer(budget, pointer, &pointer_segment(k)), false)
             }
-        };
-        (self.child_pointer(&parent, &segment), false)
+        }
     }
 
     fn push_value(&mut self, v: Value, span: &Span, anchor: usize) -> Result<(), YamlError> {
@@ -293,21 +318,19 @@ impl Builder {
                                 ),
                             ));
                         }
-                        let key_pointer =
-                            if pointer == UNTRACKED || pointer.len() + k.len() >= MAX_POINTER_LEN {
-                                None
-                            } else {
-                                Some((pointer.clone(), pointer_segment(&k).into_owned()))
-                            };
-                        *key = Some((k, *span));
-                        if let Some((parent, segment)) = key_pointer {
-                            let p = self.child_pointer(&parent, &segment);
+                        if pointer != UNTRACKED && pointer.len() + k.len() < MAX_POINTER_LEN {
+                            let p = child_pointer(
+                                &mut self.pointer_budget,
+                                pointer,
+                                &pointer_segment(&k),
+                            );
                             if p != UNTRACKED {
                                 // a key's position wins over that of its value
                                 self.positions
                                     .insert(p, (span.start.line(), span.start.col() + 1));
                             }
                         }
+                        *key = Some((k, *span));
                         Ok(())
                     }
                     Some((k, _)) => {
@@ -597,9 +620,19 @@ fn parse_float(s: &str) -> Option<Value> {
 
 /// Parse a YAML stream into documents. Empty documents (only comments, or `null`) are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
+    parse_stream(text, Builder::new())
+}
+
+/// Parse a YAML stream into values only, with the same semantics as [`parse_documents`] but
+/// without recording positions (for CRD files, where nothing is reported by line).
+pub fn parse_values(text: &str) -> Result<Vec<Value>, YamlError> {
+    let docs = parse_stream(text, Builder::with_budgets(0, MAX_ALIAS_BYTES))?;
+    Ok(docs.into_iter().map(|d| d.value).collect())
+}
+
+fn parse_stream(text: &str, mut b: Builder) -> Result<Vec<YamlDoc>, YamlError> {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut b = Builder::new();
     let mut index = 0usize;
     let mut doc_line = 1usize;
     loop {

@@ -851,7 +851,7 @@ async fn validate_cluster_checks_against_the_installed_crds() {
     let offline =
         traffic_engineer::validate::Validator::load(&[crds.join("gateway-api/experimental")])
             .unwrap();
-    let off = offline.validate_stack(&s).unwrap();
+    let off = traffic_engineer::validation::validate_stack(&offline, &s).unwrap();
     assert!(
         !off.findings
             .iter()
@@ -873,7 +873,7 @@ async fn validate_cluster_checks_against_the_installed_crds() {
     );
     // a Gateway that lives only in the cluster resolves the route's parentRef
     let (_r2, s2) = stack(&[("route.yaml", &route(ns, "/api"))], "");
-    let off = offline.validate_stack(&s2).unwrap();
+    let off = traffic_engineer::validation::validate_stack(&offline, &s2).unwrap();
     assert!(
         off.to_text()
             .contains(&format!("Gateway {ns}/gw is not among the documents")),

@@ -175,7 +175,8 @@ async fn every_request_gives_the_same_stack_through_tools_and_spec() {
         }
         // accepted offline, and every criterion realised
         let tools_stack = Stack::new(tools_dir.path());
-        let report = validator().validate_stack(&tools_stack).unwrap();
+        let report =
+            traffic_engineer::validation::validate_stack(validator(), &tools_stack).unwrap();
         let errors: Vec<String> = report
             .findings
             .iter()

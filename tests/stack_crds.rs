@@ -66,7 +66,7 @@ fn task_api_defaults_are_accepted() {
         json!({}),
         json!({}),
     );
-    let r = validator().validate_stack(&stack).unwrap();
+    let r = traffic_engineer::validation::validate_stack(validator(), &stack).unwrap();
     assert_checked_by_crds(&r);
     assert_eq!(r.summary.documents, 6, "no Namespace unless asked");
     assert!(errors(&r).is_empty(), "{:#?}", errors(&r));
@@ -105,7 +105,7 @@ fn variants_are_accepted() {
     ];
     for (gw, rl, cb, tls, so) in cases {
         let (_d, stack) = build(gw.clone(), rl, cb, tls, so);
-        let r = validator().validate_stack(&stack).unwrap();
+        let r = traffic_engineer::validation::validate_stack(validator(), &stack).unwrap();
         assert_checked_by_crds(&r);
         assert!(errors(&r).is_empty(), "{gw}: {:#?}", errors(&r));
     }
@@ -134,7 +134,7 @@ fn hand_broken_stack_is_caught_with_file_and_line() {
     let route = stack.dir().join("httproute-task-api.yaml");
     let text = std::fs::read_to_string(&route).unwrap();
     std::fs::write(&route, text.replace("value: /\n", "value: api\n")).unwrap();
-    let r = validator().validate_stack(&stack).unwrap();
+    let r = traffic_engineer::validation::validate_stack(validator(), &stack).unwrap();
     let got: Vec<(String, String, usize)> = r
         .findings
         .iter()

@@ -84,7 +84,7 @@ pub fn run(c: Demo) -> anyhow::Result<ExitCode> {
             writeln!(out, "   note: {n}")?;
         }
     }
-    let report = validator.validate_stack(&stack)?;
+    let report = traffic_engineer::validation::validate_stack(&validator, &stack)?;
     writeln!(out, "== validate\n{}", report.to_text())?;
     writeln!(
         out,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
-use traffic_engineer::validate::Source;
+use traffic_engineer::validation::CheckReport;
 use traffic_engineer::workspace::{STACK_DIR, Stack};
 
 use super::args::{CrdsArg, ReportFormat, RootArg};
@@ -108,17 +108,19 @@ impl ValidateArgs {
 }
 
 pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
-    let report = match c.target {
+    let report: CheckReport = match c.target {
         Target::Cluster { path, connect } => {
             super::cluster::block_on(traffic_engineer::cluster::cli::validate(&connect, &path))??
+                .into()
         }
         target => local(target, &c.crds)?,
     };
     print(&report, c.format)
 }
 
-/// Validate offline against the CRDs given.
-fn local(target: Target, crds: &[PathBuf]) -> anyhow::Result<traffic_engineer::validate::Report> {
+/// Validate offline against the CRDs given. Files named on the command line are read one at a
+/// time by the engine (streamed), not all loaded first.
+fn local(target: Target, crds: &[PathBuf]) -> anyhow::Result<CheckReport> {
     let validator = load_validator(crds)?;
     Ok(match target {
         Target::Stack {
@@ -126,37 +128,33 @@ fn local(target: Target, crds: &[PathBuf]) -> anyhow::Result<traffic_engineer::v
             spec: Some(spec_path),
         } => {
             let (parsed, name) = read_spec(&spec_path)?;
-            let (mut report, rows) =
-                traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
-            report.compliance = rows;
-            report
+            let (report, rows) = traffic_engineer::spec::check(&parsed, &stack, &validator, &name)?;
+            CheckReport::new(report, rows)
         }
-        Target::Stack { stack, spec: None } => validator.validate_stack(&stack)?,
-        Target::Paths(paths) => validator.validate_sources(&read_sources(&paths)?),
+        Target::Stack { stack, spec: None } => {
+            traffic_engineer::validation::validate_stack(&validator, &stack)?.into()
+        }
+        Target::Paths(paths) => validator
+            .validate_files(&source_files(&paths)?, &Default::default())?
+            .into(),
         Target::Cluster { .. } => unreachable!("handled by run"),
     })
 }
 
-fn print(
-    report: &traffic_engineer::validate::Report,
-    format: ReportFormat,
-) -> anyhow::Result<ExitCode> {
-    let report = report.clone();
+fn print(report: &CheckReport, format: ReportFormat) -> anyhow::Result<ExitCode> {
     let mut out = super::stdout();
     match format {
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
         ReportFormat::Text => write!(out, "{}", report.to_text())?,
         ReportFormat::Sarif => writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(&report))?
+            serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(
+                &report.report
+            ))?
         )?,
     }
-    let failed = report
-        .compliance
-        .iter()
-        .any(|r| r.status == traffic_engineer::spec::compliance::Status::Fail);
-    Ok(super::status(report.summary.errors == 0 && !failed))
+    Ok(super::status(!report.failed()))
 }
 
 /// The stack a path names: the stack folder itself, or a root holding traffic/.
@@ -174,8 +172,8 @@ fn stack_for(path: &Path) -> anyhow::Result<Stack> {
 }
 
 /// The YAML files under `paths` (folders: their *.yaml and *.yml files but the
-/// kustomization, sorted).
-fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
+/// kustomization, sorted); the engine reads each when its turn comes.
+fn source_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -187,14 +185,9 @@ fn read_sources(paths: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
                 .filter(|e| e.file_name().is_some_and(|n| n != "kustomization.yaml"))
                 .collect();
             entries.sort();
-            out.extend(read_sources(&entries)?);
+            out.extend(source_files(&entries)?);
         } else {
-            let text =
-                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            out.push(Source {
-                name: p.display().to_string(),
-                text,
-            });
+            out.push(p.clone());
         }
     }
     Ok(out)

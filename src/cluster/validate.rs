@@ -18,7 +18,8 @@ use super::objects::load_stack;
 use super::{Cluster, ClusterError, Discovery, Served};
 use crate::validate::crds::CrdCatalog;
 use crate::validate::finding::{Finding, Severity};
-use crate::validate::{Report, Source, Validator, stack_sources};
+use crate::validate::{Report, Source, Validator};
+use crate::validation::stack_sources;
 use crate::workspace::Stack;
 
 /// Kinds a stack refers to that may live in the cluster rather than in the stack.

@@ -962,7 +962,7 @@ impl TrafficServer {
     /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore; with traffic-spec.md, a PASS/FAIL row per criterion.
     #[tool(
         title = "Validate",
-        output_schema = outline::<crate::validate::Report>(),
+        output_schema = outline::<crate::validation::CheckReport>(),
         input_schema = schema::<ValidateParams>(),
         annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
@@ -989,35 +989,32 @@ impl TrafficServer {
                 ))]);
             }
         };
-        let report =
-            tokio::task::spawn_blocking(move || -> Result<crate::validate::Report, ToolError> {
+        let report = tokio::task::spawn_blocking(
+            move || -> Result<crate::validation::CheckReport, ToolError> {
                 if p.manifests.is_empty() {
                     let spec = load_spec(&stack, &p.spec, &p.spec_file, !p.spec.is_empty())?;
                     match spec {
-                        None => Ok(validator.validate_stack(&stack)?),
+                        None => Ok(crate::validation::validate_stack(&validator, &stack)?.into()),
                         Some((spec, name)) => {
-                            let (mut r, rows) =
-                                crate::spec::check(&spec, &stack, &validator, &name)?;
-                            r.compliance = rows;
-                            Ok(r)
+                            let (r, rows) = crate::spec::check(&spec, &stack, &validator, &name)?;
+                            Ok(crate::validation::CheckReport::new(r, rows))
                         }
                     }
                 } else {
-                    Ok(validator.validate_sources(&[crate::validate::Source {
-                        name: "<manifests>".into(),
-                        text: p.manifests,
-                    }]))
+                    Ok(validator
+                        .validate_sources(&[crate::validate::Source {
+                            name: "<manifests>".into(),
+                            text: p.manifests,
+                        }])
+                        .into())
                 }
-            })
-            .await;
+            },
+        )
+        .await;
         match report {
             Ok(Ok(report)) => {
                 let value = serde_json::to_value(&report).unwrap_or_default();
-                let failed = report
-                    .compliance
-                    .iter()
-                    .any(|r| r.status == crate::spec::compliance::Status::Fail);
-                let mut r = if report.summary.errors > 0 || failed {
+                let mut r = if report.failed() {
                     CallToolResult::error(vec![ContentBlock::text(report.to_text())])
                 } else {
                     CallToolResult::success(vec![ContentBlock::text(report.to_text())])

@@ -1108,7 +1108,7 @@ pub fn check(
     validator: &crate::validate::Validator,
     spec_file: &str,
 ) -> Result<(crate::validate::Report, Vec<compliance::Row>), CheckError> {
-    let (sources, ctx) = crate::validate::stack_sources(stack)?;
+    let (sources, ctx) = crate::validation::stack_sources(stack)?;
     let report = validator.validate_with(&sources, &ctx);
     let rows = compliance_rows(
         spec,

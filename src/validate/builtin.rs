@@ -75,7 +75,7 @@ fn check_deployment(obj: &Value, out: &mut Vec<Finding>) {
             if labels.get(k) != Some(v) {
                 out.push(Finding::error(
                     "builtin/deployment",
-                    format!("/spec/selector/matchLabels/{}", super::finding::pointer_segment(k)),
+                    format!("/spec/selector/matchLabels/{}", crate::yaml::pointer_segment(k)),
                     format!("selector label {k} does not match the pod template labels"),
                     "the API server rejects a selector that does not match spec.template.metadata.labels",
                 ));
@@ -102,7 +102,7 @@ fn check_secret(obj: &Value, out: &mut Vec<Finding>) {
                 if !v.is_string() {
                     out.push(Finding::error(
                         "builtin/secret",
-                        format!("/{key}/{}", super::finding::pointer_segment(k)),
+                        format!("/{key}/{}", crate::yaml::pointer_segment(k)),
                         format!("{key} values must be strings"),
                         "quote the value",
                     ));
@@ -131,7 +131,7 @@ fn check_configmap(obj: &Value, out: &mut Vec<Finding>) {
             if !v.is_string() {
                 out.push(Finding::error(
                     "builtin/configmap",
-                    format!("/data/{}", super::finding::pointer_segment(k)),
+                    format!("/data/{}", crate::yaml::pointer_segment(k)),
                     "ConfigMap data values must be strings (an unquoted number, true or yes is not)",
                     "quote the value",
                 ));

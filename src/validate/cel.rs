@@ -23,8 +23,10 @@ use cel::context::VariableResolver;
 use cel::{Context, Env, ExecutionError};
 use serde_json::Value;
 
-use crate::validate::finding::{Finding, pointer_segment};
-use crate::validate::schema::{ListType, Node, check_metadata};
+use crate::validate::finding::Finding;
+use crate::validate::meta::{check_metadata, is_dns1123_label, is_dns1123_subdomain};
+use crate::validate::structural::{ListType, Node, RuleSpec, Ty};
+use crate::yaml::pointer_segment;
 
 /// The name `matches` calls are rewritten to, so that the regex cache is used.
 const CACHED_MATCHES: &str = "__k8sCachedMatches";
@@ -38,15 +40,30 @@ const HINT_RULE_CHARS: usize = 400;
 // ---------------------------------------------------------------------------------------------
 // Rules
 
-/// One `x-kubernetes-validations` entry; compiled on first use.
+/// The compiled CEL programs of one structural tree: one slot per rule id, each compiled on
+/// first use (once per process, from any thread).
 #[derive(Debug)]
-pub(crate) struct Rule {
-    pub rule: String,
-    pub message: Option<String>,
-    pub message_expression: Option<String>,
-    pub field_path: Option<String>,
-    pub reason: Option<String>,
-    compiled: OnceLock<Result<CompiledRule, String>>,
+pub(crate) struct Programs {
+    slots: Vec<OnceLock<Result<CompiledRule, String>>>,
+}
+
+impl Programs {
+    pub(crate) fn for_tree(root: &Node) -> Self {
+        Programs {
+            slots: (0..root.rule_count()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The compiled rule (compiled once, on first use).
+    pub(crate) fn compiled(&self, rule: &RuleSpec) -> Result<&CompiledRule, &str> {
+        match self.slots.get(rule.id) {
+            Some(slot) => slot
+                .get_or_init(|| compile_rule(rule))
+                .as_ref()
+                .map_err(String::as_str),
+            None => Err("the rule is not part of this schema"),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -69,38 +86,6 @@ impl CompiledRule {
     }
 }
 
-fn opt_string(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-impl Rule {
-    pub(crate) fn from_json(v: &Value) -> Result<Rule, String> {
-        let rule = v
-            .get("rule")
-            .and_then(Value::as_str)
-            .ok_or_else(|| "an x-kubernetes-validations entry has no `rule`".to_string())?;
-        Ok(Rule {
-            rule: rule.to_string(),
-            message: opt_string(v, "message"),
-            message_expression: opt_string(v, "messageExpression"),
-            field_path: opt_string(v, "fieldPath"),
-            reason: opt_string(v, "reason"),
-            compiled: OnceLock::new(),
-        })
-    }
-
-    /// The compiled rule (compiled once, on first use).
-    pub(crate) fn compiled(&self) -> Result<&CompiledRule, &str> {
-        self.compiled
-            .get_or_init(|| compile_rule(self))
-            .as_ref()
-            .map_err(String::as_str)
-    }
-}
-
 fn parse(source: &str) -> Result<IdedExpr, String> {
     let env = env()?;
     let mut expr = env.parser().parse(source).map_err(|e| e.to_string())?;
@@ -108,7 +93,7 @@ fn parse(source: &str) -> Result<IdedExpr, String> {
     Ok(expr)
 }
 
-fn compile_rule(rule: &Rule) -> Result<CompiledRule, String> {
+fn compile_rule(rule: &RuleSpec) -> Result<CompiledRule, String> {
     let expr = parse(&rule.rule)?;
     let transition = expr.references().has_variable("oldSelf");
     // A messageExpression that does not compile falls back to `message`, as on the server
@@ -228,11 +213,11 @@ fn format_validate(
 ) -> Result<CelOptional<'static>, ExecutionError> {
     let (ok, what) = match format.inner() {
         "dns1123Label" => (
-            crate::validate::schema::is_dns1123_label(value.inner()),
+            is_dns1123_label(value.inner()),
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
         ),
         "dns1123Subdomain" => (
-            crate::validate::schema::is_dns1123_subdomain(value.inner()),
+            is_dns1123_subdomain(value.inner()),
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
         ),
         other => {
@@ -374,14 +359,20 @@ pub(crate) struct Walker<'f> {
     /// Paths of schema errors, so that a rule that cannot be evaluated because of one of them
     /// does not add a second, vaguer finding.
     schema_error_paths: &'f [String],
+    programs: &'f Programs,
 }
 
 impl<'f> Walker<'f> {
-    pub(crate) fn new(out: &'f mut Vec<Finding>, schema_error_paths: &'f [String]) -> Self {
+    pub(crate) fn new(
+        out: &'f mut Vec<Finding>,
+        schema_error_paths: &'f [String],
+        programs: &'f Programs,
+    ) -> Self {
         Walker {
             path: String::new(),
             out,
             schema_error_paths,
+            programs,
         }
     }
 
@@ -562,70 +553,63 @@ impl<'f> Walker<'f> {
         })
     }
 
+    /// Where a rule's finding goes: the node, or the rule's fieldPath below it.
+    fn rule_path(&self, rule: &RuleSpec) -> String {
+        match &rule.field_path {
+            Some(fp) => format!("{}{}", self.path, field_path_pointer(fp)),
+            None => self.path.clone(),
+        }
+    }
+
+    /// A rule that was not checked: a warning, never a silent pass.
+    fn not_checked(&mut self, rule: &RuleSpec, message: String) {
+        let path = self.rule_path(rule);
+        self.out.push(Finding::warning(
+            "cel/error",
+            path,
+            message,
+            format!("check this by hand: {}", quote_rule(&rule.rule)),
+        ));
+    }
+
+    /// Every rule of a node, in one CEL context bound to `self` (paths and hints are only
+    /// built for a finding).
     fn eval_rules(&mut self, node: &Node, val: &(dyn Val + '_)) {
+        let env = match env() {
+            Ok(env) => Arc::clone(env),
+            Err(e) => {
+                for rule in &node.rules {
+                    self.not_checked(
+                        rule,
+                        format!("CEL environment unavailable, rule not checked: {e}"),
+                    );
+                }
+                return;
+            }
+        };
+        let resolver = SelfResolver { val };
+        let mut ctx = Context::with_env(env);
+        ctx.set_variable_resolver(&resolver);
         for rule in &node.rules {
-            let path = match &rule.field_path {
-                Some(fp) => format!("{}{}", self.path, field_path_pointer(fp)),
-                None => self.path.clone(),
-            };
-            let hint_rule = quote_rule(&rule.rule);
-            let compiled = match rule.compiled() {
+            let compiled = match self.programs.compiled(rule) {
                 Ok(c) => c,
                 Err(e) => {
-                    self.out.push(Finding::warning(
-                        "cel/error",
-                        path,
-                        format!("CEL rule could not be compiled, so it was not checked: {e}"),
-                        format!("check this by hand: {hint_rule}"),
-                    ));
+                    let message =
+                        format!("CEL rule could not be compiled, so it was not checked: {e}");
+                    self.not_checked(rule, message);
                     continue;
                 }
             };
             if compiled.transition {
                 continue;
             }
-            let env = match env() {
-                Ok(env) => Arc::clone(env),
-                Err(e) => {
-                    self.out.push(Finding::warning(
-                        "cel/error",
-                        path,
-                        format!("CEL environment unavailable, rule not checked: {e}"),
-                        format!("check this by hand: {hint_rule}"),
-                    ));
-                    continue;
-                }
-            };
-            let resolver = SelfResolver { val };
-            let mut ctx = Context::with_env(env);
-            ctx.set_variable_resolver(&resolver);
             match ctx.resolve(&compiled.expr) {
                 Ok(cel::Value::Bool(true)) => {}
-                Ok(cel::Value::Bool(false)) => {
-                    let message = compiled
-                        .message_expr
-                        .as_ref()
-                        .and_then(|m| match ctx.resolve(m) {
-                            Ok(cel::Value::String(s)) if !s.trim().is_empty() => {
-                                Some(s.to_string())
-                            }
-                            _ => None,
-                        })
-                        .or_else(|| rule.message.clone())
-                        .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
-                    let mut hint = format!("the CRD's validation rule {hint_rule} must hold");
-                    if let Some(r) = &rule.reason {
-                        hint.push_str(&format!(" (reason: {r})"));
-                    }
-                    self.out
-                        .push(Finding::error("cel/rule", path, message, hint));
-                }
-                Ok(other) => self.out.push(Finding::warning(
-                    "cel/error",
-                    path,
+                Ok(cel::Value::Bool(false)) => self.rule_failed(rule, compiled, &ctx),
+                Ok(other) => self.not_checked(
+                    rule,
                     format!("CEL rule evaluated to {other:?}, not a boolean"),
-                    format!("check this by hand: {hint_rule}"),
-                )),
+                ),
                 Err(e) => {
                     if !self.suppressed(&self.path) {
                         let what = rule
@@ -635,16 +619,42 @@ impl<'f> Walker<'f> {
                             .unwrap_or_default();
                         self.out.push(Finding::warning(
                             "cel/error",
-                            path,
+                            self.rule_path(rule),
                             format!(
                                 "CEL rule{what} could not be evaluated: {e}; the API server rejects the object when a rule errors"
                             ),
-                            format!("make sure the fields the rule reads are set: {hint_rule}"),
+                            format!(
+                                "make sure the fields the rule reads are set: {}",
+                                quote_rule(&rule.rule)
+                            ),
                         ));
                     }
                 }
             }
         }
+    }
+
+    /// A rule that evaluated to false: its messageExpression, message or the rule itself.
+    fn rule_failed(&mut self, rule: &RuleSpec, compiled: &CompiledRule, ctx: &Context) {
+        let message = compiled
+            .message_expr
+            .as_ref()
+            .and_then(|m| match ctx.resolve(m) {
+                Ok(cel::Value::String(s)) if !s.trim().is_empty() => Some(s.to_string()),
+                _ => None,
+            })
+            .or_else(|| rule.message.clone())
+            .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
+        let mut hint = format!(
+            "the CRD's validation rule {} must hold",
+            quote_rule(&rule.rule)
+        );
+        if let Some(r) = &rule.reason {
+            hint.push_str(&format!(" (reason: {r})"));
+        }
+        let path = self.rule_path(rule);
+        self.out
+            .push(Finding::error("cel/rule", path, message, hint));
     }
 }
 
@@ -696,7 +706,7 @@ pub(crate) fn field_path_pointer(fp: &str) -> String {
 
 fn scalar_val<'a>(v: &'a Value, node: &Node) -> Box<dyn Val + 'a> {
     match v {
-        Value::Number(n) if node.ty == Some(crate::validate::schema::Ty::Number) => {
+        Value::Number(n) if node.ty == Some(Ty::Number) => {
             Box::new(CelDouble::from(n.as_f64().unwrap_or(f64::NAN)))
         }
         _ => generic(v, MAX_GENERIC_DEPTH),
@@ -777,8 +787,9 @@ mod tests {
         let mut schema = schema;
         schema["x-kubernetes-validations"] = json!([{"rule": rule, "message": "m"}]);
         let node = Node::parse(&schema, "", 0).unwrap();
+        let programs = Programs::for_tree(&node);
         let mut out = Vec::new();
-        Walker::new(&mut out, &[]).run(&value, &node);
+        Walker::new(&mut out, &[], &programs).run(&value, &node);
         out
     }
 
@@ -854,8 +865,9 @@ mod tests {
                 "messageExpression": "'n is ' + string(self.n)", "fieldPath": ".n"
             }, {"rule": "self.n < 2"}]});
         let node = Node::parse(&schema, "", 0).unwrap();
+        let programs = Programs::for_tree(&node);
         let mut out = Vec::new();
-        Walker::new(&mut out, &[]).run(&json!({"n": 5}), &node);
+        Walker::new(&mut out, &[], &programs).run(&json!({"n": 5}), &node);
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(out[0].message, "n is 5");
         assert_eq!(out[0].path, "/n");

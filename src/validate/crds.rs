@@ -3,15 +3,19 @@
 //! uniqueness and CEL rules — what the API server does on create.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use jsonschema::Validator;
 use serde_json::Value;
 
-use crate::validate::cel::Walker;
+use crate::validate::cel::{Programs, Walker};
 use crate::validate::finding::{Finding, ResourceRef};
-use crate::validate::schema::{self, Node};
+use crate::validate::meta::check_metadata;
+use crate::validate::schema;
+use crate::validate::skim::{self, Block, DEFERRED_KEY};
+use crate::validate::structural::Node;
 
 /// Deepest object nesting checked; deeper objects get one finding instead of a stack overflow.
 const MAX_OBJECT_DEPTH: usize = 512;
@@ -68,6 +72,56 @@ pub struct Checked {
 struct Compiled {
     node: Node,
     validator: Validator,
+    programs: Programs,
+}
+
+/// Where a version's openAPIV3Schema is: parsed already, or a block of the CRD file's text set
+/// aside at load time and parsed when the kind is first checked.
+enum SchemaSource {
+    Parsed(Value),
+    Deferred {
+        stream: Arc<str>,
+        block: Block,
+        /// the whole document and the version's index, to parse in full if the block alone
+        /// does not parse
+        doc: Range<usize>,
+        version: usize,
+    },
+}
+
+impl SchemaSource {
+    fn value(&self) -> Result<std::borrow::Cow<'_, Value>, String> {
+        let (stream, block, doc, version) = match self {
+            SchemaSource::Parsed(v) => return Ok(std::borrow::Cow::Borrowed(v)),
+            SchemaSource::Deferred {
+                stream,
+                block,
+                doc,
+                version,
+            } => (stream, block, doc, *version),
+        };
+        let alone = crate::yaml::parse_values(&block.text(stream))
+            .ok()
+            .and_then(|mut d| (d.len() == 1).then(|| d.remove(0)))
+            .and_then(|mut v| v.get_mut("openAPIV3Schema").map(Value::take))
+            .filter(Value::is_object);
+        if let Some(v) = alone {
+            return Ok(std::borrow::Cow::Owned(v));
+        }
+        let mut docs =
+            crate::yaml::parse_values(&stream[doc.clone()]).map_err(|e| e.to_string())?;
+        let mut whole = if docs.len() == 1 {
+            docs.remove(0)
+        } else {
+            Value::Null
+        };
+        whole
+            .pointer_mut(&format!("/spec/versions/{version}/schema/openAPIV3Schema"))
+            .map(Value::take)
+            .filter(Value::is_object)
+            .map(std::borrow::Cow::Owned)
+            .ok_or_else(|| "no schema.openAPIV3Schema object".to_string())
+    }
 }
 
 struct CrdVersion {
@@ -76,7 +130,7 @@ struct CrdVersion {
     deprecated: bool,
     deprecation_warning: Option<String>,
     status_subresource: bool,
-    schema: Value,
+    schema: SchemaSource,
     compiled: OnceLock<Result<Compiled, String>>,
 }
 
@@ -84,10 +138,16 @@ impl CrdVersion {
     fn compiled(&self) -> Result<&Compiled, &str> {
         self.compiled
             .get_or_init(|| {
-                let node = Node::parse(&self.schema, "openAPIV3Schema", 0)?;
-                let json_schema = schema::root_json_schema(&self.schema, self.status_subresource);
+                let raw = self.schema.value()?;
+                let node = Node::parse(&raw, "openAPIV3Schema", 0)?;
+                let json_schema = schema::root_json_schema(&raw, self.status_subresource);
                 let validator = schema::build_validator(&json_schema)?;
-                Ok(Compiled { node, validator })
+                let programs = Programs::for_tree(&node);
+                Ok(Compiled {
+                    node,
+                    validator,
+                    programs,
+                })
             })
             .as_ref()
             .map_err(String::as_str)
@@ -201,20 +261,12 @@ impl CrdCatalog {
     }
 
     /// Add the CRDs of a YAML stream; `origin` names it in errors. Returns how many were added.
+    /// Only what identifies a CRD is parsed now; each version's schema when first needed.
     pub fn add_yaml_str(&mut self, text: &str, origin: &str) -> Result<usize, CrdError> {
-        let docs = crate::yaml::parse_documents(text).map_err(|e| CrdError::Yaml {
-            file: origin.to_string(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
-        })?;
-        let mut parsed = Vec::new();
-        for doc in docs {
-            if str_at(&doc.value, &["kind"]) != Some("CustomResourceDefinition") {
-                continue;
-            }
-            parsed.push(parse_crd(doc.value, origin, doc.line)?);
-        }
+        let parsed = match skim_crds(text, origin) {
+            Some(p) => p?,
+            None => full_crds(text, origin)?,
+        };
         let added = parsed.len();
         for (group, crd) in parsed {
             self.groups
@@ -233,7 +285,12 @@ impl CrdCatalog {
                 match v.compiled() {
                     Ok(c) => {
                         r.schemas += 1;
-                        count_rules(&c.node, &mut r, &format!("{} {}", crd.name, v.name));
+                        count_rules(
+                            &c.node,
+                            &c.programs,
+                            &mut r,
+                            &format!("{} {}", crd.name, v.name),
+                        );
                     }
                     Err(e) => r.failures.push(format!("{} {}: {e}", crd.name, v.name)),
                 }
@@ -245,13 +302,12 @@ impl CrdCatalog {
     /// Check one object. Returns the object with schema defaults applied (as the API server
     /// would store it) and every finding.
     pub fn check(&self, obj: &Value) -> Checked {
-        let mut findings = Vec::new();
-        let not_validated = |outcome, findings| Checked {
-            defaulted: obj.clone(),
-            outcome,
-            findings,
-        };
-        if depth_exceeds(obj, MAX_OBJECT_DEPTH) {
+        self.check_owned(obj.clone())
+    }
+
+    /// [`CrdCatalog::check`] of an object the caller gives up (no copy is made).
+    pub fn check_owned(&self, obj: Value) -> Checked {
+        if depth_exceeds(&obj, MAX_OBJECT_DEPTH) {
             return Checked {
                 defaulted: Value::Null,
                 outcome: CheckOutcome::Validated,
@@ -263,6 +319,19 @@ impl CrdCatalog {
                 )],
             };
         }
+        match self.lookup(&obj) {
+            Ok(found) => self.validate_known(obj, found),
+            Err((outcome, findings)) => Checked {
+                defaulted: obj,
+                outcome,
+                findings,
+            },
+        }
+    }
+
+    /// The CRD version of an object, or why there is none.
+    fn lookup(&self, obj: &Value) -> Result<Known<'_>, (CheckOutcome, Vec<Finding>)> {
+        let mut findings = Vec::new();
         if !obj.is_object() {
             findings.push(Finding::error(
                 "schema/type",
@@ -270,7 +339,7 @@ impl CrdCatalog {
                 "a Kubernetes object must be a mapping with apiVersion, kind and metadata",
                 "write the object as `apiVersion: …`, `kind: …`, `metadata: …`",
             ));
-            return not_validated(CheckOutcome::NoCrdForGroup, findings);
+            return Err((CheckOutcome::NoCrdForGroup, findings));
         }
         let api_version = obj.get("apiVersion").and_then(Value::as_str);
         let kind = obj.get("kind").and_then(Value::as_str);
@@ -288,11 +357,11 @@ impl CrdCatalog {
             }
         }
         let (Some(api_version), Some(kind)) = (api_version, kind) else {
-            return not_validated(CheckOutcome::NoCrdForGroup, findings);
+            return Err((CheckOutcome::NoCrdForGroup, findings));
         };
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
         let Some(kinds) = self.groups.get(group) else {
-            return not_validated(CheckOutcome::NoCrdForGroup, findings);
+            return Err((CheckOutcome::NoCrdForGroup, findings));
         };
         let Some(crd) = kinds.get(kind) else {
             let known: Vec<&str> = kinds.keys().map(String::as_str).collect();
@@ -310,7 +379,7 @@ impl CrdCatalog {
                 format!("kind `{kind}` does not exist in API group {group}"),
                 hint,
             ));
-            return not_validated(CheckOutcome::UnknownKind, findings);
+            return Err((CheckOutcome::UnknownKind, findings));
         };
         let Some(ver) = crd.versions.iter().find(|v| v.name == version && v.served) else {
             let served: Vec<String> = crd
@@ -336,7 +405,7 @@ impl CrdCatalog {
                 },
                 format!("use a served version: {}", served.join(", ")),
             ));
-            return not_validated(CheckOutcome::VersionNotServed, findings);
+            return Err((CheckOutcome::VersionNotServed, findings));
         };
         if ver.deprecated {
             let newest = crd
@@ -354,6 +423,24 @@ impl CrdCatalog {
                 format!("move to a non-deprecated version{newest}"),
             ));
         }
+        Ok(Known {
+            crd,
+            ver,
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            findings,
+        })
+    }
+
+    /// Defaults, metadata, the JSON Schema and the CEL rules of a known kind.
+    fn validate_known(&self, obj: Value, known: Known<'_>) -> Checked {
+        let Known {
+            crd,
+            ver,
+            api_version,
+            kind,
+            mut findings,
+        } = known;
         let compiled = match ver.compiled() {
             Ok(c) => c,
             Err(e) => {
@@ -363,18 +450,21 @@ impl CrdCatalog {
                     format!("the schema of {api_version} {kind} could not be compiled, the object was not checked: {e}"),
                     format!("fix or replace the CRD file {}", crd.origin),
                 ));
-                return not_validated(CheckOutcome::Validated, findings);
+                return Checked {
+                    defaulted: obj,
+                    outcome: CheckOutcome::Validated,
+                    findings,
+                };
             }
         };
-
-        let mut defaulted = obj.clone();
+        let mut defaulted = obj;
         if ver.status_subresource
             && let Value::Object(m) = &mut defaulted
         {
             m.shift_remove("status");
         }
         schema::apply_defaults(&mut defaulted, &compiled.node);
-        schema::check_metadata(&defaulted, "", true, &mut findings);
+        check_metadata(&defaulted, "", true, &mut findings);
 
         let mut schema_findings = Vec::new();
         if !compiled.validator.is_valid(&defaulted) {
@@ -389,16 +479,17 @@ impl CrdCatalog {
             .map(|f| f.path.clone())
             .collect();
         findings.append(&mut schema_findings);
-        Walker::new(&mut findings, &error_paths).run(&defaulted, &compiled.node);
+        Walker::new(&mut findings, &error_paths, &compiled.programs)
+            .run(&defaulted, &compiled.node);
         let resource = ResourceRef {
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
             namespace: str_at(&defaulted, &["metadata", "namespace"])
                 .unwrap_or_default()
                 .to_string(),
             name: str_at(&defaulted, &["metadata", "name"])
                 .unwrap_or_default()
                 .to_string(),
+            api_version,
+            kind,
         };
         for f in &mut findings {
             if f.resource.is_none() {
@@ -413,10 +504,19 @@ impl CrdCatalog {
     }
 }
 
-fn count_rules(node: &Node, r: &mut PrecompileReport, what: &str) {
+/// A CRD version found for an object, with the findings of the lookup (deprecation).
+struct Known<'c> {
+    crd: &'c Crd,
+    ver: &'c CrdVersion,
+    api_version: String,
+    kind: String,
+    findings: Vec<Finding>,
+}
+
+fn count_rules(node: &Node, programs: &Programs, r: &mut PrecompileReport, what: &str) {
     for rule in &node.rules {
         r.rules += 1;
-        match rule.compiled() {
+        match programs.compiled(rule) {
             Ok(c) => {
                 r.rules_compiled += 1;
                 if c.transition {
@@ -430,13 +530,13 @@ fn count_rules(node: &Node, r: &mut PrecompileReport, what: &str) {
         }
     }
     for p in node.properties.values() {
-        count_rules(p, r, what);
+        count_rules(p, programs, r, what);
     }
     if let Some(a) = &node.additional {
-        count_rules(a, r, what);
+        count_rules(a, programs, r, what);
     }
     if let Some(i) = &node.items {
-        count_rules(i, r, what);
+        count_rules(i, programs, r, what);
     }
 }
 
@@ -456,7 +556,99 @@ fn depth_exceeds(v: &Value, limit: usize) -> bool {
     false
 }
 
-fn parse_crd(doc: Value, origin: &str, line: usize) -> Result<(String, Crd), CrdError> {
+/// Every CRD of a stream, parsed in full.
+fn full_crds(text: &str, origin: &str) -> Result<Vec<(String, Crd)>, CrdError> {
+    let docs = crate::yaml::parse_documents(text).map_err(|e| CrdError::Yaml {
+        file: origin.to_string(),
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    })?;
+    docs.into_iter()
+        .filter(|d| str_at(&d.value, &["kind"]) == Some("CustomResourceDefinition"))
+        .map(|d| {
+            parse_crd(d.value, origin, d.line, &mut |_, schema| {
+                Ok(SchemaSource::Parsed(schema.clone()))
+            })
+        })
+        .collect()
+}
+
+/// Every CRD of a stream with the schema blocks set aside ([`skim`]); None when the stream
+/// must be parsed in full (the skim could not vouch for it, or a skeleton does not parse: the
+/// full parse then reports the error at its true line).
+fn skim_crds(text: &str, origin: &str) -> Option<Result<Vec<(String, Crd)>, CrdError>> {
+    let stream: Arc<str> = Arc::from(text);
+    let mut out = Vec::new();
+    for d in skim::skim(text)? {
+        let mut docs = crate::yaml::parse_values(&d.skeleton).ok()?;
+        let value = match docs.len() {
+            0 => continue,
+            1 => docs.remove(0),
+            _ => return None,
+        };
+        if str_at(&value, &["kind"]) != Some("CustomResourceDefinition") {
+            continue;
+        }
+        let mut used = vec![false; d.blocks.len()];
+        let mut resolve = |version: usize, schema: &Value| -> Result<SchemaSource, ()> {
+            let Some(n) = schema.get(DEFERRED_KEY).and_then(Value::as_u64) else {
+                return Ok(SchemaSource::Parsed(schema.clone()));
+            };
+            let n = usize::try_from(n).map_err(|_| ())?;
+            match (d.blocks.get(n), used.get_mut(n)) {
+                (Some(b), Some(u)) if !*u && schema.as_object().is_some_and(|m| m.len() == 1) => {
+                    *u = true;
+                    Ok(SchemaSource::Deferred {
+                        stream: Arc::clone(&stream),
+                        block: b.clone(),
+                        doc: d.doc.clone(),
+                        version,
+                    })
+                }
+                _ => Err(()),
+            }
+        };
+        let crd = match parse_crd_deferred(value, origin, d.first_line, &mut resolve)? {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        if used.iter().any(|u| !u) {
+            return None;
+        }
+        out.push(crd);
+    }
+    Some(Ok(out))
+}
+
+/// [`parse_crd`] where a schema that cannot be resolved means: parse this stream in full.
+fn parse_crd_deferred(
+    value: Value,
+    origin: &str,
+    line: usize,
+    resolve: &mut dyn FnMut(usize, &Value) -> Result<SchemaSource, ()>,
+) -> Option<Result<(String, Crd), CrdError>> {
+    let mut unresolved = false;
+    let r = parse_crd(value, origin, line, &mut |i, schema| {
+        resolve(i, schema).or_else(|()| {
+            unresolved = true;
+            Ok(SchemaSource::Parsed(Value::Null))
+        })
+    });
+    if unresolved {
+        return None;
+    }
+    Some(r)
+}
+
+type SchemaResolver<'a> = dyn FnMut(usize, &Value) -> Result<SchemaSource, CrdError> + 'a;
+
+fn parse_crd(
+    doc: Value,
+    origin: &str,
+    line: usize,
+    resolve: &mut SchemaResolver<'_>,
+) -> Result<(String, Crd), CrdError> {
     let where_ = format!("{origin}:{line}");
     let name = str_at(&doc, &["metadata", "name"])
         .unwrap_or_default()
@@ -499,8 +691,8 @@ fn parse_crd(doc: Value, origin: &str, line: usize) -> Result<(String, Crd), Crd
                 bad(format!(
                     "version {vname} has no schema.openAPIV3Schema object"
                 ))
-            })?
-            .clone();
+            })?;
+        let schema = resolve(i, schema)?;
         out.push(CrdVersion {
             served: v.get("served").and_then(Value::as_bool).unwrap_or(false),
             deprecated: v

@@ -122,12 +122,3 @@ impl Finding {
         Self::new(rule, Severity::Info, path, message, hint)
     }
 }
-
-/// Escape one JSON-pointer segment (RFC 6901).
-pub fn pointer_segment(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains(['~', '/']) {
-        std::borrow::Cow::Owned(s.replace('~', "~0").replace('/', "~1"))
-    } else {
-        std::borrow::Cow::Borrowed(s)
-    }
-}

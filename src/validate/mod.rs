@@ -6,30 +6,48 @@
 //! schema (the CRD's openAPIV3Schema with the API server's defaulting; unknown fields are
 //! errors) and CEL (`x-kubernetes-validations`), built-in kinds, Envoy Gateway / KEDA semantics;
 //! then references across all documents.
+//!
+//! A leaf: the engine takes sources (texts or files) and a CRD catalogue, nothing else; where
+//! the CRDs come from, the stack on disk and the spec's compliance rows are its callers'.
+//! Documents stream: each source is parsed, checked and dropped, keeping only its findings and
+//! the few facts the reference layer needs ([`refs::project`]); sources are spread over the
+//! cores, and findings come out in the same order whatever the number of threads.
 
 pub mod builtin;
 mod cel;
 pub mod crds;
 pub mod finding;
+mod meta;
 pub mod refs;
 pub mod sarif;
 mod schema;
 pub mod semantics;
-
-use std::path::PathBuf;
+mod skim;
+mod structural;
 
 pub use crds::{CheckOutcome, Checked, CrdCatalog, CrdError, PrecompileReport};
 pub use finding::{Finding, ResourceRef, Severity};
 
-use serde::Serialize;
+use std::borrow::Cow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::workspace::{KUSTOMIZATION, Stack, WorkspaceError};
+use serde::Serialize;
 
 /// A named YAML text to check (a file, or manifests given inline).
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
     pub text: String,
+}
+
+/// A source file that could not be read: nothing was checked.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {}: {source}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// Counts over a report.
@@ -46,9 +64,6 @@ pub struct Summary {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub summary: Summary,
-    /// With a spec: one row per success criterion.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compliance: Vec<crate::spec::compliance::Row>,
 }
 
 impl Report {
@@ -56,56 +71,19 @@ impl Report {
         self.findings.sort_by(|a, b| {
             (a.file.as_deref(), a.line, b.severity).cmp(&(b.file.as_deref(), b.line, a.severity))
         });
-        self.summary.errors = self
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count();
-        self.summary.warnings = self
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Warning)
-            .count();
-        self.summary.infos = self
-            .findings
-            .iter()
-            .filter(|f| f.severity == Severity::Info)
-            .count();
+        let count = |s: Severity| self.findings.iter().filter(|f| f.severity == s).count();
+        self.summary.errors = count(Severity::Error);
+        self.summary.warnings = count(Severity::Warning);
+        self.summary.infos = count(Severity::Info);
         self
     }
 
-    /// Compact text: the compliance table (with a spec), then one line per finding,
-    /// `file:line:col: severity rule: message`, and its fix.
+    /// Compact text: one line per finding, `file:line:col: severity rule: message`, its fix,
+    /// and the counts.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for row in &self.compliance {
-            out.push_str(&row.to_text());
-            out.push('\n');
-        }
         for f in &self.findings {
-            let loc = match (&f.file, f.line, f.column) {
-                (Some(file), Some(l), Some(c)) => format!("{file}:{l}:{c}: "),
-                (Some(file), Some(l), None) => format!("{file}:{l}: "),
-                (Some(file), None, _) => format!("{file}: "),
-                _ => String::new(),
-            };
-            let res = f
-                .resource
-                .as_ref()
-                .map(|r| format!(" [{r}]"))
-                .unwrap_or_default();
-            let path = if f.path.is_empty() {
-                String::new()
-            } else {
-                format!(" at {}", f.path)
-            };
-            out.push_str(&format!(
-                "{loc}{} {}{res}{path}: {}\n",
-                f.severity, f.rule, f.message
-            ));
-            if !f.hint.is_empty() {
-                out.push_str(&format!("    fix: {}\n", f.hint));
-            }
+            out.push_str(&finding_text(f));
         }
         out.push_str(&format!(
             "{} document(s): {} error(s), {} warning(s), {} info\n",
@@ -115,7 +93,32 @@ impl Report {
     }
 }
 
-/// The engine. Build once (CRDs are loaded and compiled here), use from many threads.
+fn finding_text(f: &Finding) -> String {
+    let loc = match (&f.file, f.line, f.column) {
+        (Some(file), Some(l), Some(c)) => format!("{file}:{l}:{c}: "),
+        (Some(file), Some(l), None) => format!("{file}:{l}: "),
+        (Some(file), None, _) => format!("{file}: "),
+        _ => String::new(),
+    };
+    let res = f
+        .resource
+        .as_ref()
+        .map(|r| format!(" [{r}]"))
+        .unwrap_or_default();
+    let path = if f.path.is_empty() {
+        String::new()
+    } else {
+        format!(" at {}", f.path)
+    };
+    let mut out = format!("{loc}{} {}{res}{path}: {}\n", f.severity, f.rule, f.message);
+    if !f.hint.is_empty() {
+        out.push_str(&format!("    fix: {}\n", f.hint));
+    }
+    out
+}
+
+/// The engine. Build once (CRDs are indexed here; each kind's schema and rules are compiled
+/// on first use), use from many threads.
 #[derive(Default)]
 pub struct Validator {
     catalog: Option<CrdCatalog>,
@@ -130,13 +133,66 @@ fn resource_of(v: &serde_json::Value) -> ResourceRef {
     }
 }
 
-/// What the reference layer keeps of a document: its defaulted object and where it came from
-/// (positions are recomputed from the source only for the few documents that get a finding).
-struct Loaded {
-    source: usize,
-    doc_index: usize,
-    defaulted: serde_json::Value,
+/// Where the texts come from: given in memory, or files read when their turn comes (and read
+/// again only to place a reference finding).
+trait Texts: Sync {
+    fn len(&self) -> usize;
+    fn name(&self, i: usize) -> String;
+    fn text(&self, i: usize) -> Result<Cow<'_, str>, ReadError>;
+    /// Bytes in all, to decide whether threads are worth starting.
+    fn total_bytes(&self) -> u64;
 }
+
+impl Texts for [Source] {
+    fn len(&self) -> usize {
+        <[Source]>::len(self)
+    }
+    fn name(&self, i: usize) -> String {
+        self[i].name.clone()
+    }
+    fn text(&self, i: usize) -> Result<Cow<'_, str>, ReadError> {
+        Ok(Cow::Borrowed(&self[i].text))
+    }
+    fn total_bytes(&self) -> u64 {
+        self.iter().map(|s| s.text.len() as u64).sum()
+    }
+}
+
+impl Texts for [PathBuf] {
+    fn len(&self) -> usize {
+        <[PathBuf]>::len(self)
+    }
+    fn name(&self, i: usize) -> String {
+        self[i].display().to_string()
+    }
+    fn text(&self, i: usize) -> Result<Cow<'_, str>, ReadError> {
+        std::fs::read_to_string(&self[i])
+            .map(Cow::Owned)
+            .map_err(|source| ReadError {
+                path: self[i].clone(),
+                source,
+            })
+    }
+    fn total_bytes(&self) -> u64 {
+        self.iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .sum()
+    }
+}
+
+/// What one source leaves behind once it is checked.
+#[derive(Default)]
+struct SourceResult {
+    findings: Vec<Finding>,
+    documents: usize,
+    /// API groups met without a CRD, in order of appearance
+    groups_without_crd: Vec<String>,
+    /// per document: its index in the stream and the facts the reference layer reads
+    facts: Vec<(usize, serde_json::Value)>,
+}
+
+/// Below this many bytes of input, one thread does all the work (starting threads costs more).
+const PARALLEL_MIN_BYTES: u64 = 256 * 1024;
 
 impl Validator {
     /// An engine without CRDs: YAML, built-in kinds, semantics and references only; the schema
@@ -151,19 +207,24 @@ impl Validator {
         }
     }
 
-    /// Load every CRD under `paths` (files or folders) and compile their schemas and rules.
+    /// Index every CRD under `paths` (files or folders). Schemas and rules are compiled when a
+    /// kind is first checked (see [`CrdCatalog::precompile`] to do it all now).
     pub fn load(paths: &[PathBuf]) -> Result<Self, CrdError> {
         let mut catalog = CrdCatalog::new();
         for p in paths {
             catalog.load_path(p)?;
         }
-        catalog.precompile();
         Ok(Self::with_catalog(catalog))
     }
 
     /// How many CRDs are loaded.
     pub fn crd_count(&self) -> usize {
         self.catalog.as_ref().map_or(0, CrdCatalog::len)
+    }
+
+    /// The CRD catalogue, if any CRD is loaded.
+    pub fn catalog(&self) -> Option<&CrdCatalog> {
+        self.catalog.as_ref()
     }
 
     /// Check YAML texts.
@@ -173,180 +234,266 @@ impl Validator {
 
     /// Check YAML texts, with facts from outside them (secrets a generator will create).
     pub fn validate_with(&self, sources: &[Source], ctx: &refs::RefContext) -> Report {
+        match self.run(sources, ctx) {
+            Ok(r) => r,
+            // texts in memory are always readable
+            Err(e) => Report {
+                findings: vec![Finding::error("source/unreadable", "", e.to_string(), "")],
+                ..Report::default()
+            }
+            .finish(),
+        }
+    }
+
+    /// Check YAML files, reading each when its turn comes and dropping it once checked.
+    pub fn validate_files(
+        &self,
+        files: &[PathBuf],
+        ctx: &refs::RefContext,
+    ) -> Result<Report, ReadError> {
+        self.run(files, ctx)
+    }
+
+    fn run<T: Texts + ?Sized>(
+        &self,
+        texts: &T,
+        ctx: &refs::RefContext,
+    ) -> Result<Report, ReadError> {
+        let results = self.check_all(texts)?;
         let mut report = Report::default();
-        let mut loaded: Vec<Loaded> = Vec::new();
         let mut groups_without_crd: Vec<String> = Vec::new();
-        for (si, src) in sources.iter().enumerate() {
-            let docs = match crate::yaml::parse_documents(&src.text) {
-                Ok(d) => d,
-                Err(e) => {
-                    let mut f =
-                        Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
-                    f.file = Some(src.name.clone());
-                    f.line = Some(e.line);
-                    f.column = Some(e.column);
-                    report.findings.push(f);
-                    continue;
+        let mut facts: Vec<(usize, usize, serde_json::Value)> = Vec::new();
+        for (si, r) in results.into_iter().enumerate() {
+            report.findings.extend(r.findings);
+            report.summary.documents += r.documents;
+            for g in r.groups_without_crd {
+                if !groups_without_crd.contains(&g) {
+                    groups_without_crd.push(g);
                 }
-            };
-            for mut doc in docs {
-                report.summary.documents += 1;
-                let value = std::mem::take(&mut doc.value);
-                let v = &value;
-                let mut found = Vec::new();
-                if !v.is_object() {
-                    found.push(Finding::error(
-                        "yaml/not-an-object",
-                        "",
-                        "the document is not a mapping",
-                        "each document must be one Kubernetes object",
-                    ));
-                } else {
-                    for key in ["apiVersion", "kind"] {
-                        if !v[key].is_string() {
-                            found.push(Finding::error("yaml/missing-type", format!("/{key}"), format!("{key} is missing or not a string"), "every object needs apiVersion and kind, e.g. apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute"));
-                        }
-                    }
-                }
-                let mut checked_default = None;
-                if found.is_empty() {
-                    if builtin::is_builtin(v) {
-                        found.extend(builtin::check(v));
-                    } else if let Some(cat) = &self.catalog {
-                        let checked = cat.check(v);
-                        if checked.outcome == CheckOutcome::NoCrdForGroup {
-                            let api = v["apiVersion"].as_str().unwrap_or("").to_string();
-                            let group = api.rsplit_once('/').map_or("core", |(g, _)| g).to_string();
-                            if !groups_without_crd.contains(&group) {
-                                groups_without_crd.push(group);
+            }
+            facts.extend(r.facts.into_iter().map(|(di, v)| (si, di, v)));
+        }
+        report
+            .findings
+            .extend(reference_findings(texts, &facts, ctx)?);
+        report
+            .findings
+            .extend(self.coverage_findings(groups_without_crd));
+        Ok(report.finish())
+    }
+
+    /// Check every source, on as many threads as there are cores for a large input; the results
+    /// are in source order whatever the threads did.
+    fn check_all<T: Texts + ?Sized>(&self, texts: &T) -> Result<Vec<SourceResult>, ReadError> {
+        let n = texts.len();
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = if n < 2 || cores < 2 || texts.total_bytes() < PARALLEL_MIN_BYTES {
+            1
+        } else {
+            cores.min(n)
+        };
+        if workers == 1 {
+            return (0..n).map(|i| self.check_source(texts, i)).collect();
+        }
+        let next = AtomicUsize::new(0);
+        let mut done: Vec<(usize, Result<SourceResult, ReadError>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                break mine;
                             }
+                            mine.push((i, self.check_source(texts, i)));
                         }
-                        if checked.outcome == CheckOutcome::Validated {
-                            checked_default = Some(checked.defaulted);
-                        }
-                        found.extend(checked.findings);
-                    }
-                    found.extend(semantics::check(checked_default.as_ref().unwrap_or(v)));
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// YAML, schema, CEL, built-ins and semantics of one source; its documents are dropped.
+    fn check_source<T: Texts + ?Sized>(
+        &self,
+        texts: &T,
+        si: usize,
+    ) -> Result<SourceResult, ReadError> {
+        let text = texts.text(si)?;
+        let name = texts.name(si);
+        let mut out = SourceResult::default();
+        let docs = match crate::yaml::parse_documents(&text) {
+            Ok(d) => d,
+            Err(e) => {
+                let mut f =
+                    Finding::error(e.rule, "", e.message.clone(), "fix the YAML at this line");
+                f.file = Some(name);
+                f.line = Some(e.line);
+                f.column = Some(e.column);
+                out.findings.push(f);
+                return Ok(out);
+            }
+        };
+        for mut doc in docs {
+            out.documents += 1;
+            let value = std::mem::take(&mut doc.value);
+            let resource = value.is_object().then(|| resource_of(&value));
+            let (found, defaulted) = self.check_document(value, &doc, &mut out.groups_without_crd);
+            for mut f in found {
+                place(&mut f, &name, &doc, resource.as_ref());
+                out.findings.push(f);
+            }
+            out.facts.push((doc.index, refs::project(&defaulted)));
+        }
+        Ok(out)
+    }
+
+    /// The per-document layers. Returns the findings (not yet placed) and the object as the
+    /// API server would store it (defaults applied where a CRD is known).
+    fn check_document(
+        &self,
+        value: serde_json::Value,
+        doc: &crate::yaml::YamlDoc,
+        groups_without_crd: &mut Vec<String>,
+    ) -> (Vec<Finding>, serde_json::Value) {
+        let mut found = shape_findings(&value);
+        if !found.is_empty() {
+            self.yaml11_booleans(doc, &mut found);
+            return (found, value);
+        }
+        let mut value = value;
+        if builtin::is_builtin(&value) {
+            found.extend(builtin::check(&value));
+        } else if let Some(cat) = &self.catalog {
+            let checked = cat.check_owned(value);
+            if checked.outcome == CheckOutcome::NoCrdForGroup {
+                let api = checked.defaulted["apiVersion"].as_str().unwrap_or("");
+                let group = api.rsplit_once('/').map_or("core", |(g, _)| g).to_string();
+                if !groups_without_crd.contains(&group) {
+                    groups_without_crd.push(group);
                 }
-                // YAML 1.1 booleans: `on` where a string was meant
-                for (pointer, text) in &doc.yaml11_bools {
-                    let mut matched = false;
-                    for f in found
-                        .iter_mut()
-                        .filter(|f| &f.path == pointer && f.severity == Severity::Error)
-                    {
-                        f.rule = "yaml/yaml11-boolean".into();
-                        f.message = format!(
-                            "unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1), but a string is expected here"
-                        );
-                        f.hint = format!("quote it: \"{text}\"");
-                        matched = true;
-                    }
-                    if !matched && self.catalog.is_none() {
-                        found.push(Finding::warning(
-                            "yaml/yaml11-boolean",
-                            pointer.clone(),
-                            format!(
-                                "unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1)"
-                            ),
-                            format!("quote it (\"{text}\") if a string is meant"),
-                        ));
-                    }
-                }
-                let resource = v.is_object().then(|| resource_of(v));
-                for mut f in found {
-                    place(&mut f, &src.name, &doc, resource.as_ref());
-                    report.findings.push(f);
-                }
-                let mut defaulted = checked_default.unwrap_or(value);
-                // the reference layer reads which keys a Secret or ConfigMap has, never the values
-                for key in ["data", "stringData", "binaryData"] {
-                    if let Some(m) = defaulted
-                        .get_mut(key)
-                        .and_then(serde_json::Value::as_object_mut)
-                    {
-                        m.values_mut().for_each(|v| *v = serde_json::Value::Null);
-                    }
-                }
-                loaded.push(Loaded {
-                    source: si,
-                    doc_index: doc.index,
-                    defaulted,
-                });
+            }
+            // not validated: `defaulted` is the object as given
+            value = checked.defaulted;
+            found.extend(checked.findings);
+        }
+        found.extend(semantics::check(&value));
+        self.yaml11_booleans(doc, &mut found);
+        (found, value)
+    }
+
+    /// YAML 1.1 booleans: `on` where a string was meant turns the schema's type error into a
+    /// clearer one; without CRDs every such word is a warning.
+    fn yaml11_booleans(&self, doc: &crate::yaml::YamlDoc, found: &mut Vec<Finding>) {
+        for (pointer, text) in &doc.yaml11_bools {
+            let mut matched = false;
+            for f in found
+                .iter_mut()
+                .filter(|f| &f.path == pointer && f.severity == Severity::Error)
+            {
+                f.rule = "yaml/yaml11-boolean".into();
+                f.message = format!(
+                    "unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1), but a string is expected here"
+                );
+                f.hint = format!("quote it: \"{text}\"");
+                matched = true;
+            }
+            if !matched && self.catalog.is_none() {
+                found.push(Finding::warning(
+                    "yaml/yaml11-boolean",
+                    pointer.clone(),
+                    format!("unquoted `{text}` is read as a boolean by Kubernetes (YAML 1.1)"),
+                    format!("quote it (\"{text}\") if a string is meant"),
+                ));
             }
         }
-        let objs: Vec<&serde_json::Value> = loaded.iter().map(|l| &l.defaulted).collect();
-        let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
-            std::collections::HashMap::new();
-        for (i, mut f) in refs::check(&objs, ctx) {
-            let l = &loaded[i];
-            let resource = resource_of(&l.defaulted);
-            let docs = reparsed.entry(l.source).or_insert_with(|| {
-                crate::yaml::parse_documents(&sources[l.source].text).unwrap_or_default()
-            });
-            match docs.iter().find(|d| d.index == l.doc_index) {
-                Some(doc) => place(&mut f, &sources[l.source].name, doc, Some(&resource)),
-                None => {
-                    f.file = Some(sources[l.source].name.clone());
-                    f.resource = Some(resource);
-                }
-            }
-            report.findings.push(f);
-        }
+    }
+
+    /// What could not be checked is said, never passed over in silence.
+    fn coverage_findings(&self, groups_without_crd: Vec<String>) -> Vec<Finding> {
         match &self.catalog {
-            None => report.findings.push(Finding::info(
+            None => vec![Finding::info(
                 "crds/skipped",
                 "",
                 "schema and CEL checks were skipped: no CRDs are loaded",
                 "pass --crds PATH (a folder of CRD YAML), set TRAFFIC_ENGINEER_CRDS, or run `traffic-engineer crds fetch`",
-            )),
-            Some(_) => {
-                for g in groups_without_crd {
-                    report.findings.push(Finding::info(
+            )],
+            Some(_) => groups_without_crd
+                .into_iter()
+                .map(|g| {
+                    Finding::info(
                         "crds/no-crd-for-group",
                         "",
                         format!("no CRD of group {g} is loaded: its objects were not checked against a schema"),
                         "add that group's CRDs with --crds",
-                    ));
-                }
-            }
+                    )
+                })
+                .collect(),
         }
-        report.finish()
-    }
-
-    /// Check every manifest of the stack (kustomization.yaml excluded; its secretGenerator
-    /// entries count as Secrets that will exist).
-    pub fn validate_stack(&self, stack: &Stack) -> Result<Report, WorkspaceError> {
-        let (sources, ctx) = stack_sources(stack)?;
-        Ok(self.validate_with(&sources, &ctx))
     }
 }
 
-/// The stack's manifests as sources, and the Secrets its kustomization will generate.
-pub fn stack_sources(stack: &Stack) -> Result<(Vec<Source>, refs::RefContext), WorkspaceError> {
-    let mut sources = Vec::new();
-    let mut ctx = refs::RefContext::default();
-    for f in stack.manifest_files()? {
-        let text = stack.read_manifest(&f)?;
-        if f == KUSTOMIZATION {
-            if let Ok(docs) = crate::yaml::parse_documents(&text)
-                && let Some(k) = docs.first()
-            {
-                for g in k.value["secretGenerator"].as_array().into_iter().flatten() {
-                    let ns = g["namespace"].as_str().unwrap_or("default").to_string();
-                    if let Some(n) = g["name"].as_str() {
-                        ctx.generated_secrets.push((ns, n.to_string()));
-                    }
-                }
-            }
-            continue;
-        }
-        sources.push(Source {
-            name: Stack::display_path(&f),
-            text,
-        });
+/// A document must be a mapping with a string apiVersion and kind.
+fn shape_findings(v: &serde_json::Value) -> Vec<Finding> {
+    let mut found = Vec::new();
+    if !v.is_object() {
+        found.push(Finding::error(
+            "yaml/not-an-object",
+            "",
+            "the document is not a mapping",
+            "each document must be one Kubernetes object",
+        ));
+        return found;
     }
-    Ok((sources, ctx))
+    for key in ["apiVersion", "kind"] {
+        if !v[key].is_string() {
+            found.push(Finding::error(
+                "yaml/missing-type",
+                format!("/{key}"),
+                format!("{key} is missing or not a string"),
+                "every object needs apiVersion and kind, e.g. apiVersion: gateway.networking.k8s.io/v1, kind: HTTPRoute",
+            ));
+        }
+    }
+    found
+}
+
+/// The reference layer over the facts of every document; a finding is placed by parsing its
+/// source again (only sources with such a finding are read twice).
+fn reference_findings<T: Texts + ?Sized>(
+    texts: &T,
+    facts: &[(usize, usize, serde_json::Value)],
+    ctx: &refs::RefContext,
+) -> Result<Vec<Finding>, ReadError> {
+    let objs: Vec<&serde_json::Value> = facts.iter().map(|(_, _, v)| v).collect();
+    let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
+        std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, mut f) in refs::check(&objs, ctx) {
+        let (si, di, v) = &facts[i];
+        let resource = resource_of(v);
+        let name = texts.name(*si);
+        if !reparsed.contains_key(si) {
+            let docs = crate::yaml::parse_documents(&texts.text(*si)?).unwrap_or_default();
+            reparsed.insert(*si, docs);
+        }
+        match reparsed[si].iter().find(|d| d.index == *di) {
+            Some(doc) => place(&mut f, &name, doc, Some(&resource)),
+            None => {
+                f.file = Some(name);
+                f.resource = Some(resource);
+            }
+        }
+        out.push(f);
+    }
+    Ok(out)
 }
 
 /// Fill in file, line, column and resource of a finding from its JSON pointer.

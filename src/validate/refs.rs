@@ -757,6 +757,139 @@ fn check_ai_gateway(idx: &Index, out: &mut Vec<(usize, Finding)>) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The facts the layer reads
+
+/// Which parts of a value the reference layer reads.
+enum Shape {
+    /// the value as it is
+    Whole,
+    /// these keys of a mapping (anything else: as it is)
+    Fields(&'static [(&'static str, Shape)]),
+    /// every item of a list, each with this shape (anything else: as it is)
+    Each(&'static Shape),
+    /// the keys of a mapping, never the values (Secret data)
+    Keys,
+}
+
+use Shape::{Each, Fields, Keys, Whole};
+
+const TARGET: Shape = Fields(&[("kind", Whole), ("name", Whole), ("sectionName", Whole)]);
+const OBJ_REF: Shape = Fields(&[
+    ("group", Whole),
+    ("kind", Whole),
+    ("name", Whole),
+    ("namespace", Whole),
+    ("sectionName", Whole),
+    ("port", Whole),
+]);
+const LISTENER: Shape = Fields(&[
+    ("name", Whole),
+    ("hostname", Whole),
+    (
+        "allowedRoutes",
+        Fields(&[("namespaces", Fields(&[("from", Whole)]))]),
+    ),
+    ("tls", Fields(&[("certificateRefs", Each(&OBJ_REF))])),
+]);
+const ROUTE_SPEC: Shape = Fields(&[
+    ("parentRefs", Each(&OBJ_REF)),
+    ("hostnames", Whole),
+    (
+        "rules",
+        Each(&Fields(&[("name", Whole), ("backendRefs", Each(&OBJ_REF))])),
+    ),
+]);
+const POLICY_SPEC: Shape = Fields(&[("targetRef", TARGET), ("targetRefs", Each(&TARGET))]);
+const SCALE_SPEC: Shape = Fields(&[(
+    "scaleTargetRef",
+    Fields(&[("kind", Whole), ("name", Whole)]),
+)]);
+
+/// The spec facts of a kind, or None when the layer reads only the identity.
+fn spec_shape(kind: &str) -> Option<&'static Shape> {
+    static CERT: Shape = Fields(&[
+        ("secretName", Whole),
+        ("issuerRef", Fields(&[("kind", Whole), ("name", Whole)])),
+    ]);
+    static GRANT: Shape = Fields(&[("from", Whole), ("to", Whole)]);
+    static GATEWAY: Shape = Fields(&[("listeners", Each(&LISTENER))]);
+    static SERVICE: Shape = Fields(&[("ports", Each(&Fields(&[("port", Whole)])))]);
+    static AI_BACKEND: Shape =
+        Fields(&[("backendRef", Fields(&[("kind", Whole), ("name", Whole)]))]);
+    static BSP: Shape = Fields(&[
+        ("type", Whole),
+        (
+            "apiKey",
+            Fields(&[(
+                "secretRef",
+                Fields(&[("name", Whole), ("namespace", Whole)]),
+            )]),
+        ),
+    ]);
+    Some(match kind {
+        "Certificate" => &CERT,
+        "ReferenceGrant" => &GRANT,
+        "Gateway" => &GATEWAY,
+        "HTTPRoute" | "GRPCRoute" => &ROUTE_SPEC,
+        "Service" => &SERVICE,
+        "ScaledObject" | "HorizontalPodAutoscaler" => &SCALE_SPEC,
+        "AIServiceBackend" => &AI_BACKEND,
+        "BackendSecurityPolicy" => &BSP,
+        k if POLICY_KINDS.contains(&k) => &POLICY_SPEC,
+        _ => return None,
+    })
+}
+
+fn cut(v: &Value, shape: &Shape) -> Value {
+    match (shape, v) {
+        (Fields(fields), Value::Object(m)) => Value::Object(
+            fields
+                .iter()
+                .filter_map(|(k, sh)| m.get(*k).map(|x| ((*k).to_string(), cut(x, sh))))
+                .collect(),
+        ),
+        (Each(sh), Value::Array(a)) => Value::Array(a.iter().map(|x| cut(x, sh)).collect()),
+        (Keys, Value::Object(m)) => {
+            Value::Object(m.keys().map(|k| (k.clone(), Value::Null)).collect())
+        }
+        _ => v.clone(),
+    }
+}
+
+/// The facts of one object that [`check`] reads: identity (apiVersion, kind, metadata name
+/// and namespace), the references and names of its kind, a Secret's type and key names (never
+/// its values). What the layer is given instead of whole objects, so that memory stays small
+/// on large inputs; `check(project(x))` finds what `check(x)` finds.
+pub fn project(v: &Value) -> Value {
+    let Value::Object(m) = v else {
+        return Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for k in ["apiVersion", "kind"] {
+        if let Some(x) = m.get(k) {
+            out.insert(k.into(), x.clone());
+        }
+    }
+    if let Some(meta) = m.get("metadata") {
+        out.insert(
+            "metadata".into(),
+            cut(meta, &Fields(&[("name", Whole), ("namespace", Whole)])),
+        );
+    }
+    if kind(v) == "Secret" {
+        for k in ["type", "data", "stringData", "binaryData"] {
+            if let Some(x) = m.get(k) {
+                out.insert(k.into(), cut(x, if k == "type" { &Whole } else { &Keys }));
+            }
+        }
+    }
+    if let (Some(shape), Some(spec)) = (spec_shape(kind(v)), m.get("spec")) {
+        out.insert("spec".into(), cut(spec, shape));
+    }
+    Value::Object(out)
+}
+
 /// Check references among `objs` (objects with defaults applied where CRDs are known).
 pub fn check(objs: &[&Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
     let idx = Index::new(objs);
@@ -1067,6 +1200,19 @@ mod tests {
                 .collect();
             want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
             assert_eq!(got, want, "case {case}");
+            // the facts the engine keeps find exactly what the whole objects find
+            let projected: Vec<Value> = docs.iter().map(project).collect();
+            let refs: Vec<&Value> = projected.iter().collect();
+            let from_facts: Vec<Finding> = check(&refs, &RefContext::default())
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect();
+            let whole_refs: Vec<&Value> = docs.iter().collect();
+            let from_whole: Vec<Finding> = check(&whole_refs, &RefContext::default())
+                .into_iter()
+                .map(|(_, f)| f)
+                .collect();
+            assert_eq!(from_facts, from_whole, "case {case}: projected");
         }
     }
 

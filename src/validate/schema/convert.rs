@@ -1,0 +1,295 @@
+//! Conversion of an OpenAPI v3 (structural) schema to a JSON Schema for the `jsonschema` crate:
+//! closed objects (unknown fields are errors, as with strict field validation), int-or-string,
+//! nullable, embedded resources, OpenAPI 3.0 exclusive bounds and Kubernetes formats.
+
+use jsonschema::{Draft, PatternOptions, Validator};
+use serde_json::{Map, Value, json};
+
+use super::formats::{K8S_FORMATS, format_check};
+use crate::validate::structural::{MAX_SCHEMA_DEPTH, flag};
+
+/// Keywords copied unchanged from an OpenAPI v3 schema to the JSON Schema.
+const COPIED: &[&str] = &[
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minItems",
+    "maxItems",
+    "minProperties",
+    "maxProperties",
+    "multipleOf",
+    "uniqueItems",
+    "required",
+];
+
+/// `type`, widened for int-or-string and nullable.
+fn convert_type(m: &Map<String, Value>, out: &mut Map<String, Value>) {
+    let mut types: Vec<Value> = if flag(m, "x-kubernetes-int-or-string") {
+        vec![json!("integer"), json!("string")]
+    } else if let Some(t) = m.get("type").and_then(Value::as_str) {
+        vec![json!(t)]
+    } else {
+        Vec::new()
+    };
+    if types.is_empty() {
+        return;
+    }
+    if flag(m, "nullable") {
+        types.push(json!("null"));
+    }
+    let ty = if types.len() == 1 {
+        types.remove(0)
+    } else {
+        Value::Array(types)
+    };
+    out.insert("type".into(), ty);
+}
+
+/// Value keywords: copied ones, OpenAPI v3.0 (draft 4 style) exclusive bounds, enum (with null
+/// when nullable) and the Kubernetes formats.
+fn convert_value_keywords(m: &Map<String, Value>, out: &mut Map<String, Value>) {
+    for k in COPIED {
+        if let Some(v) = m.get(*k) {
+            out.insert((*k).to_string(), v.clone());
+        }
+    }
+    // exclusive bounds are booleans next to minimum/maximum in OpenAPI v3.0
+    for (bound, exclusive) in [
+        ("minimum", "exclusiveMinimum"),
+        ("maximum", "exclusiveMaximum"),
+    ] {
+        if let Some(limit) = m.get(bound) {
+            let key = match m.get(exclusive) {
+                Some(Value::Bool(true)) => exclusive,
+                _ => bound,
+            };
+            out.insert(key.to_string(), limit.clone());
+        } else if let Some(v @ Value::Number(_)) = m.get(exclusive) {
+            out.insert(exclusive.to_string(), v.clone());
+        }
+    }
+    if let Some(Value::Array(values)) = m.get("enum") {
+        let mut values = values.clone();
+        if flag(m, "nullable") && !values.contains(&Value::Null) {
+            values.push(Value::Null);
+        }
+        out.insert("enum".into(), Value::Array(values));
+    }
+    if let Some(f) = m.get("format").and_then(Value::as_str)
+        && K8S_FORMATS.contains(&f)
+    {
+        out.insert("format".into(), json!(format!("k8s-{f}")));
+    }
+}
+
+/// An embedded resource is a full Kubernetes object: apiVersion, kind and metadata belong to
+/// it, and the API server requires a non-empty apiVersion and kind (with or without
+/// x-kubernetes-preserve-unknown-fields).
+fn embed_resource(props: &mut Map<String, Value>, out: &mut Map<String, Value>) {
+    props
+        .entry("apiVersion")
+        .or_insert_with(|| json!({"type": "string", "minLength": 1}));
+    props
+        .entry("kind")
+        .or_insert_with(|| json!({"type": "string", "minLength": 1}));
+    props.insert("metadata".into(), object_meta_schema(None));
+    let mut req: Vec<Value> = match out.get("required") {
+        Some(Value::Array(r)) => r.clone(),
+        _ => Vec::new(),
+    };
+    for k in ["apiVersion", "kind"] {
+        if !req.contains(&json!(k)) {
+            req.push(json!(k));
+        }
+    }
+    out.insert("required".into(), Value::Array(req));
+}
+
+/// properties, items and additionalProperties; objects on the spine are closed.
+fn convert_structure(
+    m: &Map<String, Value>,
+    spine: bool,
+    depth: usize,
+    out: &mut Map<String, Value>,
+) {
+    let mut props = Map::new();
+    if let Some(Value::Object(p)) = m.get("properties") {
+        for (k, v) in p {
+            props.insert(k.clone(), to_json_schema(v, spine, depth + 1));
+        }
+    }
+    if flag(m, "x-kubernetes-embedded-resource") {
+        embed_resource(&mut props, out);
+    }
+    let has_props = !props.is_empty();
+    if has_props {
+        out.insert("properties".into(), Value::Object(props));
+    }
+    if let Some(items) = m.get("items")
+        && items.is_object()
+    {
+        out.insert("items".into(), to_json_schema(items, spine, depth + 1));
+    }
+    match m.get("additionalProperties") {
+        Some(Value::Bool(b)) => {
+            out.insert("additionalProperties".into(), json!(*b));
+        }
+        Some(v @ Value::Object(_)) => {
+            out.insert(
+                "additionalProperties".into(),
+                to_json_schema(v, spine, depth + 1),
+            );
+        }
+        _ => {
+            // The API server prunes (and with strict field validation rejects) every field an
+            // object schema does not declare, unless x-kubernetes-preserve-unknown-fields.
+            let is_object = m.get("type").and_then(Value::as_str) == Some("object") || has_props;
+            if spine && !flag(m, "x-kubernetes-preserve-unknown-fields") && is_object {
+                out.insert("additionalProperties".into(), json!(false));
+            }
+        }
+    }
+}
+
+/// allOf/anyOf/oneOf/not: value validations only, so their objects are not closed.
+fn convert_combinators(m: &Map<String, Value>, depth: usize, out: &mut Map<String, Value>) {
+    for k in ["allOf", "anyOf", "oneOf"] {
+        if let Some(Value::Array(branches)) = m.get(k) {
+            // `anyOf: [{type: integer}, {type: string}]` next to int-or-string is what the
+            // type already says; keeping it would only duplicate errors.
+            let only_types = branches.iter().all(|b| {
+                b.as_object()
+                    .is_some_and(|o| o.len() == 1 && o.contains_key("type"))
+            });
+            if flag(m, "x-kubernetes-int-or-string") && only_types {
+                continue;
+            }
+            let converted: Vec<Value> = branches
+                .iter()
+                .map(|b| to_json_schema(b, false, depth + 1))
+                .collect();
+            out.insert(k.to_string(), Value::Array(converted));
+        }
+    }
+    if let Some(n) = m.get("not") {
+        out.insert("not".into(), to_json_schema(n, false, depth + 1));
+    }
+}
+
+/// Convert one OpenAPI v3 schema node. `spine` is false inside allOf/anyOf/oneOf/not, where
+/// Kubernetes only allows value validations: such objects are not closed.
+pub(crate) fn to_json_schema(raw: &Value, spine: bool, depth: usize) -> Value {
+    let Some(m) = raw.as_object() else {
+        return json!({});
+    };
+    if depth > MAX_SCHEMA_DEPTH {
+        return json!({});
+    }
+    let mut out = Map::new();
+    convert_type(m, &mut out);
+    convert_value_keywords(m, &mut out);
+    convert_structure(m, spine, depth, &mut out);
+    convert_combinators(m, depth, &mut out);
+    Value::Object(out)
+}
+
+/// The ObjectMeta fields a client may send. `crd_meta` is the CRD's own schema for
+/// `metadata` (only `name`/`generateName` constraints are allowed there).
+pub(crate) fn object_meta_schema(crd_meta: Option<&Value>) -> Value {
+    let string = json!({"type": "string"});
+    let string_map = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let mut props = Map::new();
+    for k in [
+        "name",
+        "namespace",
+        "generateName",
+        "uid",
+        "resourceVersion",
+        "selfLink",
+    ] {
+        props.insert(k.into(), string.clone());
+    }
+    props.insert("labels".into(), string_map.clone());
+    props.insert("annotations".into(), string_map);
+    props.insert(
+        "finalizers".into(),
+        json!({"type": "array", "items": {"type": "string"}}),
+    );
+    props.insert(
+        "ownerReferences".into(),
+        json!({"type": "array", "items": {
+            "type": "object",
+            "required": ["apiVersion", "kind", "name", "uid"],
+            "additionalProperties": false,
+            "properties": {
+                "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                "name": {"type": "string"}, "uid": {"type": "string"},
+                "controller": {"type": "boolean"}, "blockOwnerDeletion": {"type": "boolean"}
+            }
+        }}),
+    );
+    props.insert("generation".into(), json!({"type": "integer"}));
+    props.insert(
+        "deletionGracePeriodSeconds".into(),
+        json!({"type": "integer"}),
+    );
+    for k in ["creationTimestamp", "deletionTimestamp"] {
+        props.insert(k.into(), json!({"type": ["string", "null"]}));
+    }
+    props.insert("managedFields".into(), json!({"type": "array"}));
+    if let Some(Value::Object(p)) = crd_meta.and_then(|m| m.get("properties")) {
+        for k in ["name", "generateName"] {
+            if let Some(s) = p.get(k) {
+                let mut converted = to_json_schema(s, true, 1);
+                if let Value::Object(c) = &mut converted {
+                    c.insert("type".into(), json!("string"));
+                }
+                props.insert(k.into(), converted);
+            }
+        }
+    }
+    json!({"type": "object", "additionalProperties": false, "properties": props})
+}
+
+/// The JSON Schema of a whole custom resource of one version.
+pub(crate) fn root_json_schema(raw: &Value, status_subresource: bool) -> Value {
+    let mut root = to_json_schema(raw, true, 0);
+    if let Value::Object(r) = &mut root {
+        r.insert("type".into(), json!("object"));
+        let props = r
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(p) = props {
+            p.insert("apiVersion".into(), json!({"type": "string"}));
+            p.insert("kind".into(), json!({"type": "string"}));
+            p.insert(
+                "metadata".into(),
+                object_meta_schema(raw.get("properties").and_then(|p| p.get("metadata"))),
+            );
+            if status_subresource {
+                // status is reset on create when the status subresource is enabled
+                // (and stripped before validation): accept whatever is there
+                p.insert("status".into(), json!({}));
+            }
+        }
+        if status_subresource && let Some(Value::Array(req)) = r.get_mut("required") {
+            req.retain(|k| k != "status");
+        }
+        r.insert("additionalProperties".into(), json!(false));
+    }
+    root
+}
+
+/// Build the `jsonschema` validator for a converted schema.
+pub(crate) fn build_validator(schema: &Value) -> Result<Validator, String> {
+    let mut opts = jsonschema::options()
+        .with_draft(Draft::Draft7)
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(true)
+        .with_pattern_options(PatternOptions::regex());
+    for f in K8S_FORMATS {
+        let check: fn(&str) -> bool = format_check(f);
+        opts = opts.with_format(format!("k8s-{f}"), check);
+    }
+    opts.build(schema).map_err(|e| e.to_string())
+}

@@ -1,0 +1,14 @@
+//! openAPIV3Schema handling, the way the Kubernetes API server applies it to a custom resource,
+//! by concern: conversion to a JSON Schema for the `jsonschema` crate ([`convert`]), structural
+//! defaulting ([`defaults`]), Kubernetes string formats ([`formats`]) and the mapping of
+//! `jsonschema` errors to findings ([`errors`]). The structural tree itself is
+//! [`crate::validate::structural`]; ObjectMeta rules are [`crate::validate::meta`].
+
+pub(crate) mod convert;
+pub(crate) mod defaults;
+pub(crate) mod errors;
+pub(crate) mod formats;
+
+pub(crate) use convert::{build_validator, root_json_schema};
+pub(crate) use defaults::apply_defaults;
+pub(crate) use errors::map_error;
