@@ -617,17 +617,29 @@ impl<'f> Walker<'f> {
                             .as_deref()
                             .map(|m| format!(" (\"{m}\")"))
                             .unwrap_or_default();
-                        self.out.push(Finding::warning(
-                            "cel/error",
-                            self.rule_path(rule),
-                            format!(
-                                "CEL rule{what} could not be evaluated: {e}; the API server rejects the object when a rule errors"
-                            ),
-                            format!(
-                                "make sure the fields the rule reads are set: {}",
-                                quote_rule(&rule.rule)
-                            ),
-                        ));
+                        if evaluation_rejects(&e) {
+                            // the API server evaluates the same rule, errors the same way and
+                            // rejects the object (k8s.io/apiserver pkg/admission/plugin/cel,
+                            // apiextensions-apiserver pkg/apiserver/schema/cel: an evaluation
+                            // error is a validation error)
+                            self.out.push(Finding::error(
+                                "cel/error",
+                                self.rule_path(rule),
+                                format!(
+                                    "CEL rule{what} fails to evaluate: {e}; the API server rejects the object"
+                                ),
+                                format!(
+                                    "make sure the fields the rule reads are set: {}",
+                                    quote_rule(&rule.rule)
+                                ),
+                            ));
+                        } else {
+                            // a function or form this interpreter lacks: not checked, never a pass
+                            self.not_checked(
+                                rule,
+                                format!("CEL rule{what} could not be evaluated here: {e}"),
+                            );
+                        }
                     }
                 }
             }
@@ -751,6 +763,23 @@ fn generic(v: &Value, depth: usize) -> Box<dyn Val + '_> {
     }
 }
 
+/// Does this evaluation error happen in the API server too (a rejection), or is it a gap of
+/// this interpreter (an unknown function or form: the rule was not checked)?
+fn evaluation_rejects(e: &cel::ExecutionError) -> bool {
+    use cel::ExecutionError as E;
+    matches!(
+        e,
+        E::NoSuchKey(_)
+            | E::DivisionByZero(_)
+            | E::RemainderByZero(_)
+            | E::UnsupportedIndex(..)
+            | E::UnsupportedKeyType(_)
+            | E::ValuesNotComparable(..)
+            | E::UnexpectedType { .. }
+            | E::FunctionError { .. }
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -848,10 +877,14 @@ mod tests {
                 assert_eq!(f[0].rule, "cel/rule", "{rule}");
             }
         }
-        // evaluation errors are warnings, never silent passes
+        // an evaluation error (a missing key) is a rejection, as in the API server
         let f = eval("self.nothing == 1", obj.clone(), v.clone());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].rule, "cel/error");
+        assert_eq!(f[0].severity, crate::validate::finding::Severity::Error);
+        // a function this interpreter lacks: not checked (a warning), never a pass
+        let f = eval("self.s.nosuchfunction() == 1", obj.clone(), v.clone());
+        assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].severity, crate::validate::finding::Severity::Warning);
         // transition rules are skipped on create
         assert!(eval("self == oldSelf", obj.clone(), v.clone()).is_empty());
