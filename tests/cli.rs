@@ -621,3 +621,47 @@ fn the_readme_states_what_a_first_run_needs() {
         "{gitignore}"
     );
 }
+
+/// Issue 12 J: a check that could not run is not a pass. No CRDs and no download, CRD sources
+/// that hold none, a folder without traffic/, and 0 documents all exit 2 and say nothing was
+/// checked, instead of "0 errors".
+#[test]
+fn validate_never_reports_a_check_that_did_not_run_as_clean() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("traffic")).unwrap();
+    std::fs::write(
+        root.path().join("traffic/ns.yaml"),
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n",
+    )
+    .unwrap();
+    let r = root.path().to_str().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let e = empty.path().to_str().unwrap();
+    // no CRDs given, an empty cache, and a download that cannot succeed here (the default
+    // mirror is not reachable from the test machines: if it ever is, the fetched CRDs are
+    // checked and the run is clean, which this test also accepts)
+    let cache = tempfile::tempdir().unwrap();
+    let (code, out, err) =
+        run(cli(&["validate", "--root", r]).env("TRAFFIC_ENGINEER_CACHE", cache.path()));
+    if code != 0 {
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("nothing was checked"), "{err}");
+        assert!(!out.contains("0 error"), "{out}");
+    } else {
+        assert!(!out.contains("crds/skipped"), "{out}");
+    }
+    // CRD sources given that hold no CRD
+    let (code, out, err) = run(&mut cli(&["validate", "--crds", e, "--root", r]));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("hold no CustomResourceDefinition"), "{err}");
+    let crds = crds_dir::crds_dir();
+    let crds = crds.to_str().unwrap();
+    // 0 documents
+    let (code, _, err) = run(&mut cli(&["validate", "--crds", crds, e]));
+    assert_eq!(code, 2);
+    assert!(err.contains("0 documents"), "{err}");
+    // a root without traffic/
+    let (code, _, err) = run(&mut cli(&["validate", "--crds", crds, "--root", e]));
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing to check"), "{err}");
+}

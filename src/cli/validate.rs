@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+use traffic_engineer::validate::Validator;
 use traffic_engineer::validation::CheckReport;
 use traffic_engineer::workspace::{STACK_DIR, Stack};
 
@@ -52,6 +53,8 @@ enum Target {
 pub struct Validate {
     target: Target,
     crds: Vec<PathBuf>,
+    /// Where the pinned CRDs are fetched on first use when no source gave any.
+    cache: PathBuf,
     format: ReportFormat,
 }
 
@@ -78,6 +81,7 @@ impl ValidateArgs {
                     connect: self.connect,
                 },
                 crds: Vec::new(),
+                cache: env.cache_dir(),
                 format: self.format,
             });
         }
@@ -99,9 +103,18 @@ impl ValidateArgs {
             }
             (None, _) => Target::Paths(self.paths),
         };
+        if let Target::Stack { stack, spec: None } = &target
+            && !stack.dir().is_dir()
+        {
+            bail!(
+                "nothing to check: {} does not exist; give YAML files or folders as PATH, or --root DIR for a root that holds traffic/",
+                stack.dir().display()
+            );
+        }
         Ok(Validate {
             target,
             crds: env.crd_sources(&self.crds),
+            cache: env.cache_dir(),
             format: self.format,
         })
     }
@@ -113,15 +126,49 @@ pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
             super::cluster::block_on(traffic_engineer::cluster::cli::validate(&connect, &path))??
                 .into()
         }
-        target => local(target, &c.crds)?,
+        target => local(target, load_or_fetch(c.crds, &c.cache)?)?,
     };
+    // a check that ran on nothing is not a pass
+    if report.report.summary.documents == 0 {
+        bail!("0 documents: the paths given hold no YAML object, so nothing was checked");
+    }
     print(&report, c.format)
 }
 
-/// Validate offline against the CRDs given. Files named on the command line are read one at a
-/// time by the engine (streamed), not all loaded first.
-fn local(target: Target, crds: &[PathBuf]) -> anyhow::Result<CheckReport> {
-    let validator = load_validator(crds)?;
+/// The engine with the CRDs given; when none was given (or only an empty cache), the pinned
+/// upstream CRDs fetched once into the cache (as kubeconform does with its schemas). Without
+/// CRDs the schema and CEL checks could not run: that is an error (exit 2), never "0 errors".
+fn load_or_fetch(crds: Vec<PathBuf>, cache: &Path) -> anyhow::Result<Validator> {
+    let implicit = crds.is_empty() || crds == [cache.to_path_buf()];
+    let validator = load_validator(&crds)?;
+    if validator.crd_count() > 0 {
+        return Ok(validator);
+    }
+    if !implicit {
+        bail!(
+            "the CRD sources given ({}) hold no CustomResourceDefinition, so the schema and CEL checks could not run; nothing was checked",
+            crds.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    tracing::warn!(cache = %cache.display(), "no CRDs given: fetching the pinned upstream CRDs");
+    if let Err(e) = traffic_engineer::fetch::fetch(
+        &traffic_engineer::fetch::Mirror::Default,
+        cache,
+        std::time::Duration::from_secs(30),
+    ) {
+        bail!(
+            "no CRDs to check schemas and CEL rules against, and the pinned ones could not be fetched ({e}); pass --crds PATH, set TRAFFIC_ENGINEER_CRDS, or run `traffic-engineer crds fetch --mirror URL|DIR`; nothing was checked"
+        );
+    }
+    load_validator(&[cache.to_path_buf()])
+}
+
+/// Validate offline. Files named on the command line are read one at a time by the engine
+/// (streamed), not all loaded first.
+fn local(target: Target, validator: Validator) -> anyhow::Result<CheckReport> {
     Ok(match target {
         Target::Stack {
             stack,
