@@ -8,20 +8,17 @@
 //! Envoy comes from `TRAFFIC_ENGINEER_ENVOY` or `$CARGO_MANIFEST_DIR/.venv-envoy/bin/envoy`; when
 //! neither runs, the tests FAIL and say to run `scripts/envoy.sh`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use traffic_engineer::rehearse::stub::Stub;
 use traffic_engineer::verify::{self, Check, CheckResult, PlainHttpExpect, Status, Target, Via};
 
 const HOST: &str = "task-api.example.com";
-/// Service time of the backends' `/slow` path.
-const SLOW: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------
@@ -73,106 +70,13 @@ fn envoy_bin() -> &'static Path {
 // Backends
 // ---------------------------------------------------------------------------------------------
 
-/// A tiny HTTP/1.1 keep-alive server: every answer names the backend in `x-backend` and the body;
-/// paths containing `/slow` answer after `SLOW`. Stopped (accept loop joined) on drop.
-struct Backend {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
-}
+/// The backends are rehearse's stub (`traffic_engineer::rehearse::stub::Stub`): every answer
+/// names the backend in `x-backend` and the body; paths containing `/slow` answer after
+/// `stub::SLOW`.
+type Backend = Stub;
 
-impl Backend {
-    fn start(name: &'static str) -> Backend {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
-        let port = listener.local_addr().expect("backend addr").port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let accept = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                if let Ok(conn) = conn {
-                    let stop = stop2.clone();
-                    std::thread::spawn(move || serve(conn, name, &stop));
-                }
-            }
-        });
-        Backend {
-            port,
-            stop,
-            accept: Some(accept),
-        }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(h) = self.accept.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-fn serve(conn: TcpStream, name: &str, stop: &AtomicBool) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
-    let Ok(read_half) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut out = conn;
-    loop {
-        let mut request_line = String::new();
-        match reader.read_line(&mut request_line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .to_owned();
-        let mut body_len = 0usize;
-        loop {
-            let mut h = String::new();
-            match reader.read_line(&mut h) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if h == "\r\n" || h == "\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.trim().eq_ignore_ascii_case("content-length")
-            {
-                body_len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        if body_len > 0 {
-            let mut sink = vec![0u8; body_len.min(1 << 20)];
-            if reader.read_exact(&mut sink).is_err() {
-                return;
-            }
-        }
-        if path.contains("/slow") {
-            std::thread::sleep(SLOW);
-        }
-        if stop.load(Ordering::SeqCst) {
-            let _ = out.shutdown(Shutdown::Both);
-            return;
-        }
-        let body = format!("backend {name} path {path}\n");
-        let resp = format!(
-            "HTTP/1.1 200 OK\r\nx-backend: {name}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if out.write_all(resp.as_bytes()).is_err() {
-            return;
-        }
-    }
+fn backend(name: &str) -> Backend {
+    Stub::start(name, 0).expect("start a stub backend")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,8 +235,8 @@ fn stack(config: &str) -> Stack {
 
 /// The same stack with backends that name themselves as the spec's Services do.
 fn stack_named(config: &str, v1_name: &'static str, v2_name: &'static str) -> Stack {
-    let v1 = Backend::start(v1_name);
-    let v2 = Backend::start(v2_name);
+    let v1 = backend(v1_name);
+    let v2 = backend(v2_name);
     // the certificate generate_tls makes in local mode: verify must accept it as served
     let c = traffic_engineer::generate::tls::make_local_cert(&[HOST.to_owned()], 30)
         .expect("local certificate");
