@@ -154,15 +154,7 @@ impl ApplyReport {
     }
 
     pub fn to_text(&self) -> String {
-        let mut s = format!(
-            "cluster {}{}\n",
-            self.server,
-            if self.context.is_empty() {
-                String::new()
-            } else {
-                format!(" (context {})", self.context)
-            }
-        );
+        let mut s = super::header(&self.server, &self.context);
         for o in &self.objects {
             let action = serde_json::to_value(o.action)
                 .ok()

@@ -258,3 +258,12 @@ pub(crate) fn api_error(cluster: &Cluster, what: &str, e: kube::Error) -> Cluste
         },
     }
 }
+
+/// The first line of a cluster report: `cluster SERVER (context C)`.
+pub(crate) fn header(server: &str, context: &str) -> String {
+    if context.is_empty() {
+        format!("cluster {server}\n")
+    } else {
+        format!("cluster {server} (context {context})\n")
+    }
+}

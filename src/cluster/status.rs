@@ -70,15 +70,7 @@ impl StatusReport {
     }
 
     pub fn to_text(&self) -> String {
-        let mut s = format!(
-            "cluster {}{}\n",
-            self.server,
-            if self.context.is_empty() {
-                String::new()
-            } else {
-                format!(" (context {})", self.context)
-            }
-        );
+        let mut s = super::header(&self.server, &self.context);
         s.push_str(&format!(
             "  {:<24} {:<40} {:<11} {:<9} CONDITIONS\n",
             "KIND", "NAME", "STATE", "READY"
