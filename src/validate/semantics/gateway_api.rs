@@ -116,8 +116,7 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
     conflicts(&listeners, &spec_valid, out);
 }
 
-/// validateConflictedProtocolsListeners, validateConflictedLayer4Listeners and
-/// validateConflictedHostnameListeners (validate.go, v1.9.0) within one Gateway; listeners
+/// validateConflictedProtocolsListeners and validateConflictedHostnameListeners (validate.go, v1.9.0) within one Gateway; listeners
 /// already invalid are skipped, as the translator skips them.
 fn conflicts(listeners: &[&Value], valid: &[bool], out: &mut Vec<Finding>) {
     let port = |l: &Value| l.get("port").and_then(Value::as_i64);
@@ -146,25 +145,9 @@ fn conflicts(listeners: &[&Value], valid: &[bool], out: &mut Vec<Finding>) {
             ));
         }
     }
-    // Layer 4: one TCP listener and one UDP listener per port; the first wins.
-    for (i, a) in listeners.iter().enumerate() {
-        let p = s(a, "protocol");
-        if !valid[i] || !(p == "TCP" || p == "UDP") {
-            continue;
-        }
-        if let Some((_, first)) = listeners[..i]
-            .iter()
-            .enumerate()
-            .find(|(j, b)| valid[*j] && s(b, "protocol") == p && port(b) == port(a))
-        {
-            out.push(Finding::error(
-                "gateway/layer4-port-conflict",
-                format!("/spec/listeners/{i}"),
-                format!("only one {p} listener is allowed on a port: {} already uses port {}, so Envoy Gateway marks this one Conflicted", s(first, "name"), port(a).unwrap_or(0)),
-                format!("move this {p} listener to its own port"),
-            ));
-        }
-    }
+    // validateConflictedLayer4Listeners (one TCP / one UDP listener per port) needs no rule:
+    // TCP and UDP listeners have no hostname, so two on one port already break the CRD's CEL
+    // rule "Combination of port, protocol and hostname must be unique".
     // Layer 7 hostnames: HTTP, HTTPS and TLS listeners on one port need distinct hostnames.
     // (Same protocol is the CEL rule's; HTTPS + TLS with one hostname passes CEL and conflicts.)
     for (i, a) in listeners.iter().enumerate() {
@@ -366,13 +349,6 @@ mod tests {
                           {"name": "tls", "protocol": "TLS", "port": 443, "hostname": "b.example.com", "tls": {"mode": "Passthrough"}}]),
                 ),
                 vec![],
-            ),
-            (
-                "two TCP listeners on one port",
-                gw(
-                    json!([{"name": "a", "protocol": "TCP", "port": 5432}, {"name": "b", "protocol": "TCP", "port": 5432}]),
-                ),
-                vec![("gateway/layer4-port-conflict", "/spec/listeners/1")],
             ),
             (
                 "HTTPS and TLS with one hostname on one port",
