@@ -13,16 +13,8 @@ pub(super) fn backend_traffic_policy(obj: &Value, out: &mut Vec<Finding>) {
     rate_limit(&spec["rateLimit"], out);
     bandwidth_limit(&spec["bandwidthLimit"], out);
     retry(&spec["retry"], out);
-    // buildTrafficFeatures (backendtrafficpolicy.go, v1.9.0): "requestBuffer cannot be used
-    // together with httpUpgrade"
-    if has(spec, "requestBuffer") && nonempty(spec, "httpUpgrade") {
-        out.push(Finding::error(
-            "btp/request-buffer-with-upgrade",
-            "/spec/requestBuffer",
-            "requestBuffer cannot be used together with httpUpgrade: Envoy Gateway does not accept the policy",
-            "remove requestBuffer or httpUpgrade (buffering does not apply to upgraded connections)",
-        ));
-    }
+    // ("requestBuffer cannot be used together with httpUpgrade" in buildTrafficFeatures is also
+    // the CRD's CEL rule: left to the cel layer)
     // informational: the Envoy cluster's circuit breakers (clustersettings.go buildCircuitBreaker)
     if spec["circuitBreaker"].is_object() {
         out.push(Finding::info(
@@ -439,20 +431,8 @@ pub(super) fn regex_rule(rule: &str, pattern: &str, path: String, out: &mut Vec<
 /// (securitypolicy.go, v1.9.0).
 pub(super) fn security_policy(obj: &Value, out: &mut Vec<Finding>) {
     let spec = &obj["spec"];
-    for (i, src) in arr(&spec["apiKeyAuth"]["extractFrom"]) {
-        let n = ["headers", "params", "cookies"]
-            .iter()
-            .filter(|k| nonempty(src, k))
-            .count();
-        if n > 1 {
-            out.push(Finding::error(
-                "security/apikey-extract-from",
-                format!("/spec/apiKeyAuth/extractFrom/{i}"),
-                "only one of headers, params or cookies may be set in one extractFrom entry: Envoy Gateway does not accept the policy",
-                "split it into one extractFrom entry per source",
-            ));
-        }
-    }
+    // validateAPIKeyAuth (one of headers, params, cookies per extractFrom) is also the CRD's
+    // CEL rule: left to the cel layer
     let oidc = &spec["oidc"];
     if is_true(oidc, "passThroughAuthHeader") {
         let jwt_from_header = arr(&spec["jwt"]["providers"])
@@ -468,15 +448,8 @@ pub(super) fn security_policy(obj: &Value, out: &mut Vec<Finding>) {
     }
     let mut names: Vec<&str> = Vec::new();
     for (i, p) in arr(&spec["jwt"]["providers"]) {
-        // validateJWTProvider: exactly one of remoteJWKS and localJWKS; names unique
-        if has(p, "remoteJWKS") == has(p, "localJWKS") {
-            out.push(Finding::error(
-                "security/jwt-provider",
-                format!("/spec/jwt/providers/{i}"),
-                "either remoteJWKS or localJWKS must be specified for a JWT provider (exactly one): Envoy Gateway does not accept the policy",
-                "set remoteJWKS.uri (or localJWKS), not both",
-            ));
-        }
+        // validateJWTProvider: names unique ("exactly one of remoteJWKS and localJWKS" is
+        // also the CRD's CEL rule: left to the cel layer)
         let name = s(p, "name");
         if !name.is_empty() {
             if names.contains(&name) {
@@ -804,13 +777,6 @@ mod tests {
                     "/spec/bandwidthLimit/request/limit",
                 )],
             ),
-            (
-                "request buffer with upgrade",
-                btp(
-                    json!({"requestBuffer": {"limit": "4Ki"}, "httpUpgrade": [{"type": "websocket"}]}),
-                ),
-                vec![("btp/request-buffer-with-upgrade", "/spec/requestBuffer")],
-            ),
         ]);
     }
 
@@ -819,26 +785,12 @@ mod tests {
     fn security_policy_table() {
         assert_table(vec![
             (
-                "api key from header and param",
-                sp(
-                    json!({"apiKeyAuth": {"credentialRefs": [{"name": "k"}], "extractFrom": [{"headers": ["x-api-key"], "params": ["key"]}, {"headers": ["x-key"]}]}}),
-                ),
-                vec![(
-                    "security/apikey-extract-from",
-                    "/spec/apiKeyAuth/extractFrom/0",
-                )],
-            ),
-            (
-                "jwt with both and neither JWKS, duplicate names",
+                "jwt provider names twice",
                 sp(json!({"jwt": {"providers": [
                     {"name": "a", "remoteJWKS": {"uri": "https://x/jwks"}, "localJWKS": {"inline": "{}"}},
                     {"name": "a"},
                     {"name": "b", "remoteJWKS": {"uri": "https://x/jwks"}}]}})),
-                vec![
-                    ("security/jwt-provider", "/spec/jwt/providers/0"),
-                    ("security/jwt-provider", "/spec/jwt/providers/1"),
-                    ("security/jwt-provider", "/spec/jwt/providers/1/name"),
-                ],
+                vec![("security/jwt-provider", "/spec/jwt/providers/1/name")],
             ),
             (
                 "oidc pass-through without jwt",
