@@ -91,7 +91,10 @@ fn global_needs_redis(obj: &Value, out: &mut Vec<Finding>) {
 /// Table-driven test support shared by the families: run `check` and compare (rule, path) pairs,
 /// the Redis warning (owned by the reference layer) left out.
 #[cfg(test)]
-fn assert_table(cases: Vec<(&str, Value, Vec<(&str, &str)>)>) {
+type Case<'a> = (&'a str, Value, Vec<(&'a str, &'a str)>);
+
+#[cfg(test)]
+fn assert_table(cases: Vec<Case>) {
     for (case, obj, want) in cases {
         let mut got: Vec<(String, String)> = check(&obj)
             .into_iter()

@@ -84,7 +84,7 @@ fn rate_limit(rl: &Value, out: &mut Vec<Finding>) {
                 let sel_path = || format!("{base}/{ri}/clientSelectors/{si}");
                 client_selector(
                     sel,
-                    *scope,
+                    scope,
                     &sel_path,
                     &mut distinct,
                     &mut absent_covered,

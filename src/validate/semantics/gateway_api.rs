@@ -38,19 +38,34 @@ fn port_class(protocol: &str) -> &str {
     }
 }
 
+/// A set of listener indexes without allocating: the Gateway CRD allows at most 64 listeners
+/// (indexes beyond are never marked).
+#[derive(Default, Clone, Copy)]
+struct Bits(u64);
+
+impl Bits {
+    fn set(&mut self, i: usize) {
+        if i < 64 {
+            self.0 |= 1 << i;
+        }
+    }
+    fn get(self, i: usize) -> bool {
+        i < 64 && self.0 & (1 << i) != 0
+    }
+}
+
 pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
-    let listeners: Vec<&Value> = obj["spec"]["listeners"]
+    let listeners = obj["spec"]["listeners"]
         .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let mut spec_valid = vec![true; listeners.len()];
+        .map_or(&[][..], Vec::as_slice);
+    let mut invalid = Bits::default();
     for (li, l) in listeners.iter().enumerate() {
         let protocol = s(l, "protocol");
         let refs = l["tls"]["certificateRefs"].as_array().map_or(0, Vec::len);
         let path = || format!("/spec/listeners/{li}");
         // validateListenerSpec (listener.go, v1.9.0): Accepted=False, UnsupportedProtocol
         if !matches!(protocol, "HTTP" | "HTTPS" | "TLS" | "TCP" | "UDP") {
-            spec_valid[li] = false;
+            invalid.set(li);
             out.push(Finding::error(
                 "gateway/unsupported-protocol",
                 format!("{}/protocol", path()),
@@ -63,7 +78,7 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
         // v1.9.0): an HTTPS listener needs TLS with at least one certificate ref; tls.options
         // alone (which the CRD's CEL rule accepts) is not enough.
         if protocol == "HTTPS" && tls_mode(l) == "Terminate" && refs == 0 {
-            spec_valid[li] = false;
+            invalid.set(li);
             out.push(Finding::error(
                 "gateway/https-without-certificate",
                 path(),
@@ -74,7 +89,7 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
         if protocol == "TLS" && has(l, "tls") {
             let mode = s(&l["tls"], "mode");
             if mode == "Passthrough" && refs > 0 {
-                spec_valid[li] = false;
+                invalid.set(li);
                 out.push(Finding::error(
                     "gateway/passthrough-with-certificate",
                     format!("{}/tls/certificateRefs", path()),
@@ -83,7 +98,7 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
                 ));
             }
             if mode == "Terminate" && refs == 0 {
-                spec_valid[li] = false;
+                invalid.set(li);
                 out.push(Finding::error(
                     "gateway/tls-terminate-without-certificate",
                     format!("{}/tls", path()),
@@ -99,7 +114,7 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
             let kind = s(k, "kind");
             let bad_group = group.is_some_and(|g| g != "gateway.networking.k8s.io");
             if bad_group || !allowed.contains(&kind) {
-                spec_valid[li] = false;
+                invalid.set(li);
                 out.push(Finding::error(
                     "gateway/route-kind-unsupported",
                     format!("{}/allowedRoutes/kinds/{ki}", path()),
@@ -113,27 +128,28 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
             }
         }
     }
-    conflicts(&listeners, &spec_valid, out);
+    conflicts(listeners, invalid, out);
 }
 
 /// validateConflictedProtocolsListeners and validateConflictedHostnameListeners (validate.go, v1.9.0) within one Gateway; listeners
 /// already invalid are skipped, as the translator skips them.
-fn conflicts(listeners: &[&Value], valid: &[bool], out: &mut Vec<Finding>) {
+fn conflicts(listeners: &[Value], invalid: Bits, out: &mut Vec<Finding>) {
+    let valid = |i: usize| !invalid.get(i);
     let port = |l: &Value| l.get("port").and_then(Value::as_i64);
-    let mut protocol_conflicted = vec![false; listeners.len()];
+    let mut protocol_conflicted = Bits::default();
     for (i, a) in listeners.iter().enumerate() {
-        if !valid[i] || s(a, "protocol") == "UDP" {
+        if !valid(i) || s(a, "protocol") == "UDP" {
             continue;
         }
         let clash = listeners.iter().enumerate().find(|(j, b)| {
             *j != i
-                && valid[*j]
+                && valid(*j)
                 && s(b, "protocol") != "UDP"
                 && port(b) == port(a)
                 && port_class(s(b, "protocol")) != port_class(s(a, "protocol"))
         });
         if let Some((_, b)) = clash {
-            protocol_conflicted[i] = true;
+            protocol_conflicted.set(i);
             out.push(Finding::error(
                 "gateway/protocol-conflict",
                 format!("/spec/listeners/{i}"),
@@ -152,14 +168,14 @@ fn conflicts(listeners: &[&Value], valid: &[bool], out: &mut Vec<Finding>) {
     // (Same protocol is the CEL rule's; HTTPS + TLS with one hostname passes CEL and conflicts.)
     for (i, a) in listeners.iter().enumerate() {
         let p = s(a, "protocol");
-        if !valid[i] || protocol_conflicted[i] || matches!(p, "TCP" | "UDP") {
+        if !valid(i) || protocol_conflicted.get(i) || matches!(p, "TCP" | "UDP") {
             continue;
         }
         let host = s(a, "hostname");
         if let Some((_, b)) = listeners.iter().enumerate().find(|(j, b)| {
             *j != i
-                && valid[*j]
-                && !protocol_conflicted[*j]
+                && valid(*j)
+                && !protocol_conflicted.get(*j)
                 && !matches!(s(b, "protocol"), "TCP" | "UDP")
                 && s(b, "protocol") != p
                 && port(b) == port(a)

@@ -8,6 +8,7 @@
 //! (not compiled) with `regex-syntax`, after the Go-only spellings are rewritten, and the AST is
 //! then checked for what Go refuses and Rust accepts.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// Go's `time.ParseDuration` (Go 1.25): nanoseconds, or `None` where Go returns an error.
@@ -190,9 +191,9 @@ pub fn check_regex(pattern: &str) -> Result<(), String> {
 }
 
 /// Rewrite Go-only escapes into Rust's spelling. `Ok(None)`: undecidable here (`\Q`).
-fn rewrite_go_escapes(p: &str) -> Result<Option<String>, String> {
+fn rewrite_go_escapes(p: &str) -> Result<Option<Cow<'_, str>>, String> {
     if !p.contains('\\') {
-        return Ok(Some(p.to_string()));
+        return Ok(Some(Cow::Borrowed(p)));
     }
     let mut out = String::with_capacity(p.len() + 8);
     let mut chars = p.chars().peekable();
@@ -234,7 +235,7 @@ fn rewrite_go_escapes(p: &str) -> Result<Option<String>, String> {
             }
         }
     }
-    Ok(Some(out))
+    Ok(Some(Cow::Owned(out)))
 }
 
 const GO_CATEGORIES: &[&str] = &[
