@@ -390,6 +390,12 @@ async fn unexpressible_requests_are_refused_with_nothing_written() {
             json!({"deployment": "orders", "scope": "backend", "backend": "nobody"}),
             "no rule is served by Service nobody alone",
         ),
+        (
+            // KEDA's webhook refuses it: the HPA keda-hpa-<name> would exceed 63 characters
+            "generate_scaledobject",
+            json!({"deployment": "orders", "name": "a".repeat(55)}),
+            "name: 55 characters as the ScaledObject name",
+        ),
     ];
     for (tool, args, says) in refusals {
         let r = call(&c, tool, &args).await;
