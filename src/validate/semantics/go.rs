@@ -192,12 +192,21 @@ pub fn check_regex(pattern: &str) -> Result<(), String> {
 
 /// Rewrite Go-only escapes into Rust's spelling. `Ok(None)`: undecidable here (`\Q`).
 fn rewrite_go_escapes(p: &str) -> Result<Option<Cow<'_, str>>, String> {
-    if !p.contains('\\') {
+    if !p.contains(['\\', '{']) {
         return Ok(Some(Cow::Borrowed(p)));
     }
     let mut out = String::with_capacity(p.len() + 8);
     let mut chars = p.chars().peekable();
     while let Some(c) = chars.next() {
+        if c == '{' {
+            // Go (parseRepeat): a `{` that does not open {n}, {n,} or {n,m} is a literal;
+            // Rust refuses it
+            let rest: String = chars.clone().take(24).collect();
+            if !is_go_repeat(&rest) {
+                out.push_str("\\x{7b}");
+                continue;
+            }
+        }
         if c != '\\' {
             out.push(c);
             continue;
@@ -232,10 +241,33 @@ fn rewrite_go_escapes(p: &str) -> Result<Option<Cow<'_, str>>, String> {
             c => {
                 out.push('\\');
                 out.push(c);
+                // \p{Name}, \P{Name}, \x{HHHH}: the braces are the escape's, copied as they are
+                if matches!(c, 'p' | 'P' | 'x') && chars.peek() == Some(&'{') {
+                    for b in chars.by_ref() {
+                        out.push(b);
+                        if b == '}' {
+                            break;
+                        }
+                    }
+                }
             }
         }
     }
     Ok(Some(Cow::Owned(out)))
+}
+
+/// Whether the text after a `{` completes a Go repeat: digits, optionally `,` and digits, `}`.
+fn is_go_repeat(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    let mut i = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if i == 0 {
+        return false;
+    }
+    if b.get(i) == Some(&b',') {
+        i += 1;
+        i += b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    }
+    b.get(i) == Some(&b'}')
 }
 
 const GO_CATEGORIES: &[&str] = &[
@@ -429,6 +461,11 @@ mod tests {
             r"\Qa.b\E",
             r"\<",
             "^[A-Za-z0-9]{32}$",
+            "^{.*}$",
+            r#"\{"a":1}"#,
+            "a{,5}",
+            "x{2,}y{1,3}",
+            r"\p{Greek}{2}\x{4a}{1,2}\P{Lu}",
         ] {
             assert_eq!(check_regex(ok), Ok(()), "{ok}");
         }
