@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{arr, go, has, is_true, nonempty, s};
 use crate::validate::finding::Finding;
 
-/// BackendTrafficPolicy: rate limits, bandwidth limits, retries, request buffering.
+/// BackendTrafficPolicy: rate limits, bandwidth limits, retries, circuit breakers.
 pub(super) fn backend_traffic_policy(obj: &Value, out: &mut Vec<Finding>) {
     let spec = &obj["spec"];
     rate_limit(&spec["rateLimit"], out);
