@@ -390,6 +390,12 @@ async fn unexpressible_requests_are_refused_with_nothing_written() {
             json!({"deployment": "orders", "scope": "backend", "backend": "nobody"}),
             "no rule is served by Service nobody alone",
         ),
+        (
+            // KEDA's webhook refuses it: the HPA keda-hpa-<name> would exceed 63 characters
+            "generate_scaledobject",
+            json!({"deployment": "orders", "name": "a".repeat(55)}),
+            "name: 55 characters as the ScaledObject name",
+        ),
     ];
     for (tool, args, says) in refusals {
         let r = call(&c, tool, &args).await;
@@ -515,4 +521,42 @@ fn intent_no_criterion_covers_is_listed() {
             .evidence
             .contains("rate_limits is in the intent but no criterion checks it")
     );
+}
+
+/// Names at the edges of what the upstream webhooks take: a hostname over 64 characters is not
+/// a commonName (cert-manager refuses those), and the stack stays at 0 errors.
+#[tokio::test]
+async fn a_long_hostname_is_a_dns_name_not_a_common_name() {
+    let host = format!("{}.example.com", "a".repeat(60));
+    let (dir, c) = built(&[
+        (
+            "generate_gateway",
+            json!({"namespace": "shop", "hostnames": [host], "listeners": "https_redirect",
+                   "routes": [{"name": "orders", "rules": [{"path_prefix": "/", "backends": [{"service": "orders", "port": 8080}]}]}]}),
+        ),
+        (
+            "generate_tls",
+            json!({"issuer_kind": "ClusterIssuer", "issuer_name": "letsencrypt-prod"}),
+        ),
+    ])
+    .await;
+    let certs: Vec<Value> = std::fs::read_dir(dir.path().join("traffic"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("certificate-"))
+        .map(|e| object(dir.path(), &e.file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(certs.len(), 1);
+    assert!(certs[0]["spec"].get("commonName").is_none(), "{}", certs[0]);
+    assert_eq!(certs[0]["spec"]["dnsNames"][0], host.as_str());
+    let report =
+        traffic_engineer::validation::validate_stack(validator(), &Stack::new(dir.path())).unwrap();
+    let errors: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| format!("{f:?}"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    c.cancel().await.unwrap();
 }

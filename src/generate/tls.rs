@@ -121,7 +121,10 @@ pub fn build(t: &TlsIntent, snap: &Snapshot) -> Result<Plan, GenerateError> {
                 "certificate.yaml.j2",
                 &json!({
                     "name": secret, "namespace": ns, "secret_name": secret,
-                    "common_name": t.hostnames[0], "dns_names": t.hostnames,
+                    // cert-manager's webhook refuses a commonName over 64 characters
+                    // (certificate.go v1.21.1); dnsNames carry the names either way
+                    "common_name": if t.hostnames[0].len() <= 64 { t.hostnames[0].as_str() } else { "" },
+                    "dns_names": t.hostnames,
                     "duration": format!("{hours}h"), "renew_before": format!("{renew}h"),
                     "issuer_kind": kind.as_str(), "issuer_name": name,
                 }),

@@ -1400,6 +1400,15 @@ pub fn autoscaling(
             None => deployment.clone(),
         },
     };
+    // KEDA's webhook (verifyName, scaledobject_webhook.go v2.20.2) refuses a ScaledObject whose
+    // HPA name keda-hpa-<name> is longer than a label value (63)
+    if name.len() > 54 && existing.is_none() {
+        c.err(
+            if p.name.is_some() { "name" } else { "deployment" },
+            format!("{} characters as the ScaledObject name", name.len()),
+            "at most 54 characters: KEDA names the HPA keda-hpa-<name>, at most 63; pass a shorter name",
+        );
+    }
     let spec_now = existing.as_ref().map(|so| &so.spec);
     let trigger_now = spec_now.and_then(|s| s.triggers.first());
     let min = p
