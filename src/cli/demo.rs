@@ -74,6 +74,9 @@ pub fn run(c: Demo) -> anyhow::Result<ExitCode> {
             Generator::ScaledObject => {
                 step::<ScaledObjectParams>(&stack, generate::scaling::generate)
             }
+            // the example names no model provider (its backends and key Secrets are the
+            // user's to name), so the demo has no LLM route
+            Generator::LlmRoute => continue,
         };
         let (plan, written) = plan_and_written.with_context(|| format!("{tool} {{}}"))?;
         writeln!(out, "== {tool} {{}}\n{}", plan.summary)?;

@@ -12,8 +12,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::intent::{
-    AllowedRoutes, AnonymousMode, IssuerKind, ListenerMode, PathType, RateUnit, ScaleMetric,
-    TargetKind,
+    AllowedRoutes, AnonymousMode, IssuerKind, ListenerMode, LlmSchema, PathType, RateUnit,
+    ScaleMetric, TargetKind,
 };
 
 /// Arguments of generate_gateway.
@@ -489,4 +489,70 @@ pub struct VerifyParams {
     /// Spec text instead of spec_file.
     #[serde(default)]
     pub spec: String,
+}
+
+/// Arguments of add_llm_route. Absent fields keep what the stack has.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmRouteParams {
+    /// Namespace. Default: the stack's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Gateway in the stack. Default: the only one.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// AIGatewayRoute. Default <gateway>-llm.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Providers; replaces the route's list.
+    #[serde(default)]
+    pub backends: Option<Vec<LlmBackendParams>>,
+    /// Budget per distinct value. Default x-user-id.
+    #[serde(default)]
+    pub user_header: Option<String>,
+    /// Tokens per user per unit; names only the kinds changed, 0 removes one.
+    #[serde(default)]
+    pub token_budget: Option<TokenBudgetParams>,
+    /// Budget unit. Default Hour.
+    #[serde(default)]
+    pub unit: Option<RateUnit>,
+}
+
+/// One model provider.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmBackendParams {
+    pub name: String,
+    /// openai (any OpenAI-compatible API) or azure_openai.
+    pub schema: LlmSchema,
+    /// Provider host or IP.
+    pub hostname: String,
+    /// Default 443.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// TLS to the provider. Default true.
+    #[serde(default)]
+    pub tls: Option<bool>,
+    /// Secret whose apiKey entry holds the key (never the key).
+    pub secret: String,
+    /// Model names served.
+    pub models: Vec<String>,
+    /// 0 primary (default), higher: fallback.
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// azure_openai API version.
+    #[serde(default)]
+    pub api_version: Option<String>,
+}
+
+/// Tokens per user per unit, by kind.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBudgetParams {
+    #[serde(default)]
+    pub input: Option<u32>,
+    #[serde(default)]
+    pub output: Option<u32>,
+    #[serde(default)]
+    pub total: Option<u32>,
 }

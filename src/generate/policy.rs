@@ -46,13 +46,13 @@ fn policies_of<'a>(
         .collect()
 }
 
-struct Resolved<'a> {
-    name: String,
-    existing: Option<&'a StackManifest>,
+pub(super) struct Resolved<'a> {
+    pub(super) name: String,
+    pub(super) existing: Option<&'a StackManifest>,
 }
 
 /// Find the one policy of `kind` on the target, or pick the name of the one to create.
-fn resolve<'a>(
+pub(super) fn resolve<'a>(
     t: &TargetIntent,
     kind: &'static str,
     default_name: String,

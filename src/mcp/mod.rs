@@ -21,7 +21,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::generate::params::{
-    CircuitBreakerParams, FromSpecParams, GatewayParams, RateLimitParams, ScaledObjectParams,
+    CircuitBreakerParams, FromSpecParams, GatewayParams, LlmRouteParams, RateLimitParams, ScaledObjectParams,
     TlsParams, ValidateParams, VerifyParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
@@ -776,6 +776,22 @@ impl TrafficServer {
             generate::scaling::generate,
         )
         .await
+    }
+
+    /// Envoy AI Gateway LLM route on a Gateway: model routing (x-ai-eg-model), OpenAI/Azure providers with key Secrets you name, fallback by priority, per-user token budgets. Changes only what it names.
+    #[tool(
+        title = "Add LLM route",
+        output_schema = outline::<ToolOutput>(),
+        input_schema = schema::<LlmRouteParams>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn add_llm_route(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.run("add_llm_route", args, &ctx, generate::llm::generate)
+            .await
     }
 
     /// Build the whole stack from traffic-spec.md through the same generators as the other tools.

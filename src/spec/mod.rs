@@ -1014,6 +1014,7 @@ impl Spec {
             circuit_breaker,
             tls,
             autoscaling,
+            llm_route: None,
         })
     }
 }
@@ -1070,6 +1071,7 @@ pub fn generate(
             Generator::ScaledObject => {
                 step!(tool, intent.autoscaling.as_ref(), g::scaling::build)
             }
+            Generator::LlmRoute => step!(tool, intent.llm_route.as_ref(), g::llm::build),
         }
     }
     Ok(steps)
