@@ -27,7 +27,8 @@ pub fn token_rules(policy: &Value) -> Vec<&Value> {
 }
 
 fn is_token_rule(r: &Value) -> bool {
-    r.pointer("/cost/response/metadata/namespace").and_then(Value::as_str)
+    r.pointer("/cost/response/metadata/namespace")
+        .and_then(Value::as_str)
         == Some(defaults::llm::COST_NAMESPACE)
 }
 
@@ -186,7 +187,10 @@ pub fn build(l: &LlmRouteIntent, snap: &Snapshot) -> Result<Plan, GenerateError>
             .iter()
             .map(|(m, bs)| format!(
                 "{m} -> {}",
-                bs.iter().map(|b| b.name.as_str()).collect::<Vec<_>>().join(" then ")
+                bs.iter()
+                    .map(|b| b.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" then ")
             ))
             .collect::<Vec<_>>()
             .join(", "),
@@ -202,7 +206,10 @@ pub fn build(l: &LlmRouteIntent, snap: &Snapshot) -> Result<Plan, GenerateError>
                 .join(", ")
         }
     );
-    plan.next_step = format!("validate {{}} (then apply; the Secrets {} must exist)", secrets.join(", "));
+    plan.next_step = format!(
+        "validate {{}} (then apply; the Secrets {} must exist)",
+        secrets.join(", ")
+    );
     Ok(plan)
 }
 
@@ -238,7 +245,9 @@ fn traffic_policy(
         snap,
         plan,
     )?;
-    let existing_tokens = r.existing.is_some_and(|m| !token_rules(&m.value).is_empty());
+    let existing_tokens = r
+        .existing
+        .is_some_and(|m| !token_rules(&m.value).is_empty());
     if r.existing.is_none() && l.budget.is_empty() && !fallback {
         plan.notes.push(format!(
             "no token budget: users of {} are not limited (token_budget sets one)",
@@ -297,16 +306,26 @@ fn traffic_policy(
                     .unwrap_or_default(),
             );
             if all.is_empty() {
-                if let Some(rl) = merged["spec"]["rateLimit"].as_object_mut() {
-                    if let Some(g) = rl.get_mut("global").and_then(Value::as_object_mut) {
-                        g.remove("rules");
-                    }
+                // no rule left: drop the emptied rateLimit (pointer_mut never inserts keys)
+                if let Some(g) = merged
+                    .pointer_mut("/spec/rateLimit/global")
+                    .and_then(Value::as_object_mut)
+                {
+                    g.remove("rules");
                 }
-                if merged["spec"]["rateLimit"]["global"].as_object().is_some_and(|g| g.is_empty()) {
-                    merged["spec"]["rateLimit"].as_object_mut().map(|o| o.remove("global"));
+                let empty =
+                    |v: Option<&Value>| v.and_then(Value::as_object).is_some_and(|o| o.is_empty());
+                if empty(merged.pointer("/spec/rateLimit/global"))
+                    && let Some(rl) = merged
+                        .pointer_mut("/spec/rateLimit")
+                        .and_then(Value::as_object_mut)
+                {
+                    rl.remove("global");
                 }
-                if merged["spec"]["rateLimit"].as_object().is_some_and(|o| o.is_empty()) {
-                    merged["spec"].as_object_mut().map(|o| o.remove("rateLimit"));
+                if empty(merged.pointer("/spec/rateLimit"))
+                    && let Some(spec) = merged.pointer_mut("/spec").and_then(Value::as_object_mut)
+                {
+                    spec.remove("rateLimit");
                 }
             } else {
                 merged["spec"]["rateLimit"]["global"]["rules"] = Value::Array(all);
@@ -318,7 +337,8 @@ fn traffic_policy(
             out.file = m.file.clone();
             plan.files.push(out);
             if existing_tokens && l.budget.is_empty() {
-                plan.notes.push(format!("token budget removed from {}", r.name));
+                plan.notes
+                    .push(format!("token budget removed from {}", r.name));
             }
         }
     }

@@ -21,8 +21,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::generate::params::{
-    CircuitBreakerParams, FromSpecParams, GatewayParams, LlmRouteParams, RateLimitParams, ScaledObjectParams,
-    TlsParams, ValidateParams, VerifyParams, parse_args,
+    CircuitBreakerParams, FromSpecParams, GatewayParams, LlmRouteParams, RateLimitParams,
+    ScaledObjectParams, TlsParams, ValidateParams, VerifyParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;

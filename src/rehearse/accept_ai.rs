@@ -128,7 +128,11 @@ pub fn translate_llm_stack(
     let dir = tempfile::tempdir().map_err(AcceptError::Input)?;
     for (i, o) in translated.iter().enumerate() {
         std::fs::write(
-            dir.path().join(format!("{i:03}-{}-{}.yaml", o.kind().to_ascii_lowercase(), o.name())),
+            dir.path().join(format!(
+                "{i:03}-{}-{}.yaml",
+                o.kind().to_ascii_lowercase(),
+                o.name()
+            )),
             o.value.to_string(),
         )
         .map_err(AcceptError::Input)?;

@@ -893,22 +893,45 @@ fn llm_routing(i: &Intent, st: &StackView, f: &mut Fields) -> String {
     };
     let ns = &l.namespace;
     let Some(route) = st.find("AIGatewayRoute", ns, &l.name) else {
-        f.fail("llm_route.name", format!("AIGatewayRoute {ns}/{}", l.name), "none");
+        f.fail(
+            "llm_route.name",
+            format!("AIGatewayRoute {ns}/{}", l.name),
+            "none",
+        );
         return String::new();
     };
-    let s = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).unwrap_or("").to_string();
-    f.check("llm_route.gateway", &l.gateway, s(route, "/spec/parentRefs/0/name"));
-    let rules: Vec<&Value> = route["spec"]["rules"].as_array().into_iter().flatten().collect();
+    let s = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    f.check(
+        "llm_route.gateway",
+        &l.gateway,
+        s(route, "/spec/parentRefs/0/name"),
+    );
+    let rules: Vec<&Value> = route["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     for (model, bs) in l.models() {
         let rule = rules.iter().find(|r| {
             r["matches"].as_array().into_iter().flatten().any(|m| {
                 m["headers"].as_array().into_iter().flatten().any(|h| {
-                    h["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(defaults::llm::MODEL_HEADER))
+                    h["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(defaults::llm::MODEL_HEADER))
                         && h["value"] == model.as_str()
                 })
             })
         });
-        let want = bs.iter().map(|b| format!("{}@{}", b.name, b.priority)).collect::<Vec<_>>().join(", ");
+        let want = bs
+            .iter()
+            .map(|b| format!("{}@{}", b.name, b.priority))
+            .collect::<Vec<_>>()
+            .join(", ");
         let got = match rule {
             None => "no rule for this model".to_string(),
             Some(r) => r["backendRefs"]
@@ -924,13 +947,27 @@ fn llm_routing(i: &Intent, st: &StackView, f: &mut Fields) -> String {
     for b in &l.backends {
         let fld = |x: &str| format!("llm_route.backends[{}].{x}", b.name);
         let asb = st.find("AIServiceBackend", ns, &b.name);
-        f.check(fld("schema"), b.schema.schema_name(), asb.map(|a| s(a, "/spec/schema/name")).unwrap_or_else(|| "no AIServiceBackend".into()));
+        f.check(
+            fld("schema"),
+            b.schema.schema_name(),
+            asb.map(|a| s(a, "/spec/schema/name"))
+                .unwrap_or_else(|| "no AIServiceBackend".into()),
+        );
         if let Some(v) = &b.api_version {
-            f.check(fld("api_version"), v, asb.map(|a| s(a, "/spec/schema/version")).unwrap_or_default());
+            f.check(
+                fld("api_version"),
+                v,
+                asb.map(|a| s(a, "/spec/schema/version"))
+                    .unwrap_or_default(),
+            );
         }
-        let backend_name = asb.map(|a| s(a, "/spec/backendRef/name")).unwrap_or_default();
+        let backend_name = asb
+            .map(|a| s(a, "/spec/backendRef/name"))
+            .unwrap_or_default();
         let be = st.find("Backend", ns, &backend_name);
-        let ep = be.map(|b| b["spec"]["endpoints"][0].clone()).unwrap_or_default();
+        let ep = be
+            .map(|b| b["spec"]["endpoints"][0].clone())
+            .unwrap_or_default();
         let (host, port) = match (ep.get("fqdn"), ep.get("ip")) {
             (Some(x), _) => (s(x, "/hostname"), x["port"].as_u64().unwrap_or(0)),
             (None, Some(x)) => (s(x, "/address"), x["port"].as_u64().unwrap_or(0)),
@@ -938,33 +975,72 @@ fn llm_routing(i: &Intent, st: &StackView, f: &mut Fields) -> String {
         };
         f.check(fld("hostname"), &b.hostname, host);
         f.check(fld("port"), b.port, port);
-        f.check(fld("tls"), b.tls, be.is_some_and(|x| x["spec"]["tls"].is_object()));
+        f.check(
+            fld("tls"),
+            b.tls,
+            be.is_some_and(|x| x["spec"]["tls"].is_object()),
+        );
         let (ty, field) = b.schema.security_type();
         let secret = st
             .all("BackendSecurityPolicy", ns)
             .into_iter()
             .filter(|p| p["spec"]["type"] == ty)
-            .filter(|p| p["spec"]["targetRefs"].as_array().into_iter().flatten().any(|t| t["name"] == b.name.as_str()))
+            .filter(|p| {
+                p["spec"]["targetRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["name"] == b.name.as_str())
+            })
             .map(|p| s(p, &format!("/spec/{field}/secretRef/name")))
             .next()
             .unwrap_or_else(|| format!("no {ty} BackendSecurityPolicy"));
         f.check(fld("secret"), &b.secret, secret);
     }
-    let costs: Vec<String> = route["spec"]["llmRequestCosts"].as_array().into_iter().flatten().map(|c| s(c, "/metadataKey")).collect();
+    let costs: Vec<String> = route["spec"]["llmRequestCosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| s(c, "/metadataKey"))
+        .collect();
     let budget = l.budget.buckets();
     if !budget.is_empty() {
-        let Some(p) = one_policy(st, "BackendTrafficPolicy", ns, "HTTPRoute", &l.name, "llm_route.token_budget", f) else {
+        let Some(p) = one_policy(
+            st,
+            "BackendTrafficPolicy",
+            ns,
+            "HTTPRoute",
+            &l.name,
+            "llm_route.token_budget",
+            f,
+        ) else {
             return String::new();
         };
-        let rules: Vec<&Value> = p["spec"]["rateLimit"]["global"]["rules"].as_array().into_iter().flatten()
-            .filter(|r| r["cost"]["response"]["metadata"]["namespace"] == defaults::llm::COST_NAMESPACE)
+        let rules: Vec<&Value> = p["spec"]["rateLimit"]["global"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["cost"]["response"]["metadata"]["namespace"] == defaults::llm::COST_NAMESPACE
+            })
             .collect();
         for (k, n) in &budget {
             let key = k.metadata_key();
             let fld = format!("llm_route.token_budget.{}", k.as_str());
-            f.check(format!("{fld} (route stores {key})"), true, costs.iter().any(|c| c == key));
-            match rules.iter().find(|r| r["cost"]["response"]["metadata"]["key"] == key) {
-                None => f.fail(fld, format!("{n} per {}", l.unit.as_str()), "no rule charging it"),
+            f.check(
+                format!("{fld} (route stores {key})"),
+                true,
+                costs.iter().any(|c| c == key),
+            );
+            match rules
+                .iter()
+                .find(|r| r["cost"]["response"]["metadata"]["key"] == key)
+            {
+                None => f.fail(
+                    fld,
+                    format!("{n} per {}", l.unit.as_str()),
+                    "no rule charging it",
+                ),
                 Some(r) => {
                     f.check(
                         fld,
@@ -988,7 +1064,11 @@ fn llm_routing(i: &Intent, st: &StackView, f: &mut Fields) -> String {
         if budget.is_empty() {
             "none".to_string()
         } else {
-            budget.iter().map(|(k, n)| format!("{n} {} per {}", k.as_str(), l.unit.as_str())).collect::<Vec<_>>().join(", ")
+            budget
+                .iter()
+                .map(|(k, n)| format!("{n} {} per {}", k.as_str(), l.unit.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     )
 }
@@ -1103,6 +1183,10 @@ pub fn evaluate(
         CheckKind::Autoscaling,
         "autoscaling",
     );
-    uncovered(intent.llm_route.is_some(), CheckKind::LlmRouting, "llm_route");
+    uncovered(
+        intent.llm_route.is_some(),
+        CheckKind::LlmRouting,
+        "llm_route",
+    );
     rows
 }

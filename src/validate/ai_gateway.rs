@@ -65,7 +65,11 @@ fn keep(from: &Value, to: &mut Value, pointers: &[&str]) {
             *to = json!({});
         }
         if let Some(o) = to.as_object_mut() {
-            put(o.entry((*first).to_string()).or_insert(Value::Null), rest, v);
+            put(
+                o.entry((*first).to_string()).or_insert(Value::Null),
+                rest,
+                v,
+            );
         }
     }
     for p in pointers {
@@ -83,7 +87,11 @@ pub fn project_into(v: &Value, fact: &mut Value) {
     match (group_of(v), kind(v)) {
         (GROUP, "AIGatewayRoute") => {
             let mut spec = json!({});
-            keep(&v["spec"], &mut spec, &["/parentRefs", "/hostnames", "/llmRequestCosts"]);
+            keep(
+                &v["spec"],
+                &mut spec,
+                &["/parentRefs", "/hostnames", "/llmRequestCosts"],
+            );
             let rules: Vec<Value> = items(&v["spec"]["rules"])
                 .map(|(_, r)| {
                     let mut out = json!({});
@@ -189,7 +197,15 @@ impl<'a> Index<'a> {
     }
     /// A missing referent: an error when objects of that kind are in that namespace (a typo),
     /// a warning when none are (it may live in the cluster). As the reference layer does.
-    fn missing(&self, rule: &str, path: String, k: &str, namespace: &str, n: &str, what: &str) -> Finding {
+    fn missing(
+        &self,
+        rule: &str,
+        path: String,
+        k: &str,
+        namespace: &str,
+        n: &str,
+        what: &str,
+    ) -> Finding {
         match self.names.get(&(k, namespace)) {
             None => Finding::warning(
                 rule,
@@ -287,13 +303,22 @@ fn service_backend(idx: &Index, i: usize, o: &Value, out: &mut Vec<(usize, Findi
         if idx.get("Backend", bns, s(b, "name")).is_none() {
             out.push((
                 i,
-                idx.missing("ref/ai-backend", "/spec/backendRef/name".into(), "Backend", bns, s(b, "name"), "backendRef"),
+                idx.missing(
+                    "ref/ai-backend",
+                    "/spec/backendRef/name".into(),
+                    "Backend",
+                    bns,
+                    s(b, "name"),
+                    "backendRef",
+                ),
             ));
         }
     }
     // ai/azure-version: the AzureOpenAI translator puts schema.version in the api-version query
     // parameter of every request (`internal/translator/openai_azureopenai.go`).
-    if s(&o["spec"]["schema"], "name") == "AzureOpenAI" && s(&o["spec"]["schema"], "version").is_empty() {
+    if s(&o["spec"]["schema"], "name") == "AzureOpenAI"
+        && s(&o["spec"]["schema"], "version").is_empty()
+    {
         out.push((
             i,
             Finding::warning(
@@ -333,7 +358,14 @@ fn security_policy(idx: &Index, i: usize, p: &Value, out: &mut Vec<(usize, Findi
         match idx.get("AIServiceBackend", ns(p), s(t, "name")) {
             None => out.push((
                 i,
-                idx.missing("ai/policy-target", format!("/spec/targetRefs/{ti}/name"), "AIServiceBackend", ns(p), s(t, "name"), "targetRef"),
+                idx.missing(
+                    "ai/policy-target",
+                    format!("/spec/targetRefs/{ti}/name"),
+                    "AIServiceBackend",
+                    ns(p),
+                    s(t, "name"),
+                    "targetRef",
+                ),
             )),
             Some(b) => {
                 let schema = s(&b["spec"]["schema"], "name");
@@ -373,15 +405,35 @@ fn security_policy(idx: &Index, i: usize, p: &Value, out: &mut Vec<(usize, Findi
             Finding::warning(
                 "ai/secret-namespace",
                 format!("{path}/namespace"),
-                format!("the AI Gateway reads Secret {} from the policy's namespace {}, not from {}", s(r, "name"), ns(p), s(r, "namespace")),
-                format!("put the Secret in namespace {} and drop secretRef.namespace", ns(p)),
+                format!(
+                    "the AI Gateway reads Secret {} from the policy's namespace {}, not from {}",
+                    s(r, "name"),
+                    ns(p),
+                    s(r, "namespace")
+                ),
+                format!(
+                    "put the Secret in namespace {} and drop secretRef.namespace",
+                    ns(p)
+                ),
             ),
         ));
     }
     match idx.get("Secret", ns(p), s(r, "name")) {
-        None => out.push((i, idx.missing("ref/api-key-secret", format!("{path}/name"), "Secret", ns(p), s(r, "name"), "secretRef"))),
+        None => out.push((
+            i,
+            idx.missing(
+                "ref/api-key-secret",
+                format!("{path}/name"),
+                "Secret",
+                ns(p),
+                s(r, "name"),
+                "secretRef",
+            ),
+        )),
         Some(sec) => {
-            if sec["data"].get(API_KEY_ENTRY).is_none() && sec["stringData"].get(API_KEY_ENTRY).is_none() {
+            if sec["data"].get(API_KEY_ENTRY).is_none()
+                && sec["stringData"].get(API_KEY_ENTRY).is_none()
+            {
                 out.push((
                     i,
                     Finding::error(
@@ -422,7 +474,10 @@ fn costs(idx: &Index, objs: &[&Value], i: usize, p: &Value, out: &mut Vec<(usize
     }
     for t in targets {
         let ai_routes: Vec<&Value> = match s(t, "kind") {
-            "HTTPRoute" => idx.get("AIGatewayRoute", ns(p), s(t, "name")).into_iter().collect(),
+            "HTTPRoute" => idx
+                .get("AIGatewayRoute", ns(p), s(t, "name"))
+                .into_iter()
+                .collect(),
             "Gateway" => objs
                 .iter()
                 .filter(|o| is_ai(o) && kind(o) == "AIGatewayRoute" && o.get(GENERATED).is_none())
@@ -567,46 +622,142 @@ mod tests {
     #[test]
     fn table() {
         type Edit = fn(&mut Vec<Value>);
-        let cases: &[(&str, Edit, &[(&str, &str)])] = &[
+        type Case<'a> = (&'a str, Edit, &'a [(&'a str, &'a str)]);
+        let cases: &[Case] = &[
             ("a whole stack is clean", |_| {}, &[]),
-            ("route to a missing AIServiceBackend (others exist: error)", |v| v[1] = ai_route(costs_total(), "opneai"),
-             &[("ai/route-backend", "/spec/rules/0/backendRefs/0/name")]),
-            ("AIServiceBackend to a missing Backend", |v| { v.remove(3); },
-             &[("ref/ai-backend", "/spec/backendRef/name")]),
-            ("key policy on a missing AIServiceBackend", |v| v[4] = bsp("APIKey", "apiKey", "nope", json!({"name": "key"})),
-             &[("ai/policy-target", "/spec/targetRefs/0/name")]),
-            ("Secret without apiKey", |v| v[5] = secret("key", "api-key"),
-             &[("ref/api-key-secret", "/spec/apiKey/secretRef/name")]),
-            ("Secret missing", |v| { v.remove(5); },
-             &[("ref/api-key-secret", "/spec/apiKey/secretRef/name")]),
-            ("Secret in another namespace is not read", |v| v[4] = bsp("APIKey", "apiKey", "openai", json!({"name": "key", "namespace": "other"})),
-             &[("ai/secret-namespace", "/spec/apiKey/secretRef/namespace")]),
-            ("Azure key on an OpenAI backend", |v| v[4] = bsp("AzureAPIKey", "azureAPIKey", "openai", json!({"name": "key"})),
-             &[("ai/credential-schema", "/spec/type")]),
-            ("Azure schema without version", |v| v[2] = asb("openai", "AzureOpenAI", None),
-             &[("ai/azure-version", "/spec/schema"), ("ai/credential-schema", "/spec/type")]),
-            ("budget reading a key the route does not store", |v| v[6] = btp("HTTPRoute", "llm", COST_NAMESPACE, "llm_input_token"),
-             &[("ai/cost-key", "/spec/rateLimit/global/rules/0/cost/response/metadata/key")]),
-            ("budget reading the route's key from another namespace", |v| v[6] = btp("HTTPRoute", "llm", "envoy.filters.http.ai", "llm_total_token"),
-             &[("ai/cost-namespace", "/spec/rateLimit/global/rules/0/cost/response/metadata/namespace")]),
-            ("budget on the Gateway reads the keys of its AI routes", |v| v[6] = btp("Gateway", "gw", COST_NAMESPACE, "llm_total_token"), &[]),
-            ("budget on the Gateway with a key no AI route stores", |v| v[6] = btp("Gateway", "gw", COST_NAMESPACE, "llm_output_token"),
-             &[("ai/cost-key", "/spec/rateLimit/global/rules/0/cost/response/metadata/key")]),
-            ("a GatewayConfig's global costs count", |v| {
-                v[6] = btp("HTTPRoute", "llm", COST_NAMESPACE, "llm_output_token");
-                v.push(json!({"apiVersion": "aigateway.envoyproxy.io/v1beta1", "kind": "GatewayConfig", "metadata": {"name": "c", "namespace": "app"},
+            (
+                "route to a missing AIServiceBackend (others exist: error)",
+                |v| v[1] = ai_route(costs_total(), "opneai"),
+                &[("ai/route-backend", "/spec/rules/0/backendRefs/0/name")],
+            ),
+            (
+                "AIServiceBackend to a missing Backend",
+                |v| {
+                    v.remove(3);
+                },
+                &[("ref/ai-backend", "/spec/backendRef/name")],
+            ),
+            (
+                "key policy on a missing AIServiceBackend",
+                |v| v[4] = bsp("APIKey", "apiKey", "nope", json!({"name": "key"})),
+                &[("ai/policy-target", "/spec/targetRefs/0/name")],
+            ),
+            (
+                "Secret without apiKey",
+                |v| v[5] = secret("key", "api-key"),
+                &[("ref/api-key-secret", "/spec/apiKey/secretRef/name")],
+            ),
+            (
+                "Secret missing",
+                |v| {
+                    v.remove(5);
+                },
+                &[("ref/api-key-secret", "/spec/apiKey/secretRef/name")],
+            ),
+            (
+                "Secret in another namespace is not read",
+                |v| {
+                    v[4] = bsp(
+                        "APIKey",
+                        "apiKey",
+                        "openai",
+                        json!({"name": "key", "namespace": "other"}),
+                    )
+                },
+                &[("ai/secret-namespace", "/spec/apiKey/secretRef/namespace")],
+            ),
+            (
+                "Azure key on an OpenAI backend",
+                |v| {
+                    v[4] = bsp(
+                        "AzureAPIKey",
+                        "azureAPIKey",
+                        "openai",
+                        json!({"name": "key"}),
+                    )
+                },
+                &[("ai/credential-schema", "/spec/type")],
+            ),
+            (
+                "Azure schema without version",
+                |v| v[2] = asb("openai", "AzureOpenAI", None),
+                &[
+                    ("ai/azure-version", "/spec/schema"),
+                    ("ai/credential-schema", "/spec/type"),
+                ],
+            ),
+            (
+                "budget reading a key the route does not store",
+                |v| v[6] = btp("HTTPRoute", "llm", COST_NAMESPACE, "llm_input_token"),
+                &[(
+                    "ai/cost-key",
+                    "/spec/rateLimit/global/rules/0/cost/response/metadata/key",
+                )],
+            ),
+            (
+                "budget reading the route's key from another namespace",
+                |v| {
+                    v[6] = btp(
+                        "HTTPRoute",
+                        "llm",
+                        "envoy.filters.http.ai",
+                        "llm_total_token",
+                    )
+                },
+                &[(
+                    "ai/cost-namespace",
+                    "/spec/rateLimit/global/rules/0/cost/response/metadata/namespace",
+                )],
+            ),
+            (
+                "budget on the Gateway reads the keys of its AI routes",
+                |v| v[6] = btp("Gateway", "gw", COST_NAMESPACE, "llm_total_token"),
+                &[],
+            ),
+            (
+                "budget on the Gateway with a key no AI route stores",
+                |v| v[6] = btp("Gateway", "gw", COST_NAMESPACE, "llm_output_token"),
+                &[(
+                    "ai/cost-key",
+                    "/spec/rateLimit/global/rules/0/cost/response/metadata/key",
+                )],
+            ),
+            (
+                "a GatewayConfig's global costs count",
+                |v| {
+                    v[6] = btp("HTTPRoute", "llm", COST_NAMESPACE, "llm_output_token");
+                    v.push(json!({"apiVersion": "aigateway.envoyproxy.io/v1beta1", "kind": "GatewayConfig", "metadata": {"name": "c", "namespace": "app"},
                               "spec": {"globalLLMRequestCosts": [{"metadataKey": "llm_output_token", "type": "OutputToken"}]}}));
-            }, &[]),
-            ("an HTTPRoute named like the AIGatewayRoute is overwritten", |v| v.push(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "llm", "namespace": "app"}, "spec": {}})),
-             &[("ai/route-name-taken", "/metadata/name")]),
-            ("a partial stack (no Backend, no Secret of any kind) only warns", |v| { v.remove(5); v.remove(3); },
-             &[("ref/ai-backend", "/spec/backendRef/name"), ("ref/api-key-secret", "/spec/apiKey/secretRef/name")]),
+                },
+                &[],
+            ),
+            (
+                "an HTTPRoute named like the AIGatewayRoute is overwritten",
+                |v| {
+                    v.push(json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute", "metadata": {"name": "llm", "namespace": "app"}, "spec": {}}))
+                },
+                &[("ai/route-name-taken", "/metadata/name")],
+            ),
+            (
+                "a partial stack (no Backend, no Secret of any kind) only warns",
+                |v| {
+                    v.remove(5);
+                    v.remove(3);
+                },
+                &[
+                    ("ref/ai-backend", "/spec/backendRef/name"),
+                    ("ref/api-key-secret", "/spec/apiKey/secretRef/name"),
+                ],
+            ),
         ];
         for (what, edit, want) in cases {
             let mut objs = good();
             edit(&mut objs);
             let got = run(&objs);
-            let want: Vec<(String, String)> = want.iter().map(|(r, p)| (r.to_string(), p.to_string())).collect();
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(r, p)| (r.to_string(), p.to_string()))
+                .collect();
             assert_eq!(got, want, "{what}");
         }
     }
@@ -615,7 +766,14 @@ mod tests {
     fn missing_referents_are_warnings_when_none_of_the_kind_is_given() {
         let mut objs = good();
         objs.remove(5); // the only Secret
-        let mut facts: Vec<Value> = objs.iter().map(|o| { let mut f = super::super::refs::project(o); project_into(o, &mut f); f }).collect();
+        let mut facts: Vec<Value> = objs
+            .iter()
+            .map(|o| {
+                let mut f = super::super::refs::project(o);
+                project_into(o, &mut f);
+                f
+            })
+            .collect();
         facts.extend(objs.iter().filter_map(generated_route));
         let refs: Vec<&Value> = facts.iter().collect();
         let f = check(&refs);
@@ -629,7 +787,10 @@ mod tests {
         assert_eq!(g["kind"], "HTTPRoute");
         assert_eq!(g["metadata"]["name"], "llm");
         assert_eq!(g["spec"]["parentRefs"][0]["name"], "gw");
-        assert_eq!(g["spec"]["rules"].as_array().unwrap().last().unwrap()["name"], "route-not-found");
+        assert_eq!(
+            g["spec"]["rules"].as_array().unwrap().last().unwrap()["name"],
+            "route-not-found"
+        );
         assert!(generated_route(&gw()).is_none());
     }
 }

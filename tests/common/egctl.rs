@@ -84,8 +84,11 @@ pub fn translate(stack_dir: &Path) -> Acceptance {
 pub fn assert_accepted(stack_dir: &Path) -> Result<(), String> {
     // a stack with Envoy AI Gateway objects goes through the AI Gateway's translation first
     let has_ai = std::fs::read_dir(stack_dir).is_ok_and(|d| {
-        d.flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with("aigatewayroute-"))
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("aigatewayroute-")
+        })
     });
     let result = if has_ai {
         match std::env::var_os("TRAFFIC_ENGINEER_AIGW_TRANSLATE").filter(|p| !p.is_empty()) {
