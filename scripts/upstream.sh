@@ -164,7 +164,7 @@ install_aigw_from_git() {
     { log "$git has no tag $VERSION"; exit 1; }
   [ "$commit" = "$AIGW_COMMIT" ] ||
     { log "tag $VERSION in $git is $commit, the pin is $AIGW_COMMIT"; exit 1; }
-  log "the proxy does not serve $VERSION: building from $git at $commit"
+  log "building $NAME from the git tree at $commit (the Go module proxy does not serve ai-gateway $VERSION)"
   rm -rf "$work/src"
   mkdir -p "$work/src"
   git --git-dir="$(git -C "$git" rev-parse --absolute-git-dir 2>/dev/null || echo "$git")" \
