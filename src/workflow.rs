@@ -13,6 +13,7 @@ pub enum Generator {
     CircuitBreaker,
     Tls,
     ScaledObject,
+    LlmRoute,
 }
 
 /// What a stage does.
@@ -63,6 +64,11 @@ pub const WORKFLOW: &[Stage] = &[
         tool: "generate_scaledobject",
         command: "generate",
         does: Does::Generate(Generator::ScaledObject),
+    },
+    Stage {
+        tool: "add_llm_route",
+        command: "generate",
+        does: Does::Generate(Generator::LlmRoute),
     },
     Stage {
         tool: "validate",
@@ -150,6 +156,7 @@ mod tests {
             Generator::CircuitBreaker,
             Generator::Tls,
             Generator::ScaledObject,
+            Generator::LlmRoute,
         ];
         for g in all {
             let n = WORKFLOW
@@ -167,7 +174,7 @@ mod tests {
         assert_eq!(
             offline_chain(),
             "generate_gateway -> add_rate_limit -> add_circuit_breaker -> generate_tls -> \
-             generate_scaledobject -> validate"
+             generate_scaledobject -> add_llm_route -> validate"
         );
         assert_eq!(after_validate(), "apply -> status -> verify");
         assert_eq!(

@@ -74,6 +74,15 @@ pub fn run(c: Demo) -> anyhow::Result<ExitCode> {
             Generator::ScaledObject => {
                 step::<ScaledObjectParams>(&stack, generate::scaling::generate)
             }
+            // the example names no model provider (its backends and key Secrets are the
+            // user's to name), so the demo has no LLM route: said, not hidden
+            Generator::LlmRoute => {
+                writeln!(
+                    out,
+                    "== {tool} skipped: the Task API example calls no model provider (add_llm_route needs your backends and the names of their key Secrets)"
+                )?;
+                continue;
+            }
         };
         let (plan, written) = plan_and_written.with_context(|| format!("{tool} {{}}"))?;
         writeln!(out, "== {tool} {{}}\n{}", plan.summary)?;

@@ -19,7 +19,7 @@ use crate::workspace::Stack;
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyParams {
-    /// Kubeconfig context (default: current).
+    /// Default: the current one.
     #[serde(default)]
     pub context: String,
     /// Dry run only: the plan.
@@ -44,7 +44,7 @@ fn default_timeout() -> u32 {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusParams {
-    /// Kubeconfig context (default: current).
+    /// Default: the current one.
     #[serde(default)]
     pub context: String,
     /// Spec file in the root (default traffic-spec.md).

@@ -364,6 +364,11 @@ fn criteria(spec: &Spec, objs: &[LiveObject]) -> Vec<CriterionRow> {
                     accepted(id, &of_kind(objs, &["Gateway", "HTTPRoute"]), "Gateway")
                 }
                 CheckKind::Routing => accepted(id, &of_kind(objs, &["HTTPRoute"]), "HTTPRoute"),
+                CheckKind::LlmRouting => accepted(
+                    id,
+                    &of_kind(objs, &["AIGatewayRoute", "BackendTrafficPolicy"]),
+                    "AIGatewayRoute",
+                ),
                 CheckKind::RateLimits | CheckKind::CircuitBreaker => accepted(
                     id,
                     &of_kind(objs, &["BackendTrafficPolicy"]),

@@ -7,6 +7,7 @@
 //! layer under its lock) and returns the files to write. It never touches the disk.
 
 pub mod gateway;
+pub mod llm;
 pub mod params;
 pub mod policy;
 pub mod scaling;

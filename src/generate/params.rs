@@ -12,45 +12,43 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use crate::intent::{
-    AllowedRoutes, AnonymousMode, IssuerKind, ListenerMode, PathType, RateUnit, ScaleMetric,
-    TargetKind,
+    AllowedRoutes, AnonymousMode, IssuerKind, ListenerMode, LlmSchema, PathType, RateUnit,
+    ScaleMetric, TargetKind,
 };
 
 /// Arguments of generate_gateway.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayParams {
-    /// Namespace. Default: the stack's.
+    /// Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Write a Namespace.
     #[serde(default)]
     pub create_namespace: bool,
     /// Default: <namespace>-gateway.
     #[serde(default)]
     pub gateway: Option<String>,
-    /// GatewayClass. Default eg.
+    /// Default eg.
     #[serde(default)]
     pub gateway_class: Option<String>,
-    /// Hostnames served.
     #[serde(default)]
     pub hostnames: Option<Vec<String>>,
-    /// both (default), http, https, https_redirect (301).
+    /// Default both; https_redirect: 301.
     #[serde(default)]
     pub listeners: Option<ListenerMode>,
-    /// HTTP port. Default 80.
+    /// Default 80.
     #[serde(default)]
     pub http_port: Option<u16>,
     /// Old form of listeners.
     #[serde(default)]
     pub https: Option<bool>,
-    /// HTTPS port. Default 443.
+    /// Default 443.
     #[serde(default)]
     pub https_port: Option<u16>,
-    /// HTTPS Secret. Default <namespace>-tls.
+    /// Default <namespace>-tls.
     #[serde(default)]
     pub tls_secret: Option<String>,
-    /// Same (default) or All.
+    /// Default Same.
     #[serde(default)]
     pub allowed_routes: Option<AllowedRoutes>,
     /// HTTPRoutes to write; others are kept.
@@ -62,7 +60,6 @@ pub struct GatewayParams {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteParams {
-    /// HTTPRoute name.
     #[serde(default)]
     pub name: Option<String>,
     /// Only this listener (http, https).
@@ -76,10 +73,10 @@ pub struct RouteParams {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleParams {
-    /// Rule name. Default: from the path.
+    /// Default: from the path.
     #[serde(default)]
     pub name: String,
-    /// Path prefix, e.g. /api/v1. Default /.
+    /// E.g. /api/v1. Default /.
     #[serde(default)]
     pub path_prefix: Option<String>,
     /// Path, read as path_type says.
@@ -94,7 +91,7 @@ pub struct RuleParams {
     /// Backends (weights: canary).
     #[serde(default)]
     pub backends: Vec<BackendParams>,
-    /// Request timeout, e.g. 10s.
+    /// E.g. 10s.
     #[serde(default)]
     pub timeout: Option<String>,
 }
@@ -111,12 +108,12 @@ pub struct HeaderMatch {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BackendParams {
-    /// Service (same namespace).
+    /// Same namespace.
     pub service: String,
-    /// Service port. Default 8000.
+    /// Default 8000.
     #[serde(default)]
     pub port: Option<u16>,
-    /// Weight 0-1000000. Default 1.
+    /// 0-1000000. Default 1.
     #[serde(default)]
     pub weight: Option<u32>,
 }
@@ -125,16 +122,16 @@ pub struct BackendParams {
 /// (Flattened into both, so unknown fields are refused by `parse_args`, not by serde.)
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 pub struct PolicyTarget {
-    /// Namespace. Default: the stack's.
+    /// Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
     /// Default HTTPRoute.
     #[serde(default)]
     pub target_kind: Option<TargetKind>,
-    /// Target (in the stack unless external). Default: the only route.
+    /// In the stack unless external. Default: the only route.
     #[serde(default)]
     pub target_name: Option<String>,
-    /// New policy's name. Default <target_name>-traffic.
+    /// New policy. Default <target_name>-traffic.
     #[serde(default)]
     pub policy_name: Option<String>,
     /// Target outside this stack.
@@ -147,7 +144,7 @@ pub struct PolicyTarget {
 pub struct RateLimitParams {
     #[serde(flatten)]
     pub target: PolicyTarget,
-    /// User header; a bucket per distinct value. Default x-user-id.
+    /// A bucket per distinct value. Default x-user-id.
     #[serde(default)]
     pub user_header: Option<String>,
     /// Per user per unit. Default 100.
@@ -159,10 +156,10 @@ pub struct RateLimitParams {
     /// Old form of anonymous: false=unlimited.
     #[serde(default)]
     pub limit_anonymous: Option<bool>,
-    /// No identity: limit (default), unlimited, jwt, api_key.
+    /// Without identity. Default limit.
     #[serde(default)]
     pub anonymous: Option<AnonymousMode>,
-    /// Time unit. Default Minute.
+    /// Default Minute.
     #[serde(default)]
     pub unit: Option<RateUnit>,
     /// jwt: token issuer (iss).
@@ -191,7 +188,6 @@ pub struct RateLimitParams {
 pub struct CircuitBreakerParams {
     #[serde(flatten)]
     pub target: PolicyTarget,
-    /// Max connections.
     #[serde(default)]
     pub max_connections: Option<u32>,
     /// Max queued requests.
@@ -203,7 +199,6 @@ pub struct CircuitBreakerParams {
     /// Max retries in flight.
     #[serde(default)]
     pub max_parallel_retries: Option<u32>,
-    /// Per connection.
     #[serde(default)]
     pub max_requests_per_connection: Option<u32>,
 }
@@ -223,22 +218,21 @@ pub enum TlsMode {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsParams {
-    /// Namespace. Default: the stack's.
+    /// Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Write a Namespace.
     #[serde(default)]
     pub create_namespace: bool,
     /// cert_manager (default) or local.
     #[serde(default)]
     pub mode: Option<TlsMode>,
-    /// TLS Secret. Default: the Gateway's.
+    /// Default: the Gateway's.
     #[serde(default)]
     pub secret_name: Option<String>,
-    /// DNS names. Default: the Gateway's.
+    /// Default: the Gateway's.
     #[serde(default)]
     pub hostnames: Option<Vec<String>>,
-    /// Issuer (default) or ClusterIssuer.
+    /// Default Issuer.
     #[serde(default)]
     pub issuer_kind: Option<IssuerKind>,
     /// Your existing issuer (nothing created).
@@ -247,7 +241,7 @@ pub struct TlsParams {
     /// Create a self-signed issuer.
     #[serde(default)]
     pub self_signed: Option<bool>,
-    /// Validity in days. Default 90.
+    /// Days. Default 90.
     #[serde(default)]
     pub days: Option<u32>,
     /// local: replace an existing key.
@@ -270,22 +264,21 @@ pub enum ScaleScopeParam {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScaledObjectParams {
-    /// Namespace. Default: the stack's.
+    /// Default: the stack's.
     #[serde(default)]
     pub namespace: Option<String>,
-    /// Write a Namespace.
     #[serde(default)]
     pub create_namespace: bool,
-    /// Name. Default: the deployment.
+    /// Default: the deployment.
     #[serde(default)]
     pub name: Option<String>,
     /// Deployment to scale.
     #[serde(default)]
     pub deployment: Option<String>,
-    /// Min replicas (0: scale to zero). Default 1.
+    /// 0: scale to zero. Default 1.
     #[serde(default)]
     pub min_replicas: Option<u32>,
-    /// Maximum replicas. Default 10.
+    /// Default 10.
     #[serde(default)]
     pub max_replicas: Option<u32>,
     /// request_rate (Envoy metrics) or cpu.
@@ -306,10 +299,9 @@ pub struct ScaledObjectParams {
     /// Route outside this stack.
     #[serde(default)]
     pub external: bool,
-    /// Prometheus URL.
     #[serde(default)]
     pub prometheus_address: Option<String>,
-    /// Polling seconds. Default 15.
+    /// Seconds. Default 15.
     #[serde(default)]
     pub polling_interval: Option<u32>,
 }
@@ -321,10 +313,10 @@ pub struct ValidateParams {
     /// YAML to check instead of the stack.
     #[serde(default)]
     pub manifests: String,
-    /// Spec file in the root, used when it exists. Default traffic-spec.md.
+    /// Used when it exists. Default traffic-spec.md.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text instead of spec_file.
+    /// Spec text.
     #[serde(default)]
     pub spec: String,
 }
@@ -340,7 +332,7 @@ pub struct FromSpecParams {
     /// Spec file in the root.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text instead of spec_file.
+    /// Spec text.
     #[serde(default)]
     pub spec: String,
 }
@@ -468,13 +460,13 @@ fn d_slow() -> String {
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyParams {
-    /// HTTP listener on loopback, e.g. 127.0.0.1:8080.
+    /// HTTP listener, e.g. 127.0.0.1:8080.
     #[serde(default)]
     pub gateway: String,
     /// HTTPS listener on loopback.
     #[serde(default)]
     pub https_gateway: String,
-    /// CA .crt/.pem in the root or traffic/. Default: the local certificate.
+    /// CA file in the root or traffic/. Default: the local one.
     #[serde(default)]
     pub ca_file: String,
     /// Host and SNI.
@@ -486,7 +478,72 @@ pub struct VerifyParams {
     /// Spec file in the root.
     #[serde(default = "d_spec_file")]
     pub spec_file: String,
-    /// Spec text instead of spec_file.
+    /// Spec text.
     #[serde(default)]
     pub spec: String,
+}
+
+/// Arguments of add_llm_route. Absent fields keep what the stack has.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmRouteParams {
+    /// Default: the stack's.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Default: the stack's only Gateway.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// Default <gateway>-llm.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Providers (replaces the list).
+    #[serde(default)]
+    pub backends: Option<Vec<LlmBackendParams>>,
+    /// Budget per value. Default x-user-id.
+    #[serde(default)]
+    pub user_header: Option<String>,
+    /// Tokens per user per unit; 0 removes a kind.
+    #[serde(default)]
+    pub token_budget: Option<TokenBudgetParams>,
+    /// Default Hour.
+    #[serde(default)]
+    pub unit: Option<RateUnit>,
+}
+
+/// One model provider.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmBackendParams {
+    pub name: String,
+    /// openai: any OpenAI-compatible API.
+    pub schema: LlmSchema,
+    /// Host or IP.
+    pub hostname: String,
+    /// Default 443.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Default true.
+    #[serde(default)]
+    pub tls: Option<bool>,
+    /// Secret holding the key as apiKey.
+    pub secret: String,
+    pub models: Vec<String>,
+    /// 0 (default) first; higher: fallback.
+    #[serde(default)]
+    pub priority: Option<u32>,
+    /// azure_openai only.
+    #[serde(default)]
+    pub api_version: Option<String>,
+}
+
+/// Tokens per user per unit, by kind.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBudgetParams {
+    #[serde(default)]
+    pub input: Option<u32>,
+    #[serde(default)]
+    pub output: Option<u32>,
+    #[serde(default)]
+    pub total: Option<u32>,
 }

@@ -46,13 +46,13 @@ fn policies_of<'a>(
         .collect()
 }
 
-struct Resolved<'a> {
-    name: String,
-    existing: Option<&'a StackManifest>,
+pub(super) struct Resolved<'a> {
+    pub(super) name: String,
+    pub(super) existing: Option<&'a StackManifest>,
 }
 
 /// Find the one policy of `kind` on the target, or pick the name of the one to create.
-fn resolve<'a>(
+pub(super) fn resolve<'a>(
     t: &TargetIntent,
     kind: &'static str,
     default_name: String,
@@ -154,8 +154,21 @@ fn write_sections(
                 merged["spec"] = json!({});
             }
             if let Some(spec) = merged["spec"].as_object_mut() {
+                // the token budgets of add_llm_route live among the rate-limit rules of the
+                // same policy: a request limit written here keeps them
+                let token_rules: Vec<Value> = super::llm::token_rules(&m.value)
+                    .into_iter()
+                    .cloned()
+                    .collect();
                 for s in sections {
                     match new["spec"].get(*s) {
+                        Some(v) if *s == "rateLimit" && !token_rules.is_empty() => {
+                            let mut v = v.clone();
+                            if let Some(rules) = v["global"]["rules"].as_array_mut() {
+                                rules.extend(token_rules.iter().cloned());
+                            }
+                            spec.insert(s.to_string(), v);
+                        }
                         Some(v) => {
                             spec.insert(s.to_string(), v.clone());
                         }

@@ -100,3 +100,36 @@ pub fn redirect_route(gateway: &str) -> String {
 /// the user's (and refuses to overwrite a cluster-scoped object it did not create).
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "traffic-engineer";
+
+/// Envoy AI Gateway (v1.1.0).
+pub mod llm {
+    /// Token budgets are counted per hour unless the call names a unit.
+    pub const BUDGET_UNIT: crate::intent::RateUnit = crate::intent::RateUnit::Hour;
+    /// Providers are reached over TLS on 443.
+    pub const PROVIDER_PORT: u16 = 443;
+    /// The header the AI Gateway sets from the request body's model name and routes on
+    /// (`api/v1beta1/shared_types.go`, `AIModelHeaderKey`).
+    pub const MODEL_HEADER: &str = "x-ai-eg-model";
+    /// The dynamic-metadata namespace of the route's request costs
+    /// (`api/v1beta1/shared_types.go`, `AIGatewayFilterMetadataNamespace`).
+    pub const COST_NAMESPACE: &str = "io.envoy.ai_gateway";
+    /// The Secret entry a BackendSecurityPolicy of type APIKey / AzureAPIKey reads
+    /// (`internal/controller/ai_gateway_route.go`, `apiKeyInSecret`).
+    pub const API_KEY_ENTRY: &str = "apiKey";
+}
+
+/// Name of a gateway's LLM route: `<gateway>-llm`.
+pub fn llm_route_name(gateway: &str) -> String {
+    let n = format!("{gateway}-llm");
+    if n.len() > 63 {
+        format!("{}-llm", &gateway[..59].trim_end_matches('-'))
+    } else {
+        n
+    }
+}
+
+/// Name of the BackendSecurityPolicy of an LLM backend: `<backend>-key`.
+pub fn llm_key_policy_name(backend: &str) -> String {
+    let n = format!("{backend}-key");
+    if n.len() > 63 { backend.to_string() } else { n }
+}

@@ -440,6 +440,186 @@ pub struct AutoscalingIntent {
     pub polling_interval: u32,
 }
 
+/// The API a model provider speaks (AIServiceBackend `spec.schema.name`, Envoy AI Gateway
+/// v1.1.0 `api/v1beta1/shared_types.go`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmSchema {
+    /// OpenAI or any OpenAI-compatible server (vLLM, Ollama, ...): schema OpenAI, key as a
+    /// bearer token (BackendSecurityPolicy type APIKey).
+    Openai,
+    /// Azure OpenAI: schema AzureOpenAI with its API version, key in the `api-key` header
+    /// (BackendSecurityPolicy type AzureAPIKey).
+    AzureOpenai,
+}
+
+impl LlmSchema {
+    /// The AIServiceBackend schema name.
+    pub fn schema_name(self) -> &'static str {
+        match self {
+            LlmSchema::Openai => "OpenAI",
+            LlmSchema::AzureOpenai => "AzureOpenAI",
+        }
+    }
+    /// The BackendSecurityPolicy type and the field holding its secretRef.
+    pub fn security_type(self) -> (&'static str, &'static str) {
+        match self {
+            LlmSchema::Openai => ("APIKey", "apiKey"),
+            LlmSchema::AzureOpenai => ("AzureAPIKey", "azureAPIKey"),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmSchema::Openai => "openai",
+            LlmSchema::AzureOpenai => "azure_openai",
+        }
+    }
+    pub fn from_schema_name(s: &str) -> Option<LlmSchema> {
+        match s {
+            "OpenAI" => Some(LlmSchema::Openai),
+            "AzureOpenAI" => Some(LlmSchema::AzureOpenai),
+            _ => None,
+        }
+    }
+}
+
+/// One model provider: an AIServiceBackend, its Envoy Gateway Backend and the
+/// BackendSecurityPolicy that reads its key from a Secret (named here, never read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LlmBackendIntent {
+    pub name: String,
+    pub schema: LlmSchema,
+    /// The provider's host name (or an IP address).
+    pub hostname: String,
+    pub port: u16,
+    /// TLS to the provider (system CA bundle, SNI = hostname).
+    pub tls: bool,
+    /// The Secret (in the route's namespace) whose `apiKey` entry holds the provider key.
+    pub secret: String,
+    /// Model names (the `x-ai-eg-model` header) this backend serves.
+    pub models: Vec<String>,
+    /// 0 = primary; higher numbers are fallbacks, tried when the lower ones fail.
+    pub priority: u32,
+    /// AzureOpenAI: the API version (`schema.version`).
+    pub api_version: Option<String>,
+}
+
+/// Which token count a budget consumes (an `llmRequestCosts` entry of the route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    Input,
+    Output,
+    Total,
+}
+
+impl TokenKind {
+    pub const ALL: [TokenKind; 3] = [TokenKind::Input, TokenKind::Output, TokenKind::Total];
+    /// The llmRequestCosts type.
+    pub fn cost_type(self) -> &'static str {
+        match self {
+            TokenKind::Input => "InputToken",
+            TokenKind::Output => "OutputToken",
+            TokenKind::Total => "TotalToken",
+        }
+    }
+    /// The dynamic-metadata key the route stores the count under, and the rate limit reads.
+    pub fn metadata_key(self) -> &'static str {
+        match self {
+            TokenKind::Input => "llm_input_token",
+            TokenKind::Output => "llm_output_token",
+            TokenKind::Total => "llm_total_token",
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Input => "input",
+            TokenKind::Output => "output",
+            TokenKind::Total => "total",
+        }
+    }
+    pub fn from_metadata_key(k: &str) -> Option<TokenKind> {
+        TokenKind::ALL.into_iter().find(|t| t.metadata_key() == k)
+    }
+}
+
+/// Tokens per user per unit, by kind; each kind given is its own bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TokenBudget {
+    pub input: Option<u32>,
+    pub output: Option<u32>,
+    pub total: Option<u32>,
+}
+
+impl TokenBudget {
+    pub fn get(&self, k: TokenKind) -> Option<u32> {
+        match k {
+            TokenKind::Input => self.input,
+            TokenKind::Output => self.output,
+            TokenKind::Total => self.total,
+        }
+    }
+    pub fn set(&mut self, k: TokenKind, v: Option<u32>) {
+        match k {
+            TokenKind::Input => self.input = v,
+            TokenKind::Output => self.output = v,
+            TokenKind::Total => self.total = v,
+        }
+    }
+    /// (kind, tokens) of every bucket.
+    pub fn buckets(&self) -> Vec<(TokenKind, u32)> {
+        TokenKind::ALL
+            .into_iter()
+            .filter_map(|k| self.get(k).map(|v| (k, v)))
+            .collect()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.buckets().is_empty()
+    }
+}
+
+/// An LLM route: an AIGatewayRoute on a Gateway of the stack routing on the model name, its
+/// provider backends, and the per-user token budget in the one BackendTrafficPolicy of the
+/// HTTPRoute the AI Gateway controller generates for it (same name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LlmRouteIntent {
+    pub namespace: String,
+    pub gateway: String,
+    pub name: String,
+    pub backends: Vec<LlmBackendIntent>,
+    /// The header that identifies the user (lower case).
+    pub user_header: String,
+    pub budget: TokenBudget,
+    pub unit: RateUnit,
+}
+
+impl LlmRouteIntent {
+    /// Models in first-seen order, each with its backends by priority.
+    pub fn models(&self) -> Vec<(String, Vec<&LlmBackendIntent>)> {
+        let mut out: Vec<(String, Vec<&LlmBackendIntent>)> = Vec::new();
+        for b in &self.backends {
+            for m in &b.models {
+                match out.iter_mut().find(|(n, _)| n == m) {
+                    Some((_, v)) => v.push(b),
+                    None => out.push((m.clone(), vec![b])),
+                }
+            }
+        }
+        for (_, v) in &mut out {
+            v.sort_by_key(|b| b.priority);
+        }
+        out
+    }
+    /// Some model has a fallback (backends at more than one priority).
+    pub fn has_fallback(&self) -> bool {
+        self.models().iter().any(|(_, bs)| {
+            bs.first()
+                .zip(bs.last())
+                .is_some_and(|(a, z)| a.priority != z.priority)
+        })
+    }
+}
+
 /// The whole intent of a spec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Intent {
@@ -448,6 +628,7 @@ pub struct Intent {
     pub circuit_breaker: Option<CircuitBreakerIntent>,
     pub tls: Option<TlsIntent>,
     pub autoscaling: Option<AutoscalingIntent>,
+    pub llm_route: Option<LlmRouteIntent>,
 }
 
 impl Intent {

@@ -1563,3 +1563,474 @@ pub fn autoscaling(
         polling_interval,
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// add_llm_route
+
+/// Most rules an AIGatewayRoute holds (the v1.1.0 CRD's `rules` maxItems); one per model.
+pub const MAX_MODELS: usize = 15;
+
+/// A model name as the `x-ai-eg-model` header carries it: printable ASCII, no spaces at the
+/// ends (Envoy compares header values byte for byte).
+fn model_name_ok(m: &str) -> bool {
+    !m.is_empty() && m.len() <= 256 && m.bytes().all(|b| (0x21..0x7f).contains(&b))
+}
+
+/// The LLM route of a gateway as the stack has it: its backends read back from the
+/// AIGatewayRoute, AIServiceBackends, Backends and BackendSecurityPolicies, and the token
+/// budget from the BackendTrafficPolicy of the generated HTTPRoute.
+struct ObservedLlm {
+    gateway: Option<String>,
+    backends: Result<Vec<LlmBackendIntent>, String>,
+    user_header: Option<String>,
+    budget: TokenBudget,
+    unit: Option<RateUnit>,
+}
+
+fn s<'v>(v: &'v serde_json::Value, ptr: &str) -> Option<&'v str> {
+    v.pointer(ptr).and_then(|x| x.as_str())
+}
+
+fn observe_llm(snap: &Snapshot, ns: &str, name: &str) -> Option<ObservedLlm> {
+    let route = snap.find("AIGatewayRoute", ns, name)?;
+    let r = &route.value;
+    let gateway = s(r, "/spec/parentRefs/0/name").map(str::to_string);
+    let backends = observe_llm_backends(snap, ns, r);
+    let mut budget = TokenBudget::default();
+    let mut user_header = None;
+    let mut unit = None;
+    let policies: Vec<&StackManifest> = snap
+        .of_kind("BackendTrafficPolicy")
+        .filter(|m| m.namespace() == ns)
+        .filter(|m| {
+            view::<observe::BtpSpec>(&m.value)
+                .is_some_and(|b| b.spec.targets.targets("HTTPRoute", name))
+        })
+        .collect();
+    if let [p] = policies.as_slice() {
+        for rule in crate::generate::llm::token_rules(&p.value) {
+            if let Some(k) =
+                s(rule, "/cost/response/metadata/key").and_then(TokenKind::from_metadata_key)
+            {
+                let n = rule.pointer("/limit/requests").and_then(|x| x.as_u64());
+                budget.set(k, n.map(|n| u32::try_from(n).unwrap_or(u32::MAX)));
+                unit = unit.or_else(|| s(rule, "/limit/unit").and_then(RateUnit::parse));
+                user_header = user_header.or_else(|| {
+                    s(rule, "/clientSelectors/0/headers/0/name").map(str::to_ascii_lowercase)
+                });
+            }
+        }
+    }
+    Some(ObservedLlm {
+        gateway,
+        backends,
+        user_header,
+        budget,
+        unit,
+    })
+}
+
+fn observe_llm_backends(
+    snap: &Snapshot,
+    ns: &str,
+    route: &serde_json::Value,
+) -> Result<Vec<LlmBackendIntent>, String> {
+    let mut out: Vec<LlmBackendIntent> = Vec::new();
+    let rules = route.pointer("/spec/rules").and_then(|x| x.as_array());
+    for rule in rules.into_iter().flatten() {
+        let model = rule
+            .pointer("/matches/0/headers")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+            .find(|h| {
+                s(h, "/name").is_some_and(|n| n.eq_ignore_ascii_case(defaults::llm::MODEL_HEADER))
+            })
+            .and_then(|h| s(h, "/value"))
+            .ok_or("a rule of the AIGatewayRoute does not match on x-ai-eg-model")?;
+        for br in rule
+            .pointer("/backendRefs")
+            .and_then(|x| x.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let bname = s(br, "/name").unwrap_or("");
+            let priority = br
+                .pointer("/priority")
+                .and_then(|x| x.as_u64())
+                .unwrap_or(0);
+            if let Some(b) = out.iter_mut().find(|b| b.name == bname) {
+                b.models.push(model.to_string());
+                continue;
+            }
+            let asb = snap
+                .find("AIServiceBackend", ns, bname)
+                .ok_or_else(|| format!("AIServiceBackend {ns}/{bname} is not in the stack"))?;
+            let schema_name = s(&asb.value, "/spec/schema/name").unwrap_or("");
+            let schema = LlmSchema::from_schema_name(schema_name).ok_or_else(|| {
+                format!("AIServiceBackend {bname} has schema {schema_name}, which add_llm_route does not write")
+            })?;
+            let backend_name = s(&asb.value, "/spec/backendRef/name").unwrap_or(bname);
+            let be = snap
+                .find("Backend", ns, backend_name)
+                .ok_or_else(|| format!("Backend {ns}/{backend_name} is not in the stack"))?;
+            let ep = be
+                .value
+                .pointer("/spec/endpoints/0")
+                .cloned()
+                .unwrap_or_default();
+            let (hostname, port) = match (ep.get("fqdn"), ep.get("ip")) {
+                (Some(f), _) => (s(f, "/hostname"), f.get("port")),
+                (None, Some(i)) => (s(i, "/address"), i.get("port")),
+                _ => (None, None),
+            };
+            let hostname = hostname
+                .ok_or_else(|| format!("Backend {backend_name} has no fqdn or ip endpoint"))?;
+            let port = port
+                .and_then(|p| p.as_u64())
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| format!("Backend {backend_name} has no port"))?;
+            let (ty, field) = schema.security_type();
+            let secret = snap
+                .of_kind("BackendSecurityPolicy")
+                .filter(|m| m.namespace() == ns && s(&m.value, "/spec/type") == Some(ty))
+                .filter(|m| {
+                    m.value
+                        .pointer("/spec/targetRefs")
+                        .and_then(|t| t.as_array())
+                        .is_some_and(|t| t.iter().any(|t| s(t, "/name") == Some(bname)))
+                })
+                .find_map(|m| s(&m.value, &format!("/spec/{field}/secretRef/name")))
+                .ok_or_else(|| {
+                    format!(
+                        "no BackendSecurityPolicy of type {ty} targets AIServiceBackend {bname}"
+                    )
+                })?;
+            out.push(LlmBackendIntent {
+                name: bname.to_string(),
+                schema,
+                hostname: hostname.to_string(),
+                port,
+                tls: be.value.pointer("/spec/tls").is_some_and(|t| t.is_object()),
+                secret: secret.to_string(),
+                models: vec![model.to_string()],
+                priority: u32::try_from(priority).unwrap_or(u32::MAX),
+                api_version: s(&asb.value, "/spec/schema/version").map(str::to_string),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn llm_backend(
+    c: &mut Ctx,
+    i: usize,
+    b: &crate::generate::params::LlmBackendParams,
+) -> LlmBackendIntent {
+    let f = |x: &str| format!("backends[{i}].{x}");
+    let name = checked(
+        c.errs.check(names::object_name(&f("name"), &b.name)),
+        &b.name,
+    );
+    if names::label("", &defaults::llm_key_policy_name(&b.name)).is_err() && name == b.name {
+        // the key policy's name must be a name too; only a 60+ character name fails here
+        c.err(f("name"), "too long", "at most 59 characters");
+    }
+    let ip = b.hostname.parse::<std::net::IpAddr>().is_ok();
+    if !ip {
+        c.errs.check(names::hostname(&f("hostname"), &b.hostname));
+        if b.hostname.starts_with("*.") {
+            c.err(
+                f("hostname"),
+                "a wildcard is not a host",
+                "the provider's host name, e.g. api.openai.com",
+            );
+        }
+    }
+    let hostname = checked(true, &b.hostname.chars().take(253).collect::<String>());
+    let port = b.port.unwrap_or(defaults::llm::PROVIDER_PORT);
+    if port == 0 {
+        c.err(f("port"), "0", "a port from 1 to 65535");
+    }
+    let secret = checked(
+        c.errs.check(names::subdomain(&f("secret"), &b.secret)),
+        &b.secret,
+    );
+    if b.models.is_empty() {
+        c.err(
+            f("models"),
+            "empty list",
+            "the model names this provider serves, e.g. [\"gpt-4o-mini\"]",
+        );
+    }
+    let mut models = Vec::new();
+    for (mi, m) in b.models.iter().enumerate() {
+        if !model_name_ok(m) {
+            c.err(
+                format!("backends[{i}].models[{mi}]"),
+                format!("{} is not a model name", names::show(m)),
+                "the model name clients send (printable ASCII without spaces, at most 256 characters), e.g. gpt-4o-mini",
+            );
+        } else if models.contains(m) {
+            c.err(
+                format!("backends[{i}].models[{mi}]"),
+                format!("{m} is listed twice"),
+                "each model once per backend",
+            );
+        } else {
+            models.push(m.clone());
+        }
+    }
+    let api_version = match (b.schema, &b.api_version) {
+        (LlmSchema::AzureOpenai, None) => {
+            c.err(
+                f("api_version"),
+                "missing for azure_openai",
+                "the Azure OpenAI API version, e.g. 2025-01-01-preview",
+            );
+            None
+        }
+        (LlmSchema::AzureOpenai, Some(v)) => {
+            let ok = !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+            if !ok {
+                c.err(
+                    f("api_version"),
+                    format!("{} is not an API version", names::show(v)),
+                    "an Azure OpenAI API version such as 2025-01-01-preview",
+                );
+            }
+            Some(v.clone())
+        }
+        (LlmSchema::Openai, Some(_)) => {
+            c.err(
+                f("api_version"),
+                "given for schema openai",
+                "leave it out (only azure_openai has an API version)",
+            );
+            None
+        }
+        (LlmSchema::Openai, None) => None,
+    };
+    LlmBackendIntent {
+        name,
+        schema: b.schema,
+        hostname,
+        port,
+        tls: b.tls.unwrap_or(true),
+        secret,
+        models,
+        priority: b.priority.unwrap_or(0),
+        api_version,
+    }
+}
+
+/// add_llm_route's arguments -> the LLM route section (absent fields keep the stack's).
+pub fn llm_route(
+    p: &crate::generate::params::LlmRouteParams,
+    snap: &Snapshot,
+) -> Result<Resolved<LlmRouteIntent>, InputErrors> {
+    let mut c = Ctx::new(snap);
+    let ns = c.namespace(&p.namespace);
+    // the route named, or the one the gateway has, or <gateway>-llm
+    let named_existing = p
+        .name
+        .as_ref()
+        .and_then(|n| observe_llm(snap, &ns, n).map(|o| (n.clone(), o)));
+    let gateway_given = p
+        .gateway
+        .clone()
+        .or_else(|| named_existing.as_ref().and_then(|(_, o)| o.gateway.clone()));
+    let gateway = c.reference("gateway", "Gateway", &ns, &gateway_given, false);
+    let name = match &p.name {
+        Some(n) => checked(c.errs.check(names::object_name("name", n)), n),
+        None => {
+            let here: Vec<String> = snap
+                .of_kind("AIGatewayRoute")
+                .filter(|m| {
+                    m.namespace() == ns
+                        && s(&m.value, "/spec/parentRefs/0/name") == Some(gateway.as_str())
+                })
+                .map(|m| m.name().to_string())
+                .collect();
+            match here.as_slice() {
+                [one] => c.default(
+                    "name",
+                    one.clone(),
+                    &format!("the AIGatewayRoute of Gateway {gateway}"),
+                ),
+                _ if gateway.is_empty() => String::new(),
+                [] => c.default("name", defaults::llm_route_name(&gateway), "<gateway>-llm"),
+                many => {
+                    c.err(
+                        "name",
+                        format!(
+                            "not given, and Gateway {gateway} has several AIGatewayRoutes: {}",
+                            many.join(", ")
+                        ),
+                        "one of those names",
+                    );
+                    String::new()
+                }
+            }
+        }
+    };
+    let observed = observe_llm(snap, &ns, &name);
+    if let Some(o) = &observed
+        && let Some(g) = &o.gateway
+        && !gateway.is_empty()
+        && g != &gateway
+    {
+        c.err(
+            "gateway",
+            format!("AIGatewayRoute {ns}/{name} is attached to Gateway {g}"),
+            format!("gateway: {g}, or another name for a route on {gateway}"),
+        );
+    }
+    if snap.find("HTTPRoute", &ns, &name).is_some() {
+        c.err("name", format!("HTTPRoute {ns}/{name} is in the stack; the AI Gateway controller writes an HTTPRoute of the AIGatewayRoute's name and would overwrite it"), "another name");
+    }
+    let backends = match (&p.backends, observed.as_ref().map(|o| &o.backends)) {
+        (Some(bs), _) => {
+            if bs.is_empty() {
+                c.err("backends", "empty list", "at least one provider: [{\"name\": \"openai\", \"schema\": \"openai\", \"hostname\": \"api.openai.com\", \"secret\": \"openai-api-key\", \"models\": [\"gpt-4o-mini\"]}]");
+            }
+            too_many(&mut c, "backends", bs.len(), MAX_BACKENDS);
+            let v: Vec<LlmBackendIntent> = bs
+                .iter()
+                .enumerate()
+                .map(|(i, b)| llm_backend(&mut c, i, b))
+                .collect();
+            let mut seen = std::collections::HashSet::new();
+            for (i, b) in v.iter().enumerate() {
+                if !seen.insert(b.name.clone()) {
+                    c.err(
+                        format!("backends[{i}].name"),
+                        format!("{} is used twice", b.name),
+                        "a name unique among the backends",
+                    );
+                }
+            }
+            v
+        }
+        (None, Some(Ok(v))) => v.clone(),
+        (None, Some(Err(why))) => {
+            c.err(
+                "backends",
+                format!("not given, and the stack's route cannot be read back: {why}"),
+                "the full list of backends",
+            );
+            Vec::new()
+        }
+        (None, None) => {
+            if !name.is_empty() {
+                c.err("backends", format!("not given, and the stack has no AIGatewayRoute {ns}/{name}"), "at least one provider: [{\"name\": \"openai\", \"schema\": \"openai\", \"hostname\": \"api.openai.com\", \"secret\": \"openai-api-key\", \"models\": [\"gpt-4o-mini\"]}]");
+            }
+            Vec::new()
+        }
+    };
+    let intent_models = {
+        let probe = LlmRouteIntent {
+            namespace: String::new(),
+            gateway: String::new(),
+            name: String::new(),
+            backends: backends.clone(),
+            user_header: String::new(),
+            budget: TokenBudget::default(),
+            unit: RateUnit::Hour,
+        };
+        probe.models().len()
+    };
+    if intent_models > MAX_MODELS {
+        c.err(
+            "backends",
+            format!("{intent_models} distinct models"),
+            format!("at most {MAX_MODELS} (one AIGatewayRoute rule per model); use a second route"),
+        );
+    }
+    let user_header = match (
+        &p.user_header,
+        observed.as_ref().and_then(|o| o.user_header.clone()),
+    ) {
+        (Some(h), _) => {
+            c.errs.check(names::header_name("user_header", h));
+            h.to_ascii_lowercase()
+        }
+        (None, Some(h)) => h,
+        (None, None) => defaults::USER_HEADER.to_string(),
+    };
+    let mut budget = observed
+        .as_ref()
+        .map(|o| o.budget.clone())
+        .unwrap_or_default();
+    if let Some(tb) = &p.token_budget {
+        for (k, v) in [
+            (TokenKind::Input, tb.input),
+            (TokenKind::Output, tb.output),
+            (TokenKind::Total, tb.total),
+        ] {
+            match v {
+                Some(0) => budget.set(k, None),
+                Some(n) => budget.set(k, Some(n)),
+                None => {}
+            }
+        }
+        if tb.input.is_none() && tb.output.is_none() && tb.total.is_none() {
+            c.err(
+                "token_budget",
+                "names no kind",
+                "{\"input\": N, \"output\": N, \"total\": N} (any of them; 0 removes that budget)",
+            );
+        }
+    }
+    if !budget.is_empty()
+        && p.user_header.is_none()
+        && observed
+            .as_ref()
+            .and_then(|o| o.user_header.as_ref())
+            .is_none()
+    {
+        c.default("user_header", defaults::USER_HEADER, "new token budget");
+    }
+    let unit = match (p.unit, observed.as_ref().and_then(|o| o.unit)) {
+        (Some(u), _) => u,
+        (None, Some(u)) => u,
+        (None, None) => {
+            if !budget.is_empty() {
+                c.default(
+                    "unit",
+                    defaults::llm::BUDGET_UNIT.as_str(),
+                    "new token budget",
+                );
+            }
+            defaults::llm::BUDGET_UNIT
+        }
+    };
+    // the header and the unit live in the budget's rate-limit rules: without a budget they
+    // would reach nothing
+    if p.unit.is_some() && budget.is_empty() {
+        c.err(
+            "unit",
+            "given without a token budget",
+            "token_budget too, or leave unit out",
+        );
+    }
+    if p.user_header.is_some() && budget.is_empty() {
+        c.err(
+            "user_header",
+            "given without a token budget",
+            "token_budget too, or leave user_header out",
+        );
+    }
+    c.finish(LlmRouteIntent {
+        namespace: ns,
+        gateway,
+        name,
+        backends,
+        user_header,
+        budget,
+        unit,
+    })
+}

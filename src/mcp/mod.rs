@@ -21,8 +21,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::generate::params::{
-    CircuitBreakerParams, FromSpecParams, GatewayParams, RateLimitParams, ScaledObjectParams,
-    TlsParams, ValidateParams, VerifyParams, parse_args,
+    CircuitBreakerParams, FromSpecParams, GatewayParams, LlmRouteParams, RateLimitParams,
+    ScaledObjectParams, TlsParams, ValidateParams, VerifyParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
 use crate::validate::Validator;
@@ -272,18 +272,25 @@ fn schema<T: JsonSchema + 'static>() -> Arc<JsonObject> {
     Arc::new(v.as_object().cloned().unwrap_or_default())
 }
 
-/// Put each `$defs` entry that is a bare string enum in place of its `$ref`s (a `$ref` plus its
-/// definition cost more bytes than the enum itself), and drop the definitions no longer used.
+/// Put each `$defs` entry that is a bare string enum, or that is used once, in place of its
+/// `$ref`s (a `$ref` plus its definition cost more bytes than the definition in place), and
+/// drop the definitions no longer used.
 fn inline_enums(root: &mut serde_json::Value) {
     let Some(defs) = root.get("$defs").and_then(|d| d.as_object()).cloned() else {
         return;
     };
+    // how often each definition is referenced: one used once is cheaper in place too (its
+    // `$ref` and its name under `$defs` are pure overhead)
+    let text = root.to_string();
+    let uses = |k: &str| text.matches(&format!("\"#/$defs/{k}\"")).count();
     let enums: serde_json::Map<String, serde_json::Value> = defs
         .iter()
-        .filter(|(_, d)| {
-            d.as_object().is_some_and(|o| {
+        .filter(|(k, d)| {
+            let bare_enum = d.as_object().is_some_and(|o| {
                 o.keys().all(|k| k == "type" || k == "enum") && o.contains_key("enum")
-            })
+            });
+            let self_ref = d.to_string().contains(&format!("\"#/$defs/{k}\""));
+            bare_enum || (uses(k) == 1 && !self_ref)
         })
         .map(|(k, d)| (format!("#/$defs/{k}"), d.clone()))
         .collect();
@@ -317,8 +324,8 @@ fn inline_enums(root: &mut serde_json::Value) {
     }
 }
 
-/// An output schema: the result type's schemars schema cut to its outline (top-level fields
-/// with their JSON types, which are required, the item type of lists of text) so that the whole
+/// An output schema: the result type's schemars schema cut to its outline (its required
+/// top-level fields with their JSON types) so that the whole
 /// tools/list stays within 16 kB. The text of each field is in the tool's description and the
 /// README; a client validating `structuredContent` against it gets the shape that matters.
 fn outline<T: JsonSchema + 'static>() -> Arc<JsonObject> {
@@ -336,19 +343,18 @@ fn outline<T: JsonSchema + 'static>() -> Arc<JsonObject> {
             .cloned()
             .unwrap_or(serde_json::json!("object"))
     };
+    // the required fields with their JSON types; optional fields and item types are in the
+    // README (the same outline is published by every generator, so each byte counts seven times)
+    let required: Vec<&str> = full
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
     let mut props = JsonObject::new();
     if let Some(p) = full.get("properties").and_then(|p| p.as_object()) {
-        for (name, v) in p {
+        for (name, v) in p.iter().filter(|(n, _)| required.contains(&n.as_str())) {
             let mut field = JsonObject::new();
-            let t = type_of(v);
-            // lists of text say so; lists of objects are just arrays (bytes)
-            if t == "array"
-                && let Some(items) = v.get("items").map(type_of)
-                && items != "object"
-            {
-                field.insert("items".into(), serde_json::json!({ "type": items }));
-            }
-            field.insert("type".into(), t);
+            field.insert("type".into(), type_of(v));
             props.insert(name.clone(), serde_json::Value::Object(field));
         }
     }
@@ -683,12 +689,12 @@ fn load_spec(
 
 #[tool_router]
 impl TrafficServer {
-    /// Write a Gateway (listeners both/http/https/https_redirect) and HTTPRoutes (prefix/exact/regex paths, headers, weights, timeouts). Changes only what it names.
+    /// Gateway (listeners both/http/https/https_redirect) and HTTPRoutes (prefix/exact/regex paths, headers, weights, timeouts). Changes only what it names.
     #[tool(
         title = "Generate Gateway and HTTPRoutes",
         output_schema = outline::<ToolOutput>(),
         input_schema = schema::<GatewayParams>(),
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_gateway(
         &self,
@@ -699,12 +705,12 @@ impl TrafficServer {
             .await
     }
 
-    /// Per-user global rate limits in the target's one BackendTrafficPolicy; clients without identity: a shared limit, none, or JWT/API-key authentication. Changes only what it names.
+    /// Per-user global rate limits in the target's one BackendTrafficPolicy; no identity: a shared limit, none, or JWT/API-key auth. Changes only what it names.
     #[tool(
         title = "Add rate limits",
         output_schema = outline::<ToolOutput>(),
         input_schema = schema::<RateLimitParams>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_rate_limit(
         &self,
@@ -720,12 +726,12 @@ impl TrafficServer {
         .await
     }
 
-    /// circuitBreaker thresholds in the target's one BackendTrafficPolicy (never a second policy). Sets only the thresholds named.
+    /// circuitBreaker thresholds in the target's one BackendTrafficPolicy. Sets only those named.
     #[tool(
         title = "Add circuit breaker",
         output_schema = outline::<ToolOutput>(),
         input_schema = schema::<CircuitBreakerParams>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn add_circuit_breaker(
         &self,
@@ -741,12 +747,12 @@ impl TrafficServer {
         .await
     }
 
-    /// TLS for the HTTPS listener: a Certificate from your issuer (issuer_name) or a self-signed one, or a local certificate (key never shown). Changes only what it names.
+    /// TLS for the HTTPS listener: a Certificate from your issuer or a self-signed one, or a local certificate (key never shown). Changes only what it names.
     #[tool(
         title = "Generate TLS",
         output_schema = outline::<ToolOutput>(),
         input_schema = schema::<TlsParams>(),
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_tls(
         &self,
@@ -757,12 +763,12 @@ impl TrafficServer {
             .await
     }
 
-    /// A KEDA ScaledObject: min/max replicas, scaling on a route's or one backend's request rate, or CPU. Changes only what it names.
+    /// KEDA ScaledObject: min/max replicas, scaling on a route's or a backend's request rate, or CPU. Changes only what it names.
     #[tool(
         title = "Generate ScaledObject",
         output_schema = outline::<ToolOutput>(),
         input_schema = schema::<ScaledObjectParams>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_scaledobject(
         &self,
@@ -778,12 +784,28 @@ impl TrafficServer {
         .await
     }
 
-    /// Build the whole stack from traffic-spec.md through the same generators as the other tools.
+    /// AI Gateway LLM route: routing by model, OpenAI/Azure providers (key Secrets you name), fallback by priority, per-user token budgets. Changes only what it names.
+    #[tool(
+        title = "Add LLM route",
+        output_schema = outline::<ToolOutput>(),
+        input_schema = schema::<LlmRouteParams>(),
+        annotations(destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn add_llm_route(
+        &self,
+        args: JsonObject,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        self.run("add_llm_route", args, &ctx, generate::llm::generate)
+            .await
+    }
+
+    /// The whole stack from traffic-spec.md, through the same generators as the other tools.
     #[tool(
         title = "Generate from spec",
         output_schema = outline::<ToolOutput>(),
         input_schema = schema::<FromSpecParams>(),
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn generate_from_spec(
         &self,
@@ -822,12 +844,12 @@ impl TrafficServer {
         }
     }
 
-    /// Prove the spec's criteria with real traffic to a gateway on loopback (HTTPS, routing, rate limits, circuit breaker): PASS/FAIL with counts.
+    /// Prove the spec's criteria with real traffic to a gateway on loopback: PASS/FAIL with counts.
     #[tool(
         title = "Verify live",
         output_schema = outline::<VerifyOutput>(),
         input_schema = schema::<VerifyParams>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+        annotations(read_only_hint = true)
     )]
     async fn verify(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: VerifyParams = match parse_args(args) {
@@ -913,7 +935,7 @@ impl TrafficServer {
         title = "Rehearse on Envoy Gateway",
         output_schema = outline::<crate::rehearse::Rehearsal>(),
         input_schema = schema::<crate::rehearse::RehearseParams>(),
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(destructive_hint = false, open_world_hint = false)
     )]
     async fn rehearse(&self, args: JsonObject) -> CallToolResult {
         let p: crate::rehearse::RehearseParams = match parse_args(args) {
@@ -959,12 +981,12 @@ impl TrafficServer {
         }
     }
 
-    /// Check the stack (or given YAML) offline for what the API server or Envoy Gateway would reject or ignore; with traffic-spec.md, a PASS/FAIL row per criterion.
+    /// Offline check of the stack (or given YAML) for what the API server or Envoy Gateway would reject or ignore; with traffic-spec.md, PASS/FAIL per criterion.
     #[tool(
         title = "Validate",
         output_schema = outline::<crate::validation::CheckReport>(),
         input_schema = schema::<ValidateParams>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn validate(&self, args: JsonObject, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let p: ValidateParams = match parse_args(args) {
@@ -1047,7 +1069,7 @@ impl TrafficServer {
         title = "Cluster status",
         output_schema = outline::<crate::cluster::StatusReport>(),
         input_schema = schema::<crate::cluster::mcp::StatusParams>(),
-        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
+        annotations(read_only_hint = true)
     )]
     async fn status(&self, args: JsonObject) -> CallToolResult {
         crate::cluster::mcp::status_tool(&self.stack, args).await

@@ -23,6 +23,22 @@ pub const SKILL_FILES: &[(&str, &str)] = &[
         include_str!("../../templates/backendtrafficpolicy.yaml.j2"),
     ),
     (
+        "traffic-engineer/templates/aigatewayroute.yaml.j2",
+        include_str!("../../templates/aigatewayroute.yaml.j2"),
+    ),
+    (
+        "traffic-engineer/templates/aiservicebackend.yaml.j2",
+        include_str!("../../templates/aiservicebackend.yaml.j2"),
+    ),
+    (
+        "traffic-engineer/templates/backend.yaml.j2",
+        include_str!("../../templates/backend.yaml.j2"),
+    ),
+    (
+        "traffic-engineer/templates/backendsecuritypolicy.yaml.j2",
+        include_str!("../../templates/backendsecuritypolicy.yaml.j2"),
+    ),
+    (
         "traffic-engineer/templates/certificate.yaml.j2",
         include_str!("../../templates/certificate.yaml.j2"),
     ),

@@ -19,6 +19,7 @@
 //! 4. runs verify and returns one row per criterion; everything started is stopped.
 
 pub mod accept;
+pub mod accept_ai;
 pub mod inside;
 pub mod outside;
 pub mod programs;

@@ -49,6 +49,22 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "securitypolicy.yaml.j2",
         include_str!("../../templates/securitypolicy.yaml.j2"),
     ),
+    (
+        "aigatewayroute.yaml.j2",
+        include_str!("../../templates/aigatewayroute.yaml.j2"),
+    ),
+    (
+        "aiservicebackend.yaml.j2",
+        include_str!("../../templates/aiservicebackend.yaml.j2"),
+    ),
+    (
+        "backend.yaml.j2",
+        include_str!("../../templates/backend.yaml.j2"),
+    ),
+    (
+        "backendsecuritypolicy.yaml.j2",
+        include_str!("../../templates/backendsecuritypolicy.yaml.j2"),
+    ),
 ];
 
 /// A template that failed to render: a bug in a template or in the context given to it.

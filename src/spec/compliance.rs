@@ -883,6 +883,196 @@ fn generated(i: &Intent, st: &StackView, errors: usize, f: &mut Fields) -> Strin
     )
 }
 
+/// The LLM route: each model's rule and backends (name, priority), each backend's schema,
+/// endpoint, TLS and key Secret, the route's token costs and the budget's rules (kind, tokens,
+/// unit, user header) in the one policy of the generated HTTPRoute.
+fn llm_routing(i: &Intent, st: &StackView, f: &mut Fields) -> String {
+    let Some(l) = &i.llm_route else {
+        f.fail("llm_route", "an LLM route", "the spec has no llm_route");
+        return String::new();
+    };
+    let ns = &l.namespace;
+    let Some(route) = st.find("AIGatewayRoute", ns, &l.name) else {
+        f.fail(
+            "llm_route.name",
+            format!("AIGatewayRoute {ns}/{}", l.name),
+            "none",
+        );
+        return String::new();
+    };
+    let s = |v: &Value, p: &str| {
+        v.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    f.check(
+        "llm_route.gateway",
+        &l.gateway,
+        s(route, "/spec/parentRefs/0/name"),
+    );
+    let rules: Vec<&Value> = route["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    for (model, bs) in l.models() {
+        let rule = rules.iter().find(|r| {
+            r["matches"].as_array().into_iter().flatten().any(|m| {
+                m["headers"].as_array().into_iter().flatten().any(|h| {
+                    h["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(defaults::llm::MODEL_HEADER))
+                        && h["value"] == model.as_str()
+                })
+            })
+        });
+        let want = bs
+            .iter()
+            .map(|b| format!("{}@{}", b.name, b.priority))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let got = match rule {
+            None => "no rule for this model".to_string(),
+            Some(r) => r["backendRefs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|b| format!("{}@{}", s(b, "/name"), b["priority"].as_u64().unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        f.check(format!("llm_route.models[{model}]"), want, got);
+    }
+    for b in &l.backends {
+        let fld = |x: &str| format!("llm_route.backends[{}].{x}", b.name);
+        let asb = st.find("AIServiceBackend", ns, &b.name);
+        f.check(
+            fld("schema"),
+            b.schema.schema_name(),
+            asb.map(|a| s(a, "/spec/schema/name"))
+                .unwrap_or_else(|| "no AIServiceBackend".into()),
+        );
+        if let Some(v) = &b.api_version {
+            f.check(
+                fld("api_version"),
+                v,
+                asb.map(|a| s(a, "/spec/schema/version"))
+                    .unwrap_or_default(),
+            );
+        }
+        let backend_name = asb
+            .map(|a| s(a, "/spec/backendRef/name"))
+            .unwrap_or_default();
+        let be = st.find("Backend", ns, &backend_name);
+        let ep = be
+            .map(|b| b["spec"]["endpoints"][0].clone())
+            .unwrap_or_default();
+        let (host, port) = match (ep.get("fqdn"), ep.get("ip")) {
+            (Some(x), _) => (s(x, "/hostname"), x["port"].as_u64().unwrap_or(0)),
+            (None, Some(x)) => (s(x, "/address"), x["port"].as_u64().unwrap_or(0)),
+            _ => ("no Backend endpoint".to_string(), 0),
+        };
+        f.check(fld("hostname"), &b.hostname, host);
+        f.check(fld("port"), b.port, port);
+        f.check(
+            fld("tls"),
+            b.tls,
+            be.is_some_and(|x| x["spec"]["tls"].is_object()),
+        );
+        let (ty, field) = b.schema.security_type();
+        let secret = st
+            .all("BackendSecurityPolicy", ns)
+            .into_iter()
+            .filter(|p| p["spec"]["type"] == ty)
+            .filter(|p| {
+                p["spec"]["targetRefs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|t| t["name"] == b.name.as_str())
+            })
+            .map(|p| s(p, &format!("/spec/{field}/secretRef/name")))
+            .next()
+            .unwrap_or_else(|| format!("no {ty} BackendSecurityPolicy"));
+        f.check(fld("secret"), &b.secret, secret);
+    }
+    let costs: Vec<String> = route["spec"]["llmRequestCosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| s(c, "/metadataKey"))
+        .collect();
+    let budget = l.budget.buckets();
+    if !budget.is_empty() {
+        let Some(p) = one_policy(
+            st,
+            "BackendTrafficPolicy",
+            ns,
+            "HTTPRoute",
+            &l.name,
+            "llm_route.token_budget",
+            f,
+        ) else {
+            return String::new();
+        };
+        let rules: Vec<&Value> = p["spec"]["rateLimit"]["global"]["rules"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| {
+                r["cost"]["response"]["metadata"]["namespace"] == defaults::llm::COST_NAMESPACE
+            })
+            .collect();
+        for (k, n) in &budget {
+            let key = k.metadata_key();
+            let fld = format!("llm_route.token_budget.{}", k.as_str());
+            f.check(
+                format!("{fld} (route stores {key})"),
+                true,
+                costs.iter().any(|c| c == key),
+            );
+            match rules
+                .iter()
+                .find(|r| r["cost"]["response"]["metadata"]["key"] == key)
+            {
+                None => f.fail(
+                    fld,
+                    format!("{n} per {}", l.unit.as_str()),
+                    "no rule charging it",
+                ),
+                Some(r) => {
+                    f.check(
+                        fld,
+                        format!("{n} per {} per {}", l.unit.as_str(), l.user_header),
+                        format!(
+                            "{} per {} per {}",
+                            r["limit"]["requests"].as_u64().unwrap_or(0),
+                            s(r, "/limit/unit"),
+                            s(r, "/clientSelectors/0/headers/0/name").to_ascii_lowercase()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    format!(
+        "AIGatewayRoute {ns}/{}: {} model(s) on {} backend(s); token budget {}",
+        l.name,
+        l.models().len(),
+        l.backends.len(),
+        if budget.is_empty() {
+            "none".to_string()
+        } else {
+            budget
+                .iter()
+                .map(|(k, n)| format!("{n} {} per {}", k.as_str(), l.unit.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    )
+}
+
 /// Evaluate every criterion of the spec against the stack, then list the intent no criterion
 /// covers. `errors` is the number of error findings validate reported.
 pub fn evaluate(
@@ -925,6 +1115,7 @@ pub fn evaluate(
                 CheckKind::Routing => (routing(intent, st, &mut f), Some("each path answered by its backend".into())),
                 CheckKind::CircuitBreaker => (circuit_breaker(intent, st, &mut f), Some("overflow above the limit gets 503 x-envoy-overloaded".into())),
                 CheckKind::Generated => (generated(intent, st, errors, &mut f), None),
+                CheckKind::LlmRouting => (llm_routing(intent, st, &mut f), None),
             };
             let bad: Vec<&FieldCheck> = f.0.iter().filter(|x| !x.ok).collect();
             let (status, evidence) = if bad.is_empty() && !f.0.is_empty() {
@@ -991,6 +1182,11 @@ pub fn evaluate(
         intent.autoscaling.is_some(),
         CheckKind::Autoscaling,
         "autoscaling",
+    );
+    uncovered(
+        intent.llm_route.is_some(),
+        CheckKind::LlmRouting,
+        "llm_route",
     );
     rows
 }

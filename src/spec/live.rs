@@ -168,6 +168,21 @@ pub fn checks(spec: &Spec, intent: &Intent, opts: &LiveOptions) -> (Vec<Check>, 
                     });
                 }
             }
+            CheckKind::LlmRouting => {
+                // the model is read from a JSON body by the AI Gateway's external processor and
+                // the budget is charged from the provider's token counts: verify's GET probes
+                // cannot form that traffic yet
+                let route = intent.llm_route.as_ref();
+                rows.push(LiveRow {
+                    id,
+                    status: "NOT-TRAFFIC".into(),
+                    summary: format!(
+                        "LLM traffic (POST /v1/chat/completions with a model and {}) is not sent by verify; prove by hand: each model answered by its provider, and a user past the token budget gets 429",
+                        route.map_or("x-user-id", |l| l.user_header.as_str())
+                    ),
+                    command: String::new(),
+                });
+            }
             CheckKind::Autoscaling => {
                 let (min, max, ns, name) = intent
                     .autoscaling

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::generate::params::{
     AllowedRoutes, AnonymousMode, BackendParams, CircuitBreakerParams, GatewayParams, HeaderMatch,
-    IssuerKind, ListenerMode, PathType, PolicyTarget, RateLimitParams, RateUnit, RouteParams,
-    RuleParams, ScaleMetric, ScaleScopeParam, ScaledObjectParams, TargetKind, TlsMode, TlsParams,
+    IssuerKind, ListenerMode, LlmBackendParams, LlmRouteParams, PathType, PolicyTarget,
+    RateLimitParams, RateUnit, RouteParams, RuleParams, ScaleMetric, ScaleScopeParam,
+    ScaledObjectParams, TargetKind, TlsMode, TlsParams, TokenBudgetParams,
 };
 use crate::generate::{self, GenerateError};
 use crate::intent::{Intent, resolve};
@@ -241,6 +242,27 @@ pub struct Autoscaling {
     pub polling_interval: Option<u32>,
 }
 
+/// An Envoy AI Gateway route for LLM traffic on the spec's gateway (the add_llm_route tool's
+/// arguments under the same names).
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LlmRoute {
+    /// The AIGatewayRoute. Default <gateway>-llm.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The model providers.
+    pub backends: Vec<LlmBackendParams>,
+    /// The header that identifies the user for token budgets. Default x-user-id.
+    #[serde(default)]
+    pub user_header: Option<String>,
+    /// Tokens per user per unit, by kind (input, output, total).
+    #[serde(default)]
+    pub token_budget: Option<TokenBudgetParams>,
+    /// Second, Minute, Hour (default) or Day.
+    #[serde(default)]
+    pub unit: Option<RateUnit>,
+}
+
 /// What a criterion constrains; decides how it is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -259,6 +281,9 @@ pub enum CheckKind {
     CircuitBreaker,
     /// Every resource the spec implies exists and validates.
     Generated,
+    /// Each model reaches its provider backend; a user over the token budget gets 429
+    /// (`llm_route`).
+    LlmRouting,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -285,6 +310,8 @@ pub struct Spec {
     pub tls: Option<Tls>,
     pub circuit_breaker: Option<CircuitBreaker>,
     pub autoscaling: Option<Autoscaling>,
+    #[serde(default)]
+    pub llm_route: Option<LlmRoute>,
     #[serde(default)]
     pub criteria: Vec<Criterion>,
 }
@@ -734,6 +761,7 @@ impl ParsedSpec {
                 CheckKind::CircuitBreaker => {
                     s.circuit_breaker.is_none().then_some("circuit_breaker")
                 }
+                CheckKind::LlmRouting => s.llm_route.is_none().then_some("llm_route"),
                 _ => None,
             };
             if let Some(m) = missing {
@@ -941,6 +969,18 @@ impl Spec {
         })
     }
 
+    pub fn llm_route_params(&self) -> Option<LlmRouteParams> {
+        self.llm_route.as_ref().map(|l| LlmRouteParams {
+            namespace: Some(self.service.namespace.clone()),
+            gateway: Some(self.gateway.name.clone()),
+            name: l.name.clone(),
+            backends: Some(l.backends.clone()),
+            user_header: l.user_header.clone(),
+            token_budget: l.token_budget.clone(),
+            unit: l.unit,
+        })
+    }
+
     /// The spec's intent: every section resolved exactly as the tools resolve their arguments,
     /// against a stack holding only what the spec itself generates (so the intent does not
     /// depend on what is on disk). All problems of every section together.
@@ -1004,6 +1044,17 @@ impl Spec {
             }
             None => None,
         };
+        let llm_route = match self
+            .llm_route_params()
+            .map(|p| resolve::llm_route(&p, &scratch))
+        {
+            Some(Ok(r)) => Some(r.intent),
+            Some(Err(e)) => {
+                keep("llm_route", e);
+                None
+            }
+            None => None,
+        };
         errs.into_result()?;
         let Some(gateway) = gateway else {
             return Err(GenerateError::Internal("gateway section missing".into()));
@@ -1014,6 +1065,7 @@ impl Spec {
             circuit_breaker,
             tls,
             autoscaling,
+            llm_route,
         })
     }
 }
@@ -1070,6 +1122,7 @@ pub fn generate(
             Generator::ScaledObject => {
                 step!(tool, intent.autoscaling.as_ref(), g::scaling::build)
             }
+            Generator::LlmRoute => step!(tool, intent.llm_route.as_ref(), g::llm::build),
         }
     }
     Ok(steps)

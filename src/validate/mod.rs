@@ -13,6 +13,7 @@
 //! the few facts the reference layer needs ([`refs::project`]); sources are spread over the
 //! cores, and findings come out in the same order whatever the number of threads.
 
+pub mod ai_gateway;
 pub mod builtin;
 mod cel;
 pub mod crds;
@@ -350,7 +351,13 @@ impl Validator {
                 place(&mut f, &name, &doc, resource.as_ref());
                 out.findings.push(f);
             }
-            out.facts.push((doc.index, refs::project(&defaulted)));
+            let mut fact = refs::project(&defaulted);
+            ai_gateway::project_into(&defaulted, &mut fact);
+            out.facts.push((doc.index, fact));
+            // an AIGatewayRoute also stands for the HTTPRoute its controller writes
+            if let Some(generated) = ai_gateway::generated_route(&defaulted) {
+                out.facts.push((doc.index, generated));
+            }
         }
         Ok(out)
     }

@@ -694,67 +694,7 @@ fn check_certificates(idx: &Index, out: &mut Vec<(usize, Finding)>) {
 }
 
 fn check_ai_gateway(idx: &Index, out: &mut Vec<(usize, Finding)>) {
-    for (i, o) in idx.objs.iter().enumerate() {
-        if group_of(o) != "aigateway.envoyproxy.io" {
-            continue;
-        }
-        match kind(o) {
-            "AIServiceBackend" => {
-                let b = &o["spec"]["backendRef"];
-                if s(b, "kind") == "Backend" && idx.get("Backend", ns(o), s(b, "name")).is_none() {
-                    out.push((
-                        i,
-                        missing(
-                            idx,
-                            "ref/ai-backend",
-                            "/spec/backendRef/name".into(),
-                            "Backend",
-                            ns(o),
-                            s(b, "name"),
-                            "backendRef",
-                        ),
-                    ));
-                }
-            }
-            "BackendSecurityPolicy" if s(&o["spec"], "type") == "APIKey" => {
-                let r = &o["spec"]["apiKey"]["secretRef"];
-                let sns = match s(r, "namespace") {
-                    "" => ns(o),
-                    n => n,
-                };
-                match idx.get("Secret", sns, s(r, "name")) {
-                    None => out.push((
-                        i,
-                        missing(
-                            idx,
-                            "ref/api-key-secret",
-                            "/spec/apiKey/secretRef/name".into(),
-                            "Secret",
-                            sns,
-                            s(r, "name"),
-                            "secretRef",
-                        ),
-                    )),
-                    Some(sec) => {
-                        if sec["data"].get("apiKey").is_none()
-                            && sec["stringData"].get("apiKey").is_none()
-                        {
-                            out.push((
-                                i,
-                                Finding::error(
-                                    "ref/api-key-secret",
-                                    "/spec/apiKey/secretRef/name",
-                                    format!("Secret {sns}/{} has no key apiKey", s(r, "name")),
-                                    "the AI Gateway reads the key from the Secret's apiKey entry",
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
+    out.extend(super::ai_gateway::check(idx.objs)); // the ai/ family: src/validate/ai_gateway.rs
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -82,7 +82,33 @@ pub fn translate(stack_dir: &Path) -> Acceptance {
 /// otherwise every failure (object, scope, condition, status, reason, message), one per line,
 /// followed by what was supplied from outside the stack.
 pub fn assert_accepted(stack_dir: &Path) -> Result<(), String> {
-    let a = match accept::translate_stack(egctl(), stack_dir) {
+    // a stack with Envoy AI Gateway objects goes through the AI Gateway's translation first
+    let has_ai = std::fs::read_dir(stack_dir).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("aigatewayroute-")
+        })
+    });
+    let result = if has_ai {
+        match std::env::var_os("TRAFFIC_ENGINEER_AIGW_TRANSLATE").filter(|p| !p.is_empty()) {
+            Some(aigw) => traffic_engineer::rehearse::accept_ai::translate_llm_stack(
+                Path::new(&aigw),
+                egctl(),
+                stack_dir,
+            ),
+            None => {
+                eprintln!(
+                    "SKIPPED translator acceptance of {} (AI Gateway objects): TRAFFIC_ENGINEER_AIGW_TRANSLATE is unset",
+                    stack_dir.display()
+                );
+                return Ok(());
+            }
+        }
+    } else {
+        accept::translate_stack(egctl(), stack_dir)
+    };
+    let a = match result {
         Ok(a) => a,
         Err(e) => return Err(format!("{}: {e}", stack_dir.display())),
     };
