@@ -174,23 +174,7 @@ install_aigw_from_git() {
     pkg=./cmd/aigw-translate
     mkdir -p "$work/src/cmd/aigw-translate"
     cp "$work/src/cmd/aigw/translate.go" "$work/src/cmd/aigw-translate/"
-    cat >"$work/src/cmd/aigw-translate/main.go" <<'GO'
-package main
-
-import (
-	"context"
-	"fmt"
-	"os"
-)
-
-// main: what `aigw translate FILE...` did; translate.go is upstream's, unchanged.
-func main() {
-	if err := translate(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-}
-GO
+    cp "$SCRIPT_DIR/../tests/upstream/aigw-translate/main.go" "$work/src/cmd/aigw-translate/"
   fi
   (
     cd "$work/src"
