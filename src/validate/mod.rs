@@ -473,9 +473,10 @@ impl Validator {
             openapi::Lookup::Found(c) => {
                 let schema = openapi::check(&c, obj);
                 // one finding per place: the schema's, when both see the same field
-                let rules = builtin::check(obj)
+                let rules: Vec<Finding> = builtin::check(obj)
                     .into_iter()
-                    .filter(|f| !schema.iter().any(|s| s.path == f.path));
+                    .filter(|f| !schema.iter().any(|s| s.path == f.path))
+                    .collect();
                 found.extend(schema);
                 found.extend(rules);
             }
