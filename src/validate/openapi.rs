@@ -394,6 +394,16 @@ fn index_schemas(text: &str) -> Result<HashMap<String, Range<usize>>, String> {
     Ok(object_entries(text, schemas.1.start)?.into_iter().collect())
 }
 
+/// Whether a text is an OpenAPI v3 document with `components.schemas` (a quick check of a
+/// download: every schema is scanned, none is built).
+pub fn check_document(text: &str) -> Result<(), String> {
+    let schemas = index_schemas(text)?;
+    if schemas.is_empty() {
+        return Err("no schema in `components.schemas`".into());
+    }
+    Ok(())
+}
+
 /// Keys that only document, or that only server-side apply and clients read.
 const DROPPED: &[&str] = &[
     "description",
