@@ -107,6 +107,8 @@ pub struct BuiltinCatalog {
     docs: BTreeMap<String, Doc>,
     /// where the documents came from, for messages
     origin: String,
+    /// group-versions whose document could not be had, and why (their kinds are not checked)
+    missing: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for BuiltinCatalog {
@@ -155,6 +157,7 @@ impl BuiltinCatalog {
         Ok(BuiltinCatalog {
             docs,
             origin: dir.display().to_string(),
+            missing: BTreeMap::new(),
         })
     }
 
@@ -166,11 +169,18 @@ impl BuiltinCatalog {
                 .map(|(gv, t)| (gv, Doc::new(DocSource::Text(Arc::from(t)))))
                 .collect(),
             origin: origin.to_string(),
+            missing: BTreeMap::new(),
         }
     }
 
+    /// Say that a group-version's document could not be had: its kinds are reported as not
+    /// checked (instead of "not served").
+    pub fn mark_missing(&mut self, api_version: &str, why: &str) {
+        self.missing.insert(api_version.to_string(), why.to_string());
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.docs.is_empty()
+        self.docs.is_empty() && self.missing.is_empty()
     }
 
     /// The group-versions indexed.
@@ -202,6 +212,9 @@ impl BuiltinCatalog {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         if !self.owns_group(group) {
             return Lookup::NotBuiltin;
+        }
+        if let Some(why) = self.missing.get(api_version) {
+            return Lookup::Unavailable(why.clone());
         }
         let Some(doc) = self.docs.get(api_version) else {
             return Lookup::Rejected(vec![self.version_not_served(api_version, kind, group)]);
