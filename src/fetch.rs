@@ -160,42 +160,42 @@ macro_rules! openapi_pinned {
 /// Kubernetes' OpenAPI v3 document of every group-version a 1.35 API server serves, in
 /// download order (Apache-2.0, see [`OPENAPI_LICENCE_NOTE`]).
 pub const OPENAPI_PINNED: &[PinnedFile] = openapi_pinned![
-        "api__v1_openapi.json",
-        "apis__admissionregistration.k8s.io__v1_openapi.json",
-        "apis__admissionregistration.k8s.io__v1alpha1_openapi.json",
-        "apis__admissionregistration.k8s.io__v1beta1_openapi.json",
-        "apis__apiextensions.k8s.io__v1_openapi.json",
-        "apis__apiregistration.k8s.io__v1_openapi.json",
-        "apis__apps__v1_openapi.json",
-        "apis__authentication.k8s.io__v1_openapi.json",
-        "apis__authorization.k8s.io__v1_openapi.json",
-        "apis__autoscaling__v1_openapi.json",
-        "apis__autoscaling__v2_openapi.json",
-        "apis__batch__v1_openapi.json",
-        "apis__certificates.k8s.io__v1_openapi.json",
-        "apis__certificates.k8s.io__v1alpha1_openapi.json",
-        "apis__certificates.k8s.io__v1beta1_openapi.json",
-        "apis__coordination.k8s.io__v1_openapi.json",
-        "apis__coordination.k8s.io__v1alpha2_openapi.json",
-        "apis__coordination.k8s.io__v1beta1_openapi.json",
-        "apis__discovery.k8s.io__v1_openapi.json",
-        "apis__events.k8s.io__v1_openapi.json",
-        "apis__flowcontrol.apiserver.k8s.io__v1_openapi.json",
-        "apis__internal.apiserver.k8s.io__v1alpha1_openapi.json",
-        "apis__networking.k8s.io__v1_openapi.json",
-        "apis__networking.k8s.io__v1beta1_openapi.json",
-        "apis__node.k8s.io__v1_openapi.json",
-        "apis__policy__v1_openapi.json",
-        "apis__rbac.authorization.k8s.io__v1_openapi.json",
-        "apis__resource.k8s.io__v1_openapi.json",
-        "apis__resource.k8s.io__v1alpha3_openapi.json",
-        "apis__resource.k8s.io__v1beta1_openapi.json",
-        "apis__resource.k8s.io__v1beta2_openapi.json",
-        "apis__scheduling.k8s.io__v1_openapi.json",
-        "apis__scheduling.k8s.io__v1alpha1_openapi.json",
-        "apis__storage.k8s.io__v1_openapi.json",
-        "apis__storage.k8s.io__v1beta1_openapi.json",
-        "apis__storagemigration.k8s.io__v1beta1_openapi.json",
+    "api__v1_openapi.json",
+    "apis__admissionregistration.k8s.io__v1_openapi.json",
+    "apis__admissionregistration.k8s.io__v1alpha1_openapi.json",
+    "apis__admissionregistration.k8s.io__v1beta1_openapi.json",
+    "apis__apiextensions.k8s.io__v1_openapi.json",
+    "apis__apiregistration.k8s.io__v1_openapi.json",
+    "apis__apps__v1_openapi.json",
+    "apis__authentication.k8s.io__v1_openapi.json",
+    "apis__authorization.k8s.io__v1_openapi.json",
+    "apis__autoscaling__v1_openapi.json",
+    "apis__autoscaling__v2_openapi.json",
+    "apis__batch__v1_openapi.json",
+    "apis__certificates.k8s.io__v1_openapi.json",
+    "apis__certificates.k8s.io__v1alpha1_openapi.json",
+    "apis__certificates.k8s.io__v1beta1_openapi.json",
+    "apis__coordination.k8s.io__v1_openapi.json",
+    "apis__coordination.k8s.io__v1alpha2_openapi.json",
+    "apis__coordination.k8s.io__v1beta1_openapi.json",
+    "apis__discovery.k8s.io__v1_openapi.json",
+    "apis__events.k8s.io__v1_openapi.json",
+    "apis__flowcontrol.apiserver.k8s.io__v1_openapi.json",
+    "apis__internal.apiserver.k8s.io__v1alpha1_openapi.json",
+    "apis__networking.k8s.io__v1_openapi.json",
+    "apis__networking.k8s.io__v1beta1_openapi.json",
+    "apis__node.k8s.io__v1_openapi.json",
+    "apis__policy__v1_openapi.json",
+    "apis__rbac.authorization.k8s.io__v1_openapi.json",
+    "apis__resource.k8s.io__v1_openapi.json",
+    "apis__resource.k8s.io__v1alpha3_openapi.json",
+    "apis__resource.k8s.io__v1beta1_openapi.json",
+    "apis__resource.k8s.io__v1beta2_openapi.json",
+    "apis__scheduling.k8s.io__v1_openapi.json",
+    "apis__scheduling.k8s.io__v1alpha1_openapi.json",
+    "apis__storage.k8s.io__v1_openapi.json",
+    "apis__storage.k8s.io__v1beta1_openapi.json",
+    "apis__storagemigration.k8s.io__v1beta1_openapi.json",
 ];
 
 /// Licence of the OpenAPI documents, written into their folder's [`SOURCES_FILE`].
@@ -855,7 +855,8 @@ mod tests {
         let mirror_dir = crate::test_openapi::openapi_dir();
         let dest = tempfile::tempdir().unwrap();
         let target = dest.path().join(OPENAPI_DIR);
-        let report = fetch_openapi(&Mirror::LocalDir(mirror_dir.clone()), &target, TIMEOUT).unwrap();
+        let report =
+            fetch_openapi(&Mirror::LocalDir(mirror_dir.clone()), &target, TIMEOUT).unwrap();
         assert_eq!(report.fetched, OPENAPI_PINNED.len());
         for f in OPENAPI_PINNED {
             assert!(f.is_openapi() && !f.is_crd(), "{}", f.cache_path);
@@ -869,7 +870,11 @@ mod tests {
                 f.cache_path
             );
         }
-        assert!(fs::read_to_string(target.join(SOURCES_FILE)).unwrap().contains("Apache"));
+        assert!(
+            fs::read_to_string(target.join(SOURCES_FILE))
+                .unwrap()
+                .contains("Apache")
+        );
         assert_eq!(
             Mirror::Default.location(&OPENAPI_PINNED[0]),
             format!(

@@ -112,7 +112,11 @@ fn help_lists_the_commands_in_workflow_order() {
 fn options_are_shown_only_on_the_commands_they_apply_to() {
     let expect: &[(&[&str], &[&str], &[&str])] = &[
         // (command, shown, not shown)
-        (&["serve"], &["root", "crds", "openapi"], &["format", "spec"]),
+        (
+            &["serve"],
+            &["root", "crds", "openapi"],
+            &["format", "spec"],
+        ),
         (&["demo"], &["root", "crds", "openapi"], &["format", "spec"]),
         (
             &["generate"],
@@ -713,7 +717,10 @@ fn built_in_kinds_are_checked_or_said_not_checked() {
         .env("TRAFFIC_ENGINEER_CACHE", cache.path()));
     if code != 0 {
         assert_eq!(code, 2, "{out}{err}");
-        assert!(err.contains("not checked: schemas of built-in kinds: v1 ConfigMap"), "{err}");
+        assert!(
+            err.contains("not checked: schemas of built-in kinds: v1 ConfigMap"),
+            "{err}"
+        );
         assert!(out.contains("builtin/not-checked"), "{out}");
     } else {
         // the pinned documents could be downloaded: then they were used
@@ -736,7 +743,10 @@ fn built_in_kinds_are_checked_or_said_not_checked() {
         .env_remove("TRAFFIC_ENGINEER_OPENAPI")
         .env("TRAFFIC_ENGINEER_CACHE", cache.path()));
     assert_eq!(code, 0, "{out}{err}");
-    assert!(!out.contains("not-checked") && !out.contains("NOT CHECKED"), "{out}");
+    assert!(
+        !out.contains("not-checked") && !out.contains("NOT CHECKED"),
+        "{out}"
+    );
     // a folder given that holds no document is refused
     let empty = tempfile::tempdir().unwrap();
     let (code, _, err) = run(&mut cli(&[
@@ -750,4 +760,3 @@ fn built_in_kinds_are_checked_or_said_not_checked() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no Kubernetes OpenAPI v3 document"), "{err}");
 }
-

@@ -175,8 +175,9 @@ pub fn load_validator(
     let t = std::time::Instant::now();
     let mut v = traffic_engineer::validate::Validator::load(paths).context("loading CRDs")?;
     if let Some(dir) = openapi {
-        let b = traffic_engineer::validate::BuiltinCatalog::load_dir(dir)
-            .context("indexing the Kubernetes OpenAPI documents (--openapi / TRAFFIC_ENGINEER_OPENAPI)")?;
+        let b = traffic_engineer::validate::BuiltinCatalog::load_dir(dir).context(
+            "indexing the Kubernetes OpenAPI documents (--openapi / TRAFFIC_ENGINEER_OPENAPI)",
+        )?;
         v = v.with_builtins(b);
     }
     tracing::info!(

@@ -72,12 +72,14 @@ impl CrdsArgs {
                 };
                 let mirror = mirror.map_or(Mirror::Default, parse);
                 Crds::Fetch {
-                openapi_mirror: openapi_mirror
-                    .map_or_else(|| traffic_engineer::fetch::openapi_mirror_of(&mirror), parse),
-                mirror,
-                dest: cache_dir.unwrap_or_else(|| env.cache_dir()),
-                timeout: Duration::from_secs(timeout),
-            }
+                    openapi_mirror: openapi_mirror.map_or_else(
+                        || traffic_engineer::fetch::openapi_mirror_of(&mirror),
+                        parse,
+                    ),
+                    mirror,
+                    dest: cache_dir.unwrap_or_else(|| env.cache_dir()),
+                    timeout: Duration::from_secs(timeout),
+                }
             }
         }
     }

@@ -52,7 +52,9 @@ pub fn run(c: Serve) -> anyhow::Result<ExitCode> {
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // the server starts loading the CRDs in the background: inside the runtime
-    let result = rt.block_on(async { serve(TrafficServer::with_schema_paths(stack, c.crds, c.openapi)).await });
+    let result = rt.block_on(async {
+        serve(TrafficServer::with_schema_paths(stack, c.crds, c.openapi)).await
+    });
     // let a write in progress finish its rename (new calls are refused from here on)
     traffic_engineer::workspace::wait_for_writes(Duration::from_secs(10));
     // stdin's reader thread may still block in read(2): do not wait for it

@@ -138,7 +138,8 @@ pub async fn validate_cluster(cluster: &Cluster, stack: &Stack) -> Result<Report
             builtin_gvs.insert(o.api_version().to_string());
         }
     }
-    validator = validator.with_builtins(builtin_documents(cluster, &mut disco, &objects, builtin_gvs).await?);
+    validator = validator
+        .with_builtins(builtin_documents(cluster, &mut disco, &objects, builtin_gvs).await?);
 
     // 3. live objects the stack may reference
     for (api_version, kind) in REFERENCED {
@@ -264,8 +265,10 @@ async fn builtin_documents(
             Err(e) => missing.push((gv, format!("{path}: {e}"))),
         }
     }
-    let mut catalog =
-        crate::validate::BuiltinCatalog::from_texts(texts, &format!("{}/openapi/v3", cluster.server));
+    let mut catalog = crate::validate::BuiltinCatalog::from_texts(
+        texts,
+        &format!("{}/openapi/v3", cluster.server),
+    );
     for (gv, why) in missing {
         catalog.mark_missing(&gv, &why);
     }

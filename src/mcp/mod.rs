@@ -417,12 +417,15 @@ impl TrafficServer {
             .get_or_init(|| async move {
                 let t = std::time::Instant::now();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    let v = Validator::load(&paths).map_err(|e| format!("could not load CRDs: {e}"))?;
+                    let v =
+                        Validator::load(&paths).map_err(|e| format!("could not load CRDs: {e}"))?;
                     match openapi.as_ref() {
                         None => Ok(v),
                         Some(dir) => crate::validate::BuiltinCatalog::load_dir(dir)
                             .map(|b| v.with_builtins(b))
-                            .map_err(|e| format!("could not index the Kubernetes OpenAPI documents: {e}")),
+                            .map_err(|e| {
+                                format!("could not index the Kubernetes OpenAPI documents: {e}")
+                            }),
                     }
                 })
                 .await

@@ -197,7 +197,11 @@ pub(crate) fn check_labels(meta: &Map<String, Value>, meta_path: &str, out: &mut
     }
 }
 
-pub(crate) fn check_annotations(meta: &Map<String, Value>, meta_path: &str, out: &mut Vec<Finding>) {
+pub(crate) fn check_annotations(
+    meta: &Map<String, Value>,
+    meta_path: &str,
+    out: &mut Vec<Finding>,
+) {
     if let Some(Value::Object(annotations)) = meta.get("annotations") {
         let mut total = 0usize;
         for (k, v) in annotations {

@@ -322,7 +322,10 @@ impl Validator {
                 .push("schema and CEL checks of custom resources: no CRDs are loaded".into());
         }
         if !builtins_not_checked.is_empty() {
-            report.findings.push(builtin_not_checked(&builtins_not_checked, self.builtins.is_some()));
+            report.findings.push(builtin_not_checked(
+                &builtins_not_checked,
+                self.builtins.is_some(),
+            ));
             report.not_checked.push(format!(
                 "schemas of built-in kinds: {}",
                 builtins_not_checked.join(", ")

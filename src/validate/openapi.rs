@@ -176,7 +176,8 @@ impl BuiltinCatalog {
     /// Say that a group-version's document could not be had: its kinds are reported as not
     /// checked (instead of "not served").
     pub fn mark_missing(&mut self, api_version: &str, why: &str) {
-        self.missing.insert(api_version.to_string(), why.to_string());
+        self.missing
+            .insert(api_version.to_string(), why.to_string());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -255,7 +256,9 @@ impl BuiltinCatalog {
             .collect();
         let hint = match moved_to(kind) {
             Some(gv) if gv != api_version => format!("use apiVersion: {gv}"),
-            _ if !served.is_empty() => format!("served versions of this group: {}", served.join(", ")),
+            _ if !served.is_empty() => {
+                format!("served versions of this group: {}", served.join(", "))
+            }
             _ => "this API group is not served any more; find the kind's current apiVersion".into(),
         };
         Finding::error(
@@ -333,7 +336,10 @@ fn read_limited(p: &Path) -> Result<String, String> {
         .read_to_string(&mut s)
         .map_err(|e| format!("{}: {e}", p.display()))?;
     if s.len() as u64 > MAX_DOC_BYTES {
-        return Err(format!("{}: larger than {MAX_DOC_BYTES} bytes", p.display()));
+        return Err(format!(
+            "{}: larger than {MAX_DOC_BYTES} bytes",
+            p.display()
+        ));
     }
     Ok(s)
 }
@@ -513,7 +519,9 @@ impl Loaded {
         });
         let mut out = Map::new();
         if let Some(r) = target {
-            let name = r.strip_prefix(REF_PREFIX).ok_or_else(|| format!("unsupported $ref {r}"))?;
+            let name = r
+                .strip_prefix(REF_PREFIX)
+                .ok_or_else(|| format!("unsupported $ref {r}"))?;
             let named = if stack.iter().any(|s| s == name) || stack.len() > MAX_REF_DEPTH {
                 serde_json::json!({"x-kubernetes-preserve-unknown-fields": true})
             } else if let Some(v) = memo.get(name) {
@@ -533,8 +541,7 @@ impl Loaded {
             }
         }
         for (k, v) in m {
-            if k == "$ref" || (k == "allOf" && target.is_some()) || DROPPED.contains(&k.as_str())
-            {
+            if k == "$ref" || (k == "allOf" && target.is_some()) || DROPPED.contains(&k.as_str()) {
                 continue;
             }
             let v = match k.as_str() {
@@ -676,16 +683,18 @@ mod tests {
         assert!(paths.contains(&"/spec/typo".to_string()), "{paths:?}");
         assert!(matches!(cat.lookup("x/v1", "Other"), Lookup::Rejected(_)));
         assert!(matches!(cat.lookup("x/v2", "Thing"), Lookup::Rejected(_)));
-        assert!(matches!(cat.lookup("example.com/v1", "Thing"), Lookup::NotBuiltin));
+        assert!(matches!(
+            cat.lookup("example.com/v1", "Thing"),
+            Lookup::NotBuiltin
+        ));
     }
 
     /// Built-in objects through the whole engine (no CRDs) against Kubernetes 1.35's documents:
     /// (YAML, expected (rule, path) of the errors).
     #[test]
     fn builtin_kinds_against_the_kubernetes_documents() {
-        let v = crate::validate::Validator::new().with_builtins(
-            BuiltinCatalog::load_dir(&crate::test_openapi::openapi_dir()).unwrap(),
-        );
+        let v = crate::validate::Validator::new()
+            .with_builtins(BuiltinCatalog::load_dir(&crate::test_openapi::openapi_dir()).unwrap());
         let dep = |extra_meta: &str, container: &str| {
             format!(
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: apps\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: api}}\n  template:\n    metadata:\n      creationTimestamp: null\n      labels: {{app: api}}\n{extra_meta}    spec:\n      containers:\n      - name: api\n        image: example/api:1\n        resources: {{}}\n{container}status: {{}}\n"
@@ -777,8 +786,10 @@ mod tests {
                 .collect();
             got.sort();
             got.dedup();
-            let mut want: Vec<(String, String)> =
-                want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+            let mut want: Vec<(String, String)> = want
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
             want.sort();
             assert_eq!(got, want, "{yaml}\n{}", r.to_text());
             assert!(

@@ -25,8 +25,14 @@ pub(super) fn check_object_name(kind: &str, obj: &Value, out: &mut Vec<Finding>)
         return;
     };
     let (ok, what) = match kind {
-        "Namespace" => (is_dns1123_label(name), "a DNS-1123 label (at most 63 lowercase alphanumerics or '-', starting and ending with an alphanumeric)"),
-        "Service" => (is_dns1035_label(name), "a DNS-1035 label (at most 63 lowercase alphanumerics or '-', starting with a letter and ending with an alphanumeric)"),
+        "Namespace" => (
+            is_dns1123_label(name),
+            "a DNS-1123 label (at most 63 lowercase alphanumerics or '-', starting and ending with an alphanumeric)",
+        ),
+        "Service" => (
+            is_dns1035_label(name),
+            "a DNS-1035 label (at most 63 lowercase alphanumerics or '-', starting with a letter and ending with an alphanumeric)",
+        ),
         _ => return,
     };
     if !ok {
@@ -34,10 +40,7 @@ pub(super) fn check_object_name(kind: &str, obj: &Value, out: &mut Vec<Finding>)
             "builtin/name",
             "/metadata/name",
             format!("a {kind}'s name must be {what}: `{name}` is not"),
-            format!(
-                "rename it, e.g. `{}`",
-                suggestion(name)
-            ),
+            format!("rename it, e.g. `{}`", suggestion(name)),
         ));
     }
 }
@@ -94,10 +97,22 @@ mod tests {
     fn table() {
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
             ("Namespace", json!({"metadata": {"name": "apps"}}), vec![]),
-            ("Namespace", json!({"metadata": {"name": "apps.prod"}}), vec!["/metadata/name"]),
+            (
+                "Namespace",
+                json!({"metadata": {"name": "apps.prod"}}),
+                vec!["/metadata/name"],
+            ),
             ("Service", json!({"metadata": {"name": "task-api"}}), vec![]),
-            ("Service", json!({"metadata": {"name": "1api"}}), vec!["/metadata/name"]),
-            ("Service", json!({"metadata": {"name": "api.v1"}}), vec!["/metadata/name"]),
+            (
+                "Service",
+                json!({"metadata": {"name": "1api"}}),
+                vec!["/metadata/name"],
+            ),
+            (
+                "Service",
+                json!({"metadata": {"name": "api.v1"}}),
+                vec!["/metadata/name"],
+            ),
             ("ConfigMap", json!({"metadata": {"name": "a.b"}}), vec![]),
         ];
         for (kind, obj, want) in cases {

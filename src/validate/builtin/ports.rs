@@ -76,7 +76,9 @@ pub(super) fn check_container_ports(pod: &Value, base: &str, out: &mut Vec<Findi
                         "set the port the container listens on",
                     ));
                 }
-                if p["hostPort"].as_i64().is_some_and(|h| h != 0) && in_range(&p["hostPort"]) == Some(false) {
+                if p["hostPort"].as_i64().is_some_and(|h| h != 0)
+                    && in_range(&p["hostPort"]) == Some(false)
+                {
                     out.push(Finding::error(
                         "builtin/port-name",
                         format!("{at}/hostPort"),
@@ -91,7 +93,12 @@ pub(super) fn check_container_ports(pod: &Value, base: &str, out: &mut Vec<Findi
 
 /// A Service's port names and target ports.
 pub(super) fn check_service_ports(obj: &Value, out: &mut Vec<Finding>) {
-    for (i, p) in obj["spec"]["ports"].as_array().into_iter().flatten().enumerate() {
+    for (i, p) in obj["spec"]["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let at = format!("/spec/ports/{i}");
         if let Some(name) = p["name"].as_str().filter(|n| !n.is_empty())
             && !is_dns1123_label(name)
@@ -115,12 +122,13 @@ pub(super) fn check_service_ports(obj: &Value, out: &mut Vec<Finding>) {
                 }
             }
             // 0 (like an empty string) is defaulted to `port` (SetDefaults_Service)
-            v @ Value::Number(_) if v.as_i64() != Some(0) && in_range(v) == Some(false) => out.push(Finding::error(
-                "builtin/port-name",
-                format!("{at}/targetPort"),
-                "targetPort must be between 1 and 65535",
-                "give the container port's number or name",
-            )),
+            v @ Value::Number(_) if v.as_i64() != Some(0) && in_range(v) == Some(false) => out
+                .push(Finding::error(
+                    "builtin/port-name",
+                    format!("{at}/targetPort"),
+                    "targetPort must be between 1 and 65535",
+                    "give the container port's number or name",
+                )),
             _ => {}
         }
     }
@@ -180,7 +188,11 @@ mod tests {
         let got: Vec<String> = out.into_iter().map(|f| f.path).collect();
         assert_eq!(
             got,
-            ["/spec/ports/1/name", "/spec/ports/2/targetPort", "/spec/ports/3/targetPort"]
+            [
+                "/spec/ports/1/name",
+                "/spec/ports/2/targetPort",
+                "/spec/ports/3/targetPort"
+            ]
         );
     }
 }

@@ -19,7 +19,9 @@
 use serde_json::{Map, Value};
 
 use crate::validate::finding::Finding;
-use crate::validate::meta::{check_annotations, check_labels, qualified_name_problem, is_qualified_name_part};
+use crate::validate::meta::{
+    check_annotations, check_labels, is_qualified_name_part, qualified_name_problem,
+};
 use crate::yaml::pointer_segment;
 
 fn label_value_ok(v: &str) -> bool {
@@ -66,11 +68,18 @@ fn check_selector_shape(sel: &Value, at: &str, out: &mut Vec<Finding>) {
         check_labels(&meta, at, &mut found);
         for mut f in found {
             f.rule = "builtin/selector".into();
-            f.path = f.path.replacen(&format!("{at}/labels"), &format!("{at}/matchLabels"), 1);
+            f.path = f
+                .path
+                .replacen(&format!("{at}/labels"), &format!("{at}/matchLabels"), 1);
             out.push(f);
         }
     }
-    for (i, e) in sel["matchExpressions"].as_array().into_iter().flatten().enumerate() {
+    for (i, e) in sel["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         let p = format!("{at}/matchExpressions/{i}");
         let n = e["values"].as_array().map_or(0, Vec::len);
         match e["operator"].as_str() {
@@ -213,16 +222,30 @@ mod tests {
     #[test]
     fn table() {
         let cases: Vec<(&str, Value, Vec<&str>)> = vec![
-            ("Deployment", dep(json!({"matchLabels": {"app": "a"}}), json!({"app": "a"})), vec![]),
-            ("Deployment", dep(json!({}), json!({"app": "a"})), vec!["/spec/selector"]),
             (
                 "Deployment",
-                dep(json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}), json!({"tier": "db"})),
+                dep(json!({"matchLabels": {"app": "a"}}), json!({"app": "a"})),
+                vec![],
+            ),
+            (
+                "Deployment",
+                dep(json!({}), json!({"app": "a"})),
+                vec!["/spec/selector"],
+            ),
+            (
+                "Deployment",
+                dep(
+                    json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web"]}]}),
+                    json!({"tier": "db"}),
+                ),
                 vec!["/spec/template/metadata/labels"],
             ),
             (
                 "Deployment",
-                dep(json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}), json!({"tier": "db"})),
+                dep(
+                    json!({"matchExpressions": [{"key": "tier", "operator": "Exists"}]}),
+                    json!({"tier": "db"}),
+                ),
                 vec![],
             ),
             (
@@ -232,13 +255,25 @@ mod tests {
             ),
             (
                 "Deployment",
-                dep(json!({"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "x", "operator": "in", "values": ["y"]}, {"key": "y", "operator": "In"}]}), json!({"app": "a"})),
-                vec!["/spec/selector/matchExpressions/0/operator", "/spec/selector/matchExpressions/1/values"],
+                dep(
+                    json!({"matchLabels": {"app": "a"}, "matchExpressions": [{"key": "x", "operator": "in", "values": ["y"]}, {"key": "y", "operator": "In"}]}),
+                    json!({"app": "a"}),
+                ),
+                vec![
+                    "/spec/selector/matchExpressions/0/operator",
+                    "/spec/selector/matchExpressions/1/values",
+                ],
             ),
             (
                 "Deployment",
-                dep(json!({"matchLabels": {"app": "a b"}}), json!({"app": "a b"})),
-                vec!["/spec/selector/matchLabels/app", "/spec/template/metadata/labels/app"],
+                dep(
+                    json!({"matchLabels": {"app": "a b"}}),
+                    json!({"app": "a b"}),
+                ),
+                vec![
+                    "/spec/selector/matchLabels/app",
+                    "/spec/template/metadata/labels/app",
+                ],
             ),
         ];
         for (kind, obj, want) in cases {
@@ -251,7 +286,10 @@ mod tests {
             assert_eq!(got, want, "{kind} {obj}");
         }
         let mut out = Vec::new();
-        check_service_selector(&json!({"spec": {"selector": {"app": "task api", "ok": "x"}}}), &mut out);
+        check_service_selector(
+            &json!({"spec": {"selector": {"app": "task api", "ok": "x"}}}),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].path, "/spec/selector/app");
     }
