@@ -417,12 +417,16 @@ impl Validator {
     ) -> (Vec<Finding>, serde_json::Value) {
         let mut found = shape_findings(&value);
         if !found.is_empty() {
-            self.yaml11_booleans(doc, &mut found);
+            self.yaml11_booleans(doc, &mut found, self.catalog.is_none());
             return (found, value);
         }
         let mut value = value;
+        // whether a `yes` no schema looked at deserves a warning
+        let mut unchecked_words = self.catalog.is_none();
         if self.is_builtin_kind(&value) {
-            self.check_builtin(&value, &mut found, &mut out.builtins_not_checked);
+            let schema_checked =
+                self.check_builtin(&value, &mut found, &mut out.builtins_not_checked);
+            unchecked_words = !schema_checked;
         } else if let Some(cat) = &self.catalog {
             let groups_without_crd = &mut out.groups_without_crd;
             let checked = cat.check_owned(value);
@@ -438,7 +442,7 @@ impl Validator {
             found.extend(checked.findings);
         }
         found.extend(semantics::check(&value));
-        self.yaml11_booleans(doc, &mut found);
+        self.yaml11_booleans(doc, &mut found, unchecked_words);
         (found, value)
     }
 
@@ -455,13 +459,14 @@ impl Validator {
     }
 
     /// A built-in object: its OpenAPI schema (when the documents are there) and the API
-    /// server's rules that the schema does not carry.
+    /// server's rules that the schema does not carry. Returns whether a schema checked it (or
+    /// refused its apiVersion or kind).
     fn check_builtin(
         &self,
         obj: &serde_json::Value,
         found: &mut Vec<Finding>,
         not_checked: &mut Vec<String>,
-    ) {
+    ) -> bool {
         let api = obj["apiVersion"].as_str().unwrap_or("");
         let kind = obj["kind"].as_str().unwrap_or("");
         let what = format!("{api} {kind}");
@@ -470,7 +475,7 @@ impl Validator {
             if !not_checked.contains(&what) {
                 not_checked.push(what);
             }
-            return;
+            return false;
         };
         match b.lookup(api, kind) {
             openapi::Lookup::Found(c) => {
@@ -482,22 +487,36 @@ impl Validator {
                     .collect();
                 found.extend(schema);
                 found.extend(rules);
+                true
             }
-            openapi::Lookup::Rejected(f) => found.extend(f),
+            openapi::Lookup::Rejected(f) => {
+                found.extend(f);
+                true
+            }
             openapi::Lookup::Unavailable(e) => {
                 found.extend(builtin::check(obj));
                 let what = format!("{what} ({e})");
                 if !not_checked.contains(&what) {
                     not_checked.push(what);
                 }
+                false
             }
-            openapi::Lookup::NotBuiltin => found.extend(builtin::check(obj)),
+            openapi::Lookup::NotBuiltin => {
+                found.extend(builtin::check(obj));
+                false
+            }
         }
     }
 
     /// YAML 1.1 booleans: `on` where a string was meant turns the schema's type error into a
-    /// clearer one; without CRDs every such word is a warning.
-    fn yaml11_booleans(&self, doc: &crate::yaml::YamlDoc, found: &mut Vec<Finding>) {
+    /// clearer one; where no schema looked (`unchecked`: no CRDs, or a built-in kind without its
+    /// OpenAPI document) every such word is a warning.
+    fn yaml11_booleans(
+        &self,
+        doc: &crate::yaml::YamlDoc,
+        found: &mut Vec<Finding>,
+        unchecked: bool,
+    ) {
         for (pointer, text) in &doc.yaml11_bools {
             let mut matched = false;
             for f in found
@@ -511,7 +530,7 @@ impl Validator {
                 f.hint = format!("quote it: \"{text}\"");
                 matched = true;
             }
-            if !matched && self.catalog.is_none() && self.builtins.is_none() {
+            if !matched && unchecked {
                 found.push(Finding::warning(
                     "yaml/yaml11-boolean",
                     pointer.clone(),

@@ -317,7 +317,10 @@ impl Doc {
                     DocSource::Text(t) => Arc::clone(t),
                     DocSource::File(p) => Arc::from(read_limited(p)?),
                 };
-                let schemas = index_schemas(&text)?;
+                let schemas = index_schemas(&text).map_err(|e| match &self.source {
+                    DocSource::File(p) => format!("{}: {e}", p.display()),
+                    DocSource::Text(_) => e,
+                })?;
                 Ok(Loaded {
                     text,
                     schemas,
@@ -801,5 +804,52 @@ mod tests {
                 r.to_text()
             );
         }
+    }
+
+    /// Without documents, built-in kinds are said not checked (and their YAML 1.1 words warned),
+    /// never passed in silence.
+    #[test]
+    fn without_documents_built_ins_are_not_checked() {
+        let v = crate::validate::Validator::new();
+        let r = v.validate_sources(&[crate::validate::Source {
+            name: "s.yaml".into(),
+            text: "apiVersion: v1\nkind: Service\nmetadata:\n  name: api\n  labels: {canary: on}\nspec:\n  ports: [{port: 80}]\n".into(),
+        }]);
+        assert!(!r.complete());
+        assert!(
+            r.not_checked.iter().any(|n| n.contains("v1 Service")),
+            "{:?}",
+            r.not_checked
+        );
+        let rules: Vec<(&str, crate::validate::Severity)> = r
+            .findings
+            .iter()
+            .map(|f| (f.rule.as_str(), f.severity))
+            .collect();
+        assert!(
+            rules.contains(&("builtin/not-checked", crate::validate::Severity::Info)),
+            "{rules:?}"
+        );
+        assert!(
+            rules.contains(&("yaml/yaml11-boolean", crate::validate::Severity::Warning)),
+            "{rules:?}"
+        );
+        assert_eq!(r.summary.errors, 0);
+        // an unreadable document: not checked either, with the reason
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api__v1_openapi.json"), "{\"components\": ").unwrap();
+        let v = crate::validate::Validator::new()
+            .with_builtins(BuiltinCatalog::load_dir(dir.path()).unwrap());
+        let r = v.validate_sources(&[crate::validate::Source {
+            name: "s.yaml".into(),
+            text: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n".into(),
+        }]);
+        assert!(
+            r.not_checked
+                .iter()
+                .any(|n| n.contains("v1 ConfigMap") && n.contains("api__v1_openapi.json")),
+            "{:?}",
+            r.not_checked
+        );
     }
 }
