@@ -573,6 +573,14 @@ impl Loaded {
             };
             out.insert(k.clone(), v);
         }
+        // `type: object` with neither properties nor additionalProperties (RawExtension,
+        // FieldsV1): any object, as Go decodes it into raw bytes or a free-form map
+        if out.get("type").and_then(Value::as_str) == Some("object")
+            && !out.contains_key("properties")
+            && !out.contains_key("additionalProperties")
+        {
+            out.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
+        }
         // IntOrString: `format: int-or-string, oneOf: [integer, string]`
         if out.get("format").and_then(Value::as_str) == Some("int-or-string") {
             out.remove("format");
@@ -668,7 +676,8 @@ mod tests {
             "x.v1.Thing": {"type": "object", "x-kubernetes-group-version-kind": [{"group": "x", "version": "v1", "kind": "Thing"}],
                "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
                  "spec": {"allOf": [{"$ref": "#/components/schemas/x.v1.Spec"}], "default": {}}}},
-            "x.v1.Spec": {"type": "object", "properties": {"port": {"$ref": "#/components/schemas/intstr"}, "self": {"$ref": "#/components/schemas/x.v1.Spec"}}},
+            "x.v1.Spec": {"type": "object", "properties": {"port": {"$ref": "#/components/schemas/intstr"}, "self": {"$ref": "#/components/schemas/x.v1.Spec"}, "raw": {"$ref": "#/components/schemas/raw"}}},
+            "raw": {"type": "object", "description": "RawExtension"},
             "intstr": {"format": "int-or-string", "oneOf": [{"type": "integer"}, {"type": "string"}]}
         }}}"##;
         let cat = BuiltinCatalog::from_texts(vec![("x/v1".into(), text.into())], "test");
@@ -677,7 +686,7 @@ mod tests {
         };
         let c = &*c;
         let ok = serde_json::json!({"apiVersion": "x/v1", "kind": "Thing", "metadata": {"name": "a"},
-            "spec": {"port": "http", "self": {"anything": 1}}});
+            "spec": {"port": "http", "self": {"anything": 1}, "raw": {"any": {"thing": [1]}}}});
         assert!(check(c, &ok).is_empty(), "{:?}", check(c, &ok));
         let bad = serde_json::json!({"apiVersion": "x/v1", "kind": "Thing", "metadata": {"name": "a"},
             "spec": {"port": true, "typo": 1}});
