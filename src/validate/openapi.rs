@@ -109,6 +109,8 @@ pub struct BuiltinCatalog {
     origin: String,
     /// group-versions whose document could not be had, and why (their kinds are not checked)
     missing: BTreeMap<String, String>,
+    /// the API groups of `docs` and `missing` ("" for core)
+    groups: BTreeSet<String>,
 }
 
 impl std::fmt::Debug for BuiltinCatalog {
@@ -158,7 +160,9 @@ impl BuiltinCatalog {
             docs,
             origin: dir.display().to_string(),
             missing: BTreeMap::new(),
-        })
+            groups: BTreeSet::new(),
+        }
+        .with_groups())
     }
 
     /// Documents given as texts (e.g. read from a cluster's `/openapi/v3`), by apiVersion.
@@ -170,7 +174,19 @@ impl BuiltinCatalog {
                 .collect(),
             origin: origin.to_string(),
             missing: BTreeMap::new(),
+            groups: BTreeSet::new(),
         }
+        .with_groups()
+    }
+
+    fn with_groups(mut self) -> Self {
+        self.groups = self
+            .docs
+            .keys()
+            .chain(self.missing.keys())
+            .map(|gv| gv.rsplit_once('/').map_or("", |(g, _)| g).to_string())
+            .collect();
+        self
     }
 
     /// Say that a group-version's document could not be had: its kinds are reported as not
@@ -178,6 +194,8 @@ impl BuiltinCatalog {
     pub fn mark_missing(&mut self, api_version: &str, why: &str) {
         self.missing
             .insert(api_version.to_string(), why.to_string());
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        self.groups.insert(group.to_string());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -194,18 +212,11 @@ impl BuiltinCatalog {
         &self.origin
     }
 
-    fn groups(&self) -> BTreeSet<&str> {
-        self.docs
-            .keys()
-            .map(|gv| gv.rsplit_once('/').map_or("", |(g, _)| g))
-            .collect()
-    }
-
     /// Whether objects of `group` are built-in kinds: the core group, a group these documents
     /// serve, or a group without a dot (reserved to Kubernetes: a CRD's group must have one,
     /// so `extensions` is a removed built-in group, never a CRD's).
     pub fn owns_group(&self, group: &str) -> bool {
-        is_builtin_group(group) || self.groups().contains(group)
+        is_builtin_group(group) || self.groups.contains(group)
     }
 
     /// The schema of an object's kind, or why there is none.
@@ -579,7 +590,10 @@ impl Loaded {
             && !out.contains_key("properties")
             && !out.contains_key("additionalProperties")
         {
-            out.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
+            out.insert(
+                "x-kubernetes-preserve-unknown-fields".into(),
+                Value::Bool(true),
+            );
         }
         // IntOrString: `format: int-or-string, oneOf: [integer, string]`
         if out.get("format").and_then(Value::as_str) == Some("int-or-string") {
