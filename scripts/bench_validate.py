@@ -8,7 +8,7 @@ asserts nothing). Re-take every figure of the README's validate section with:
 
 What it measures (release build, wall clock, medians):
   1. the Task API stack (generated from examples/task-api/traffic-spec.md): `traffic-engineer
-     --crds CRDS validate DIR` including CRD loading (and, through TRAFFIC_ENGINEER_OPENAPI, the
+     validate --crds CRDS DIR` including CRD loading (and, through TRAFFIC_ENGINEER_OPENAPI, the
      built-in kinds' OpenAPI documents read on first use), against `kubeconform -strict` on the same
      files with its schemas already local (warm), runs interleaved;
   2. the MCP server: time from spawn to the answer of the first `validate` tool call, and the
@@ -150,11 +150,11 @@ def kubeconform_cmd(kc, schemas, target):
 def task_api(binary, crds, work, runs, kc, schemas):
     root = work / "task-api"
     if not (root / "traffic").is_dir():
-        subprocess.run([binary, "--root", str(root), "generate", "--spec",
+        subprocess.run([binary, "generate", "--root", str(root), "--spec",
                         str(ROOT / "examples/task-api/traffic-spec.md")], check=True,
                        stdout=subprocess.DEVNULL)
     stack = root / "traffic"
-    ours_cmd = [binary, "--crds", str(crds), "validate", str(stack)]
+    ours_cmd = [binary, "validate", "--crds", str(crds), str(stack)]
     kc_cmd = kubeconform_cmd(kc, schemas, stack) if kc else None
     code = subprocess.run(ours_cmd, capture_output=True).returncode
     if code == 2:
@@ -254,7 +254,7 @@ def corpus(binary, crds, work, sizes, runs, kc, schemas, kv):
         d = work / f"corpus-{n}"
         if not d.is_dir():
             subprocess.run([sys.executable, str(gen), str(n), str(d)], check=True, stdout=subprocess.DEVNULL)
-        cmd = [binary, "--crds", str(crds), "validate", "--format", "json", str(d)]
+        cmd = [binary, "validate", "--crds", str(crds), "--format", "json", str(d)]
         for label, cpus in [("1 core ", "0"), ("2 cores", "0,1")]:
             res = [run_timed(cmd, cpus) for _ in range(runs)]
             wall = median([r[0] for r in res])
