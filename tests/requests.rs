@@ -188,7 +188,7 @@ async fn every_request_gives_the_same_stack_through_tools_and_spec() {
             report.complete(),
             "{}: not checked {:?}",
             case.name,
-            report.not_checked
+            report.summary.not_checked
         );
         let (_, rows) =
             spec::check(&parsed.spec, &tools_stack, validator(), "traffic-spec.md").unwrap();

@@ -27,7 +27,7 @@ fn assert_checked_by_crds(r: &Report) {
         r.findings
     );
     // the built-in kinds (Service, Deployment, Secret, ...) too, against Kubernetes' schemas
-    assert!(r.complete(), "not checked: {:?}", r.not_checked);
+    assert!(r.complete(), "not checked: {:?}", r.summary.not_checked);
 }
 
 #[test]

@@ -141,7 +141,7 @@ pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
     if !report.report.complete() && !report.failed() {
         bail!(
             "not checked: {}; pass --openapi DIR, set TRAFFIC_ENGINEER_OPENAPI, or run `traffic-engineer crds fetch`",
-            report.report.not_checked.join("; ")
+            report.report.summary.not_checked.join("; ")
         );
     }
     Ok(code)

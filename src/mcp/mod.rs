@@ -1040,7 +1040,7 @@ impl TrafficServer {
         match report {
             Ok(Ok(report)) => {
                 let value = serde_json::to_value(&report).unwrap_or_default();
-                // a check that could not run is not a pass: `not_checked` says what
+                // a check that could not run is not a pass: `summary.not_checked` says what
                 let mut r = if report.failed() || !report.report.complete() {
                     CallToolResult::error(vec![ContentBlock::text(report.to_text())])
                 } else {

@@ -59,6 +59,10 @@ pub struct Summary {
     pub errors: usize,
     pub warnings: usize,
     pub infos: usize,
+    /// Checks that could not run (no CRDs, no built-in schemas): the report is then not a
+    /// pass, whatever the error count. Empty (and left out) when everything was checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<String>,
 }
 
 /// What validate found.
@@ -66,10 +70,6 @@ pub struct Summary {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub summary: Summary,
-    /// Checks that could not run (no CRDs, no built-in schemas): the report is then not a
-    /// pass, whatever the error count. Empty when everything was checked.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub not_checked: Vec<String>,
 }
 
 impl Report {
@@ -95,7 +95,7 @@ impl Report {
             "{} document(s): {} error(s), {} warning(s), {} info\n",
             self.summary.documents, self.summary.errors, self.summary.warnings, self.summary.infos
         ));
-        for n in &self.not_checked {
+        for n in &self.summary.not_checked {
             out.push_str(&format!("NOT CHECKED: {n}\n"));
         }
         out
@@ -103,7 +103,7 @@ impl Report {
 
     /// Whether every check could run.
     pub fn complete(&self) -> bool {
-        self.not_checked.is_empty()
+        self.summary.not_checked.is_empty()
     }
 }
 
@@ -318,6 +318,7 @@ impl Validator {
             .extend(self.coverage_findings(groups_without_crd));
         if self.catalog.is_none() {
             report
+                .summary
                 .not_checked
                 .push("schema and CEL checks of custom resources: no CRDs are loaded".into());
         }
@@ -326,7 +327,7 @@ impl Validator {
                 &builtins_not_checked,
                 self.builtins.is_some(),
             ));
-            report.not_checked.push(format!(
+            report.summary.not_checked.push(format!(
                 "schemas of built-in kinds: {}",
                 builtins_not_checked.join(", ")
             ));

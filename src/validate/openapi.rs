@@ -895,9 +895,12 @@ mod tests {
         }]);
         assert!(!r.complete());
         assert!(
-            r.not_checked.iter().any(|n| n.contains("v1 Service")),
+            r.summary
+                .not_checked
+                .iter()
+                .any(|n| n.contains("v1 Service")),
             "{:?}",
-            r.not_checked
+            r.summary.not_checked
         );
         let rules: Vec<(&str, crate::validate::Severity)> = r
             .findings
@@ -923,11 +926,12 @@ mod tests {
             text: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n".into(),
         }]);
         assert!(
-            r.not_checked
+            r.summary
+                .not_checked
                 .iter()
                 .any(|n| n.contains("v1 ConfigMap") && n.contains("api__v1_openapi.json")),
             "{:?}",
-            r.not_checked
+            r.summary.not_checked
         );
     }
 }
