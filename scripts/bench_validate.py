@@ -8,7 +8,8 @@ asserts nothing). Re-take every figure of the README's validate section with:
 
 What it measures (release build, wall clock, medians):
   1. the Task API stack (generated from examples/task-api/traffic-spec.md): `traffic-engineer
-     --crds CRDS validate DIR` including CRD loading, against `kubeconform -strict` on the same
+     validate --crds CRDS DIR` including CRD loading (and, through TRAFFIC_ENGINEER_OPENAPI, the
+     built-in kinds' OpenAPI documents read on first use), against `kubeconform -strict` on the same
      files with its schemas already local (warm), runs interleaved;
   2. the MCP server: time from spawn to the answer of the first `validate` tool call, and the
      resident memory after it;
@@ -149,11 +150,11 @@ def kubeconform_cmd(kc, schemas, target):
 def task_api(binary, crds, work, runs, kc, schemas):
     root = work / "task-api"
     if not (root / "traffic").is_dir():
-        subprocess.run([binary, "--root", str(root), "generate", "--spec",
+        subprocess.run([binary, "generate", "--root", str(root), "--spec",
                         str(ROOT / "examples/task-api/traffic-spec.md")], check=True,
                        stdout=subprocess.DEVNULL)
     stack = root / "traffic"
-    ours_cmd = [binary, "--crds", str(crds), "validate", str(stack)]
+    ours_cmd = [binary, "validate", "--crds", str(crds), str(stack)]
     kc_cmd = kubeconform_cmd(kc, schemas, stack) if kc else None
     code = subprocess.run(ours_cmd, capture_output=True).returncode
     if code == 2:
@@ -253,7 +254,7 @@ def corpus(binary, crds, work, sizes, runs, kc, schemas, kv):
         d = work / f"corpus-{n}"
         if not d.is_dir():
             subprocess.run([sys.executable, str(gen), str(n), str(d)], check=True, stdout=subprocess.DEVNULL)
-        cmd = [binary, "--crds", str(crds), "validate", "--format", "json", str(d)]
+        cmd = [binary, "validate", "--crds", str(crds), "--format", "json", str(d)]
         for label, cpus in [("1 core ", "0"), ("2 cores", "0,1")]:
             res = [run_timed(cmd, cpus) for _ in range(runs)]
             wall = median([r[0] for r in res])
@@ -302,6 +303,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", help="a built traffic-engineer (default: cargo build --release)")
     ap.add_argument("--crds", default=str(SHARED / "crds"))
+    ap.add_argument("--openapi", default=str(SHARED / "openapi" / "kubernetes-v1.35"),
+                    help="Kubernetes' OpenAPI v3 documents (the built-in kinds' schemas)")
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--runs", type=int, default=0, help="runs per figure (default 30 / 5 / 3)")
     ap.add_argument("--quick", action="store_true")
@@ -316,6 +319,10 @@ def main():
         target = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
         binary = str(target / "release" / "traffic-engineer")
     crds = Path(a.crds)
+    if not Path(a.openapi).is_dir():
+        sys.exit(f"no Kubernetes OpenAPI documents at {a.openapi}: give --openapi DIR")
+    # every run below (CLI and server) checks the built-in kinds against them
+    os.environ["TRAFFIC_ENGINEER_OPENAPI"] = a.openapi
     if not crds.is_dir() or not (SHARED / "bench" / "gen_corpus.py").exists():
         sys.exit(f"no CRDs at {crds} or no {SHARED}/bench/gen_corpus.py: set TRAFFIC_ENGINEER_SHARED")
     kc = kv = None

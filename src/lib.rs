@@ -24,3 +24,8 @@ pub mod yaml;
 #[cfg(test)]
 #[path = "../tests/common/crds_dir.rs"]
 pub(crate) mod test_crds;
+
+/// The tests' one finder of Kubernetes' OpenAPI documents (shared with tests/).
+#[cfg(test)]
+#[path = "../tests/common/openapi_dir.rs"]
+pub(crate) mod test_openapi;

@@ -5,6 +5,8 @@
 
 #[path = "common/crds_dir.rs"]
 mod crds_dir;
+#[path = "common/openapi_dir.rs"]
+mod openapi_dir;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -20,7 +22,8 @@ const EXAMPLE_SPEC: &str = concat!(
     "/examples/task-api/traffic-spec.md"
 );
 
-/// The binary with a clean environment for what it reads (logs, CRDs, cache).
+/// The binary with a clean environment for what it reads (logs, CRDs, cache), and Kubernetes'
+/// OpenAPI documents from the tests' folder (built-in kinds are checked in every run).
 fn cli(args: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args(args);
@@ -32,6 +35,7 @@ fn cli(args: &[&str]) -> Command {
     ] {
         c.env_remove(v);
     }
+    c.env("TRAFFIC_ENGINEER_OPENAPI", openapi_dir::openapi_dir());
     c
 }
 
@@ -108,8 +112,12 @@ fn help_lists_the_commands_in_workflow_order() {
 fn options_are_shown_only_on_the_commands_they_apply_to() {
     let expect: &[(&[&str], &[&str], &[&str])] = &[
         // (command, shown, not shown)
-        (&["serve"], &["root", "crds"], &["format", "spec"]),
-        (&["demo"], &["root", "crds"], &["format", "spec"]),
+        (
+            &["serve"],
+            &["root", "crds", "openapi"],
+            &["format", "spec"],
+        ),
+        (&["demo"], &["root", "crds", "openapi"], &["format", "spec"]),
         (
             &["generate"],
             &["spec", "root", "format"],
@@ -117,7 +125,7 @@ fn options_are_shown_only_on_the_commands_they_apply_to() {
         ),
         (
             &["validate"],
-            &["spec", "root", "crds", "format"],
+            &["spec", "root", "crds", "openapi", "format"],
             &["gateway"],
         ),
         (
@@ -131,12 +139,12 @@ fn options_are_shown_only_on_the_commands_they_apply_to() {
                 "slow-path",
                 "format",
             ],
-            &["root", "crds"],
+            &["root", "crds", "openapi"],
         ),
         (
             &["crds", "fetch"],
-            &["mirror", "cache-dir", "timeout"],
-            &["root", "crds"],
+            &["mirror", "openapi-mirror", "cache-dir", "timeout"],
+            &["root", "crds", "openapi"],
         ),
         (&["crds", "path"], &[], &["root", "crds", "format"]),
     ];
@@ -664,4 +672,91 @@ fn validate_never_reports_a_check_that_did_not_run_as_clean() {
     let (code, _, err) = run(&mut cli(&["validate", "--crds", crds, "--root", e]));
     assert_eq!(code, 2);
     assert!(err.contains("nothing to check"), "{err}");
+}
+
+/// Built-in kinds against Kubernetes' OpenAPI documents: a typo in a Deployment is an error
+/// with file and line; without documents (none given, an empty cache and no download here)
+/// the run says "not checked" and fails, never "0 errors" and success.
+#[test]
+fn built_in_kinds_are_checked_or_said_not_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("deploy.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  selector:\n    matchLabels: {app: api}\n  template:\n    metadata:\n      labels: {app: api}\n    spec:\n      containers:\n      - name: api\n        image: x\n        imagePullPolice: Always\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let crds = crds_dir::crds_dir();
+    let crds = crds.to_str().unwrap();
+    let (code, out, err) = run(&mut cli(&["validate", "--crds", crds, f]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("deploy.yaml:15:9: error schema/unknown-field"),
+        "{out}"
+    );
+    // extensions/v1beta1 is gone
+    std::fs::write(
+        &file,
+        "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata:\n  name: api\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&mut cli(&["validate", "--crds", crds, f]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("schema/version-not-served"), "{out}");
+    assert!(out.contains("apps/v1"), "{out}");
+    // no documents anywhere
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\n",
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let (code, out, err) = run(cli(&["validate", "--crds", crds, f])
+        .env_remove("TRAFFIC_ENGINEER_OPENAPI")
+        .env("TRAFFIC_ENGINEER_CACHE", cache.path()));
+    if code != 0 {
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("not checked: schemas of built-in kinds: v1 ConfigMap"),
+            "{err}"
+        );
+        assert!(out.contains("builtin/not-checked"), "{out}");
+    } else {
+        // the pinned documents could be downloaded: then they were used
+        assert!(!out.contains("builtin/not-checked"), "{out}");
+    }
+    // `crds fetch` from mirrors fills the cache with both, and validate then uses it
+    let (code, out, err) = run(&mut cli(&[
+        "crds",
+        "fetch",
+        "--mirror",
+        crds,
+        "--openapi-mirror",
+        openapi_dir::openapi_dir().to_str().unwrap(),
+        "--cache-dir",
+        cache.path().to_str().unwrap(),
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("OpenAPI documents"), "{out}");
+    let (code, out, err) = run(cli(&["validate", f])
+        .env_remove("TRAFFIC_ENGINEER_OPENAPI")
+        .env("TRAFFIC_ENGINEER_CACHE", cache.path()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !out.contains("not-checked") && !out.contains("NOT CHECKED"),
+        "{out}"
+    );
+    // a folder given that holds no document is refused
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(&mut cli(&[
+        "validate",
+        "--crds",
+        crds,
+        "--openapi",
+        empty.path().to_str().unwrap(),
+        f,
+    ]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no Kubernetes OpenAPI v3 document"), "{err}");
 }

@@ -125,7 +125,28 @@ async fn session(
     let r = client
         .call_tool(CallToolRequestParams::new("validate"))
         .await?;
-    assert!(r.structured_content.is_some());
+    // no CRDs and no built-in schemas: the checks that could not run make the answer an
+    // error, with the same fields as ever plus `summary.not_checked` saying what did not run
+    let report = r.structured_content.clone().expect("structured report");
+    assert_eq!(r.is_error, Some(true), "{report}");
+    assert!(report["summary"].is_object(), "{report}");
+    let not_checked = report["summary"]["not_checked"]
+        .as_array()
+        .expect("not_checked");
+    assert!(
+        not_checked
+            .iter()
+            .any(|n| n.as_str().is_some_and(|s| s.contains("no CRDs"))),
+        "{report}"
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "crds/skipped"),
+        "{report}"
+    );
     client.cancel().await?;
     let _ = handle.await;
     Ok((version, dir))

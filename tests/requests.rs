@@ -184,6 +184,12 @@ async fn every_request_gives_the_same_stack_through_tools_and_spec() {
             .map(|f| format!("{f:?}"))
             .collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", case.name);
+        assert!(
+            report.complete(),
+            "{}: not checked {:?}",
+            case.name,
+            report.summary.not_checked
+        );
         let (_, rows) =
             spec::check(&parsed.spec, &tools_stack, validator(), "traffic-spec.md").unwrap();
         for r in &rows {

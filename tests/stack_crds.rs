@@ -26,6 +26,8 @@ fn assert_checked_by_crds(r: &Report) {
         "schema layer did not run: {:#?}",
         r.findings
     );
+    // the built-in kinds (Service, Deployment, Secret, ...) too, against Kubernetes' schemas
+    assert!(r.complete(), "not checked: {:?}", r.summary.not_checked);
 }
 
 #[test]

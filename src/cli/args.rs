@@ -70,6 +70,11 @@ pub struct CrdsArg {
     /// TRAFFIC_ENGINEER_CRDS (a path list), then the `crds fetch` cache.
     #[arg(long, value_name = "PATH")]
     pub crds: Vec<PathBuf>,
+    /// Folder of Kubernetes' OpenAPI v3 documents (api/openapi-spec/v3/*_openapi.json) for the
+    /// built-in kinds' schemas. Also read: TRAFFIC_ENGINEER_OPENAPI, then the `crds fetch`
+    /// cache's kubernetes-openapi folder.
+    #[arg(long, value_name = "DIR")]
+    pub openapi: Option<PathBuf>,
 }
 
 /// Output of `generate` and `verify`.

@@ -17,6 +17,8 @@ use super::{crds, demo, generate, serve, validate, verify};
 pub struct Env {
     /// `TRAFFIC_ENGINEER_CRDS`: CRD files or folders, a path list.
     pub crds: Option<OsString>,
+    /// `TRAFFIC_ENGINEER_OPENAPI`: a folder of Kubernetes' OpenAPI v3 documents.
+    pub openapi: Option<OsString>,
     /// `TRAFFIC_ENGINEER_CACHE`: the CRD cache folder.
     pub cache: Option<OsString>,
     /// `XDG_CACHE_HOME`.
@@ -36,6 +38,7 @@ impl Env {
         let temp = std::env::temp_dir();
         Env {
             crds: non_empty("TRAFFIC_ENGINEER_CRDS"),
+            openapi: non_empty("TRAFFIC_ENGINEER_OPENAPI"),
             cache: non_empty("TRAFFIC_ENGINEER_CACHE"),
             xdg_cache: non_empty("XDG_CACHE_HOME"),
             home: std::env::home_dir()
@@ -67,6 +70,19 @@ impl Env {
             }
         }
         out
+    }
+
+    /// The folder of Kubernetes' OpenAPI documents (the built-in kinds' schemas): `--openapi`,
+    /// else `TRAFFIC_ENGINEER_OPENAPI`, else the cache's kubernetes-openapi folder when
+    /// `crds fetch` filled it. None: none is available (built-in kinds are then not checked).
+    pub fn openapi_source(&self, given: &args::CrdsArg) -> Option<PathBuf> {
+        if let Some(p) = &given.openapi {
+            return Some(p.clone());
+        }
+        if let Some(p) = &self.openapi {
+            return Some(PathBuf::from(p));
+        }
+        Some(self.cache_dir().join(traffic_engineer::fetch::OPENAPI_DIR)).filter(|p| p.is_dir())
     }
 
     /// The log filter: the variable's directive, else `default`. A directive that does not
@@ -150,12 +166,23 @@ impl Config {
     }
 }
 
-/// Load the validator from the resolved CRD sources.
-pub fn load_validator(paths: &[PathBuf]) -> anyhow::Result<traffic_engineer::validate::Validator> {
+/// Load the validator from the resolved CRD sources and OpenAPI folder (indexed only: each
+/// document is read when a kind of it is first checked).
+pub fn load_validator(
+    paths: &[PathBuf],
+    openapi: Option<&Path>,
+) -> anyhow::Result<traffic_engineer::validate::Validator> {
     let t = std::time::Instant::now();
-    let v = traffic_engineer::validate::Validator::load(paths).context("loading CRDs")?;
+    let mut v = traffic_engineer::validate::Validator::load(paths).context("loading CRDs")?;
+    if let Some(dir) = openapi {
+        let b = traffic_engineer::validate::BuiltinCatalog::load_dir(dir).context(
+            "indexing the Kubernetes OpenAPI documents (--openapi / TRAFFIC_ENGINEER_OPENAPI)",
+        )?;
+        v = v.with_builtins(b);
+    }
     tracing::info!(
         crds = v.crd_count(),
+        openapi = v.builtins().map(|b| b.origin().to_string()),
         ms = t.elapsed().as_millis() as u64,
         "CRDs loaded"
     );
@@ -202,19 +229,46 @@ mod tests {
         let mut e = env();
         let flags = args::CrdsArg {
             crds: vec!["a".into()],
+            openapi: None,
         };
         e.crds = Some("b:c".into());
         assert_eq!(
             e.crd_sources(&flags),
             [PathBuf::from("a"), "b".into(), "c".into()]
         );
-        let none = args::CrdsArg { crds: vec![] };
+        let none = args::CrdsArg {
+            crds: vec![],
+            openapi: None,
+        };
         e.crds = None;
         let dir = tempfile::tempdir().unwrap();
         e.cache = Some(dir.path().into());
         assert_eq!(e.crd_sources(&none), [dir.path().to_path_buf()]);
         e.cache = Some(dir.path().join("missing").into());
         assert!(e.crd_sources(&none).is_empty());
+    }
+
+    #[test]
+    fn openapi_source_is_the_flag_then_the_variable_then_the_cache() {
+        let mut e = env();
+        let dir = tempfile::tempdir().unwrap();
+        e.cache = Some(dir.path().into());
+        let none = args::CrdsArg {
+            crds: vec![],
+            openapi: None,
+        };
+        // an empty cache: none (built-in kinds are then reported as not checked)
+        assert_eq!(e.openapi_source(&none), None);
+        let cached = dir.path().join(traffic_engineer::fetch::OPENAPI_DIR);
+        std::fs::create_dir(&cached).unwrap();
+        assert_eq!(e.openapi_source(&none), Some(cached));
+        e.openapi = Some("/from/env".into());
+        assert_eq!(e.openapi_source(&none), Some("/from/env".into()));
+        let flag = args::CrdsArg {
+            crds: vec![],
+            openapi: Some("/from/flag".into()),
+        };
+        assert_eq!(e.openapi_source(&flag), Some("/from/flag".into()));
     }
 
     #[test]

@@ -34,6 +34,7 @@ enum DemoRoot {
 pub struct Demo {
     root: DemoRoot,
     crds: Vec<PathBuf>,
+    openapi: Option<PathBuf>,
 }
 
 impl DemoArgs {
@@ -43,13 +44,14 @@ impl DemoArgs {
                 Some(r) => DemoRoot::Given(r),
                 None => DemoRoot::FreshUnder(env.temp.clone()),
             },
+            openapi: env.openapi_source(&self.crds),
             crds: env.crd_sources(&self.crds),
         }
     }
 }
 
 pub fn run(c: Demo) -> anyhow::Result<ExitCode> {
-    let validator = load_validator(&c.crds)?;
+    let validator = load_validator(&c.crds, c.openapi.as_deref())?;
     let root = match c.root {
         DemoRoot::Given(r) => r,
         DemoRoot::FreshUnder(parent) => tempfile::Builder::new()

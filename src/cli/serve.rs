@@ -25,6 +25,7 @@ pub struct ServeArgs {
 pub struct Serve {
     root: PathBuf,
     crds: Vec<PathBuf>,
+    openapi: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -35,6 +36,7 @@ impl ServeArgs {
             .with_context(|| format!("--root {}", given.display()))?;
         Ok(Serve {
             root,
+            openapi: env.openapi_source(&self.crds),
             crds: env.crd_sources(&self.crds),
         })
     }
@@ -50,7 +52,9 @@ pub fn run(c: Serve) -> anyhow::Result<ExitCode> {
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // the server starts loading the CRDs in the background: inside the runtime
-    let result = rt.block_on(async { serve(TrafficServer::with_crd_paths(stack, c.crds)).await });
+    let result = rt.block_on(async {
+        serve(TrafficServer::with_schema_paths(stack, c.crds, c.openapi)).await
+    });
     // let a write in progress finish its rename (new calls are refused from here on)
     traffic_engineer::workspace::wait_for_writes(Duration::from_secs(10));
     // stdin's reader thread may still block in read(2): do not wait for it

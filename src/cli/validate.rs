@@ -53,6 +53,8 @@ enum Target {
 pub struct Validate {
     target: Target,
     crds: Vec<PathBuf>,
+    /// The built-in kinds' schemas (Kubernetes' OpenAPI documents), if a source gave them.
+    openapi: Option<PathBuf>,
     /// Where the pinned CRDs are fetched on first use when no source gave any.
     cache: PathBuf,
     format: ReportFormat,
@@ -81,6 +83,7 @@ impl ValidateArgs {
                     connect: self.connect,
                 },
                 crds: Vec::new(),
+                openapi: None,
                 cache: env.cache_dir(),
                 format: self.format,
             });
@@ -113,6 +116,7 @@ impl ValidateArgs {
         }
         Ok(Validate {
             target,
+            openapi: env.openapi_source(&self.crds),
             crds: env.crd_sources(&self.crds),
             cache: env.cache_dir(),
             format: self.format,
@@ -126,21 +130,34 @@ pub fn run(c: Validate) -> anyhow::Result<ExitCode> {
             super::cluster::block_on(traffic_engineer::cluster::cli::validate(&connect, &path))??
                 .into()
         }
-        target => local(target, load_or_fetch(c.crds, &c.cache)?)?,
+        target => local(target, load_or_fetch(c.crds, c.openapi, &c.cache)?)?,
     };
     // a check that ran on nothing is not a pass
     if report.report.summary.documents == 0 {
         bail!("0 documents: the paths given hold no YAML object, so nothing was checked");
     }
-    print(&report, c.format)
+    let code = print(&report, c.format)?;
+    // nor is one that could not run on some of it (the report says what, and why)
+    if !report.report.complete() && !report.failed() {
+        bail!(
+            "not checked: {}; pass --openapi DIR, set TRAFFIC_ENGINEER_OPENAPI, or run `traffic-engineer crds fetch`",
+            report.report.summary.not_checked.join("; ")
+        );
+    }
+    Ok(code)
 }
 
 /// The engine with the CRDs given; when none was given (or only an empty cache), the pinned
 /// upstream CRDs fetched once into the cache (as kubeconform does with its schemas). Without
 /// CRDs the schema and CEL checks could not run: that is an error (exit 2), never "0 errors".
-fn load_or_fetch(crds: Vec<PathBuf>, cache: &Path) -> anyhow::Result<Validator> {
+fn load_or_fetch(
+    crds: Vec<PathBuf>,
+    openapi: Option<PathBuf>,
+    cache: &Path,
+) -> anyhow::Result<Validator> {
+    let openapi = openapi.or_else(|| fetch_openapi(cache));
     let implicit = crds.is_empty() || crds == [cache.to_path_buf()];
-    let validator = load_validator(&crds)?;
+    let validator = load_validator(&crds, openapi.as_deref())?;
     if validator.crd_count() > 0 {
         return Ok(validator);
     }
@@ -163,7 +180,25 @@ fn load_or_fetch(crds: Vec<PathBuf>, cache: &Path) -> anyhow::Result<Validator> 
             "no CRDs to check schemas and CEL rules against, and the pinned ones could not be fetched ({e}); pass --crds PATH, set TRAFFIC_ENGINEER_CRDS, or run `traffic-engineer crds fetch --mirror URL|DIR`; nothing was checked"
         );
     }
-    load_validator(&[cache.to_path_buf()])
+    load_validator(&[cache.to_path_buf()], openapi.as_deref())
+}
+
+/// No OpenAPI documents given or cached: fetch the pinned Kubernetes release's once into the
+/// cache. None when that fails too (built-in kinds are then reported as not checked).
+fn fetch_openapi(cache: &Path) -> Option<PathBuf> {
+    let dest = cache.join(traffic_engineer::fetch::OPENAPI_DIR);
+    tracing::warn!(cache = %dest.display(), "no Kubernetes OpenAPI documents given: fetching the pinned ones");
+    match traffic_engineer::fetch::fetch_openapi(
+        &traffic_engineer::fetch::Mirror::Default,
+        &dest,
+        std::time::Duration::from_secs(30),
+    ) {
+        Ok(_) => Some(dest),
+        Err(e) => {
+            tracing::warn!(error = %e, "the Kubernetes OpenAPI documents could not be fetched: built-in kinds will not be checked");
+            None
+        }
+    }
 }
 
 /// Validate offline. Files named on the command line are read one at a time by the engine

@@ -95,7 +95,8 @@ pub async fn validate_cluster(cluster: &Cluster, stack: &Stack) -> Result<Report
             },
         );
     }
-    let validator = Validator::with_catalog(catalog);
+    let crd_groups: HashSet<String> = installed.keys().map(|(g, _)| g.clone()).collect();
+    let mut validator = Validator::with_catalog(catalog);
 
     // 2. the stack, and which namespaces and objects it holds
     let (mut sources, ctx) = stack_sources(stack)?;
@@ -127,6 +128,18 @@ pub async fn validate_cluster(cluster: &Cluster, stack: &Stack) -> Result<Report
             extra_findings.push(f);
         }
     }
+
+    // the built-in kinds' schemas: the cluster's own OpenAPI v3 documents, for the
+    // group-versions the stack uses
+    let mut builtin_gvs: BTreeSet<String> = BTreeSet::new();
+    for o in &objects {
+        let group = o.api_version().rsplit_once('/').map_or("", |(g, _)| g);
+        if !crd_groups.contains(group) && crate::validate::openapi::is_builtin_group(group) {
+            builtin_gvs.insert(o.api_version().to_string());
+        }
+    }
+    validator = validator
+        .with_builtins(builtin_documents(cluster, &mut disco, &objects, builtin_gvs).await?);
 
     // 3. live objects the stack may reference
     for (api_version, kind) in REFERENCED {
@@ -211,6 +224,55 @@ pub async fn validate_cluster(cluster: &Cluster, stack: &Stack) -> Result<Report
     report.summary.warnings = count(&report, Severity::Warning);
     report.summary.infos = count(&report, Severity::Info);
     Ok(report)
+}
+
+/// `/openapi/v3/api/v1`, `/openapi/v3/apis/apps/v1`, … of the group-versions given, read from
+/// the API server. A group-version the cluster does not serve (already an error finding) or
+/// whose document cannot be read is marked missing: its kinds are reported as not checked.
+async fn builtin_documents(
+    cluster: &Cluster,
+    disco: &mut Discovery,
+    objects: &[super::objects::StackObject],
+    gvs: BTreeSet<String>,
+) -> Result<crate::validate::BuiltinCatalog, ClusterError> {
+    let mut texts = Vec::new();
+    let mut missing = Vec::new();
+    for gv in gvs {
+        let kind = objects
+            .iter()
+            .find(|o| o.api_version() == gv)
+            .map_or("", |o| o.kind());
+        if let Served::No(why) = disco.resolve(&gv, kind).await? {
+            missing.push((gv, why));
+            continue;
+        }
+        let path = match gv.split_once('/') {
+            Some(_) => format!("/openapi/v3/apis/{gv}"),
+            None => format!("/openapi/v3/api/{gv}"),
+        };
+        let request = match http::Request::get(&path).body(Vec::new()) {
+            Ok(r) => r,
+            Err(e) => {
+                missing.push((gv, e.to_string()));
+                continue;
+            }
+        };
+        match cluster.client.request_text(request).await {
+            Ok(text) => match crate::validate::openapi::check_document(&text) {
+                Ok(()) => texts.push((gv, text)),
+                Err(e) => missing.push((gv, format!("{path}: {e}"))),
+            },
+            Err(e) => missing.push((gv, format!("{path}: {e}"))),
+        }
+    }
+    let mut catalog = crate::validate::BuiltinCatalog::from_texts(
+        texts,
+        &format!("{}/openapi/v3", cluster.server),
+    );
+    for (gv, why) in missing {
+        catalog.mark_missing(&gv, &why);
+    }
+    Ok(catalog)
 }
 
 fn count(r: &Report, s: Severity) -> usize {

@@ -164,6 +164,8 @@ pub struct TrafficServer {
     stack: Arc<Stack>,
     validator: SharedValidator,
     crd_paths: Arc<Vec<std::path::PathBuf>>,
+    /// Kubernetes' OpenAPI documents (the built-in kinds' schemas), if a source gave them.
+    openapi_path: Arc<Option<std::path::PathBuf>>,
     tool_router: ToolRouter<Self>,
     prompt_router: rmcp::handler::server::router::prompt::PromptRouter<Self>,
     skills: Arc<Option<rmcp::handler::server::skill_catalog::SkillCatalog>>,
@@ -375,6 +377,7 @@ impl TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(cell),
             crd_paths: Arc::new(Vec::new()),
+            openapi_path: Arc::new(None),
             tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
@@ -385,10 +388,21 @@ impl TrafficServer {
     /// A server whose engine loads the CRDs under `paths` in the background; call from inside a
     /// tokio runtime. `validate` waits for the load; every other tool answers at once.
     pub fn with_crd_paths(stack: Stack, paths: Vec<std::path::PathBuf>) -> Self {
+        Self::with_schema_paths(stack, paths, None)
+    }
+
+    /// [`TrafficServer::with_crd_paths`], with a folder of Kubernetes' OpenAPI documents for
+    /// the built-in kinds (indexed at load; each document read when first needed).
+    pub fn with_schema_paths(
+        stack: Stack,
+        paths: Vec<std::path::PathBuf>,
+        openapi: Option<std::path::PathBuf>,
+    ) -> Self {
         let server = TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(tokio::sync::OnceCell::new()),
             crd_paths: Arc::new(paths),
+            openapi_path: Arc::new(openapi),
             tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
@@ -404,13 +418,25 @@ impl TrafficServer {
     /// The validation engine, loading it on first use.
     async fn engine(&self) -> Result<Arc<Validator>, String> {
         let paths = self.crd_paths.clone();
+        let openapi = self.openapi_path.clone();
         self.validator
             .get_or_init(|| async move {
                 let t = std::time::Instant::now();
-                let loaded = tokio::task::spawn_blocking(move || Validator::load(&paths))
-                    .await
-                    .map_err(|e| format!("CRD loading failed: {e}"))
-                    .and_then(|r| r.map_err(|e| format!("could not load CRDs: {e}")));
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let v =
+                        Validator::load(&paths).map_err(|e| format!("could not load CRDs: {e}"))?;
+                    match openapi.as_ref() {
+                        None => Ok(v),
+                        Some(dir) => crate::validate::BuiltinCatalog::load_dir(dir)
+                            .map(|b| v.with_builtins(b))
+                            .map_err(|e| {
+                                format!("could not index the Kubernetes OpenAPI documents: {e}")
+                            }),
+                    }
+                })
+                .await
+                .map_err(|e| format!("CRD loading failed: {e}"))
+                .and_then(|r| r);
                 match &loaded {
                     Ok(v) => tracing::info!(
                         crds = v.crd_count(),
@@ -1007,7 +1033,7 @@ impl TrafficServer {
                 )
                 .await;
                 return CallToolResult::error(vec![ContentBlock::text(format!(
-                    "{e}. Fix --crds / TRAFFIC_ENGINEER_CRDS or run `traffic-engineer crds fetch`, then restart the server."
+                    "{e}. Fix --crds / TRAFFIC_ENGINEER_CRDS (or --openapi / TRAFFIC_ENGINEER_OPENAPI) or run `traffic-engineer crds fetch`, then restart the server."
                 ))]);
             }
         };
@@ -1036,7 +1062,8 @@ impl TrafficServer {
         match report {
             Ok(Ok(report)) => {
                 let value = serde_json::to_value(&report).unwrap_or_default();
-                let mut r = if report.failed() {
+                // a check that could not run is not a pass: `summary.not_checked` says what
+                let mut r = if report.failed() || !report.report.complete() {
                     CallToolResult::error(vec![ContentBlock::text(report.to_text())])
                 } else {
                     CallToolResult::success(vec![ContentBlock::text(report.to_text())])

@@ -1,10 +1,56 @@
-//! Structural checks of the built-in kinds a traffic stack uses (Namespace, Service, Deployment,
-//! Secret, ConfigMap): the fields the reference layer reads, with the API server's rules for them.
-//! Not a full Kubernetes schema: unknown fields are not reported for these kinds.
+//! The API server's rules for built-in kinds that their OpenAPI schema does not carry (the
+//! schema itself is [`super::openapi`]'s), one family per file:
+//! - here, **builtin/service-ports**, **builtin/deployment**, **builtin/secret**,
+//!   **builtin/configmap**: the fields the reference layer reads (and, when no OpenAPI document
+//!   is loaded, the only checks of these kinds: they are then reported as not checked);
+//! - [`names`] (**builtin/name**): names by kind, container names;
+//! - [`ports`] (**builtin/port-name**): container and Service port names and numbers;
+//! - [`selectors`] (**builtin/selector**): selectors, and the labels they select.
 
 use serde_json::Value;
 
 use super::finding::Finding;
+
+mod names;
+mod ports;
+mod selectors;
+
+/// Where a workload kind keeps its pod template.
+fn pod_template(kind: &str) -> Option<&'static str> {
+    match kind {
+        "Deployment"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "ReplicaSet"
+        | "ReplicationController"
+        | "Job" => Some("/spec/template"),
+        "CronJob" => Some("/spec/jobTemplate/spec/template"),
+        _ => None,
+    }
+}
+
+/// The rule families of [`names`], [`ports`] and [`selectors`] for any built-in kind.
+fn check_families(obj: &Value, kind: &str, out: &mut Vec<Finding>) {
+    names::check_object_name(kind, obj, out);
+    if kind == "Service" {
+        ports::check_service_ports(obj, out);
+        selectors::check_service_selector(obj, out);
+    }
+    let pod_spec = match (kind, pod_template(kind)) {
+        ("Pod", _) => Some("/spec".to_string()),
+        (_, Some(t)) => Some(format!("{t}/spec")),
+        _ => None,
+    };
+    if let Some(base) = pod_spec
+        && let Some(pod) = obj.pointer(&base)
+    {
+        names::check_container_names(pod, &base, out);
+        ports::check_container_ports(pod, &base, out);
+    }
+    if let Some(t) = pod_template(kind) {
+        selectors::check_workload(obj, kind, t, out);
+    }
+}
 
 fn port_ok(v: &Value) -> bool {
     v.as_i64().is_some_and(|p| (1..=65535).contains(&p))
@@ -153,6 +199,7 @@ pub fn check(obj: &Value) -> Vec<Finding> {
         ("v1", "ConfigMap") => check_configmap(obj, &mut out),
         _ => {}
     }
+    check_families(obj, obj["kind"].as_str().unwrap_or(""), &mut out);
     out
 }
 

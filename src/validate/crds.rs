@@ -220,6 +220,11 @@ impl CrdCatalog {
         self.len() == 0
     }
 
+    /// Whether a CRD of this API group is loaded.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.contains_key(group)
+    }
+
     /// A file or a folder (recursive, `*.yaml`/`*.yml`, multi-document, in name order).
     /// Non-CRD documents are skipped. A CRD for a group and kind already loaded replaces the
     /// earlier one (so load only one Gateway API channel). Returns how many CRDs were added.

@@ -51,7 +51,7 @@ fn is_path_segment_name(s: &str) -> bool {
 
 /// The name part of a qualified name (label/annotation key): at most 63 characters,
 /// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`.
-fn is_qualified_name_part(s: &str) -> bool {
+pub(crate) fn is_qualified_name_part(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
@@ -61,7 +61,7 @@ fn is_qualified_name_part(s: &str) -> bool {
         && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
-fn qualified_name_problem(key: &str) -> Option<String> {
+pub(crate) fn qualified_name_problem(key: &str) -> Option<String> {
     let (prefix, name) = match key.split_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
@@ -168,7 +168,7 @@ fn check_namespace(meta: &Map<String, Value>, meta_path: &str, out: &mut Vec<Fin
     }
 }
 
-fn check_labels(meta: &Map<String, Value>, meta_path: &str, out: &mut Vec<Finding>) {
+pub(crate) fn check_labels(meta: &Map<String, Value>, meta_path: &str, out: &mut Vec<Finding>) {
     if let Some(Value::Object(labels)) = meta.get("labels") {
         for (k, v) in labels {
             let p = format!("{meta_path}/labels/{}", pointer_segment(k));
@@ -197,7 +197,11 @@ fn check_labels(meta: &Map<String, Value>, meta_path: &str, out: &mut Vec<Findin
     }
 }
 
-fn check_annotations(meta: &Map<String, Value>, meta_path: &str, out: &mut Vec<Finding>) {
+pub(crate) fn check_annotations(
+    meta: &Map<String, Value>,
+    meta_path: &str,
+    out: &mut Vec<Finding>,
+) {
     if let Some(Value::Object(annotations)) = meta.get("annotations") {
         let mut total = 0usize;
         for (k, v) in annotations {

@@ -19,6 +19,7 @@ mod cel;
 pub mod crds;
 pub mod finding;
 mod meta;
+pub mod openapi;
 pub mod refs;
 pub mod sarif;
 mod schema;
@@ -28,6 +29,7 @@ mod structural;
 
 pub use crds::{CheckOutcome, Checked, CrdCatalog, CrdError, PrecompileReport};
 pub use finding::{Finding, ResourceRef, Severity};
+pub use openapi::{BuiltinCatalog, OpenApiError};
 
 use std::borrow::Cow;
 use std::path::PathBuf;
@@ -58,6 +60,10 @@ pub struct Summary {
     pub errors: usize,
     pub warnings: usize,
     pub infos: usize,
+    /// Checks that could not run (no CRDs, no built-in schemas): the report is then not a
+    /// pass, whatever the error count. Empty (and left out) when everything was checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<String>,
 }
 
 /// What validate found.
@@ -90,7 +96,15 @@ impl Report {
             "{} document(s): {} error(s), {} warning(s), {} info\n",
             self.summary.documents, self.summary.errors, self.summary.warnings, self.summary.infos
         ));
+        for n in &self.summary.not_checked {
+            out.push_str(&format!("NOT CHECKED: {n}\n"));
+        }
         out
+    }
+
+    /// Whether every check could run.
+    pub fn complete(&self) -> bool {
+        self.summary.not_checked.is_empty()
     }
 }
 
@@ -123,6 +137,8 @@ fn finding_text(f: &Finding) -> String {
 #[derive(Default)]
 pub struct Validator {
     catalog: Option<CrdCatalog>,
+    /// The built-in kinds' schemas (Kubernetes' OpenAPI v3 documents).
+    builtins: Option<BuiltinCatalog>,
 }
 
 fn resource_of(v: &serde_json::Value) -> ResourceRef {
@@ -188,6 +204,8 @@ struct SourceResult {
     documents: usize,
     /// API groups met without a CRD, in order of appearance
     groups_without_crd: Vec<String>,
+    /// built-in apiVersion/kinds met that no schema checked (and why), in order of appearance
+    builtins_not_checked: Vec<String>,
     /// per document: its index in the stream and the facts the reference layer reads
     facts: Vec<(usize, serde_json::Value)>,
 }
@@ -199,13 +217,26 @@ impl Validator {
     /// An engine without CRDs: YAML, built-in kinds, semantics and references only; the schema
     /// and CEL layers are reported as skipped.
     pub fn new() -> Self {
-        Validator { catalog: None }
+        Validator::default()
     }
 
     pub fn with_catalog(catalog: CrdCatalog) -> Self {
         Validator {
             catalog: (!catalog.is_empty()).then_some(catalog),
+            builtins: None,
         }
+    }
+
+    /// Check the built-in kinds against these OpenAPI documents (without them, built-in kinds
+    /// are reported as not checked).
+    pub fn with_builtins(mut self, builtins: BuiltinCatalog) -> Self {
+        self.builtins = (!builtins.is_empty()).then_some(builtins);
+        self
+    }
+
+    /// The built-in kinds' schemas, if any document is indexed.
+    pub fn builtins(&self) -> Option<&BuiltinCatalog> {
+        self.builtins.as_ref()
     }
 
     /// Index every CRD under `paths` (files or folders). Schemas and rules are compiled when a
@@ -263,6 +294,7 @@ impl Validator {
         let results = self.check_all(texts)?;
         let mut report = Report::default();
         let mut groups_without_crd: Vec<String> = Vec::new();
+        let mut builtins_not_checked: Vec<String> = Vec::new();
         let mut facts: Vec<(usize, usize, serde_json::Value)> = Vec::new();
         for (si, r) in results.into_iter().enumerate() {
             report.findings.extend(r.findings);
@@ -270,6 +302,11 @@ impl Validator {
             for g in r.groups_without_crd {
                 if !groups_without_crd.contains(&g) {
                     groups_without_crd.push(g);
+                }
+            }
+            for k in r.builtins_not_checked {
+                if !builtins_not_checked.contains(&k) {
+                    builtins_not_checked.push(k);
                 }
             }
             facts.extend(r.facts.into_iter().map(|(di, v)| (si, di, v)));
@@ -280,6 +317,22 @@ impl Validator {
         report
             .findings
             .extend(self.coverage_findings(groups_without_crd));
+        if self.catalog.is_none() {
+            report
+                .summary
+                .not_checked
+                .push("schema and CEL checks of custom resources: no CRDs are loaded".into());
+        }
+        if !builtins_not_checked.is_empty() {
+            report.findings.push(builtin_not_checked(
+                &builtins_not_checked,
+                self.builtins.is_some(),
+            ));
+            report.summary.not_checked.push(format!(
+                "schemas of built-in kinds: {}",
+                builtins_not_checked.join(", ")
+            ));
+        }
         Ok(report.finish())
     }
 
@@ -346,7 +399,7 @@ impl Validator {
             out.documents += 1;
             let value = std::mem::take(&mut doc.value);
             let resource = value.is_object().then(|| resource_of(&value));
-            let (found, defaulted) = self.check_document(value, &doc, &mut out.groups_without_crd);
+            let (found, defaulted) = self.check_document(value, &doc, &mut out);
             for mut f in found {
                 place(&mut f, &name, &doc, resource.as_ref());
                 out.findings.push(f);
@@ -368,17 +421,22 @@ impl Validator {
         &self,
         value: serde_json::Value,
         doc: &crate::yaml::YamlDoc,
-        groups_without_crd: &mut Vec<String>,
+        out: &mut SourceResult,
     ) -> (Vec<Finding>, serde_json::Value) {
         let mut found = shape_findings(&value);
         if !found.is_empty() {
-            self.yaml11_booleans(doc, &mut found);
+            self.yaml11_booleans(doc, &mut found, self.catalog.is_none());
             return (found, value);
         }
         let mut value = value;
-        if builtin::is_builtin(&value) {
-            found.extend(builtin::check(&value));
+        // whether a `yes` no schema looked at deserves a warning
+        let mut unchecked_words = self.catalog.is_none();
+        if self.is_builtin_kind(&value) {
+            let schema_checked =
+                self.check_builtin(&value, &mut found, &mut out.builtins_not_checked);
+            unchecked_words = !schema_checked;
         } else if let Some(cat) = &self.catalog {
+            let groups_without_crd = &mut out.groups_without_crd;
             let checked = cat.check_owned(value);
             if checked.outcome == CheckOutcome::NoCrdForGroup {
                 let api = checked.defaulted["apiVersion"].as_str().unwrap_or("");
@@ -392,13 +450,89 @@ impl Validator {
             found.extend(checked.findings);
         }
         found.extend(semantics::check(&value));
-        self.yaml11_booleans(doc, &mut found);
+        self.yaml11_booleans(doc, &mut found, unchecked_words);
         (found, value)
     }
 
+    /// Whether an object is a built-in kind: its group is Kubernetes' own (core, no dot, or a
+    /// group the OpenAPI documents serve) and no loaded CRD claims it.
+    fn is_builtin_kind(&self, obj: &serde_json::Value) -> bool {
+        let api = obj["apiVersion"].as_str().unwrap_or("");
+        let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+        if self.catalog.as_ref().is_some_and(|c| c.has_group(group)) {
+            return false;
+        }
+        openapi::is_builtin_group(group)
+            || self.builtins.as_ref().is_some_and(|b| b.owns_group(group))
+    }
+
+    /// A built-in object: its OpenAPI schema (when the documents are there) and the API
+    /// server's rules that the schema does not carry. Returns whether a schema checked it (or
+    /// refused its apiVersion or kind).
+    fn check_builtin(
+        &self,
+        obj: &serde_json::Value,
+        found: &mut Vec<Finding>,
+        not_checked: &mut Vec<String>,
+    ) -> bool {
+        let api = obj["apiVersion"].as_str().unwrap_or("");
+        let kind = obj["kind"].as_str().unwrap_or("");
+        let what = format!("{api} {kind}");
+        if (api, kind) == ("v1", "List") {
+            // kubectl's client-side list: its items are not checked one by one here
+            let what = format!("{what} (split its items into documents to have them checked)");
+            if !not_checked.contains(&what) {
+                not_checked.push(what);
+            }
+            return false;
+        }
+        let Some(b) = &self.builtins else {
+            found.extend(builtin::check(obj));
+            if !not_checked.contains(&what) {
+                not_checked.push(what);
+            }
+            return false;
+        };
+        match b.lookup(api, kind) {
+            openapi::Lookup::Found(c) => {
+                let schema = openapi::check(&c, obj);
+                // one finding per place: the schema's, when both see the same field
+                let rules: Vec<Finding> = builtin::check(obj)
+                    .into_iter()
+                    .filter(|f| !schema.iter().any(|s| s.path == f.path))
+                    .collect();
+                found.extend(schema);
+                found.extend(rules);
+                true
+            }
+            openapi::Lookup::Rejected(f) => {
+                found.extend(f);
+                true
+            }
+            openapi::Lookup::Unavailable(e) => {
+                found.extend(builtin::check(obj));
+                let what = format!("{what} ({e})");
+                if !not_checked.contains(&what) {
+                    not_checked.push(what);
+                }
+                false
+            }
+            openapi::Lookup::NotBuiltin => {
+                found.extend(builtin::check(obj));
+                false
+            }
+        }
+    }
+
     /// YAML 1.1 booleans: `on` where a string was meant turns the schema's type error into a
-    /// clearer one; without CRDs every such word is a warning.
-    fn yaml11_booleans(&self, doc: &crate::yaml::YamlDoc, found: &mut Vec<Finding>) {
+    /// clearer one; where no schema looked (`unchecked`: no CRDs, or a built-in kind without its
+    /// OpenAPI document) every such word is a warning.
+    fn yaml11_booleans(
+        &self,
+        doc: &crate::yaml::YamlDoc,
+        found: &mut Vec<Finding>,
+        unchecked: bool,
+    ) {
         for (pointer, text) in &doc.yaml11_bools {
             let mut matched = false;
             for f in found
@@ -412,7 +546,7 @@ impl Validator {
                 f.hint = format!("quote it: \"{text}\"");
                 matched = true;
             }
-            if !matched && self.catalog.is_none() {
+            if !matched && unchecked {
                 found.push(Finding::warning(
                     "yaml/yaml11-boolean",
                     pointer.clone(),
@@ -445,6 +579,23 @@ impl Validator {
                 .collect(),
         }
     }
+}
+
+/// Built-in kinds that no schema checked: said once per report.
+fn builtin_not_checked(kinds: &[String], have_documents: bool) -> Finding {
+    Finding::info(
+        "builtin/not-checked",
+        "",
+        format!(
+            "built-in kinds were not checked against the Kubernetes schema: {}",
+            kinds.join(", ")
+        ),
+        if have_documents {
+            "the OpenAPI document for them could not be read; check --openapi / TRAFFIC_ENGINEER_OPENAPI or run `traffic-engineer crds fetch`"
+        } else {
+            "pass --openapi DIR (Kubernetes' api/openapi-spec/v3 documents), set TRAFFIC_ENGINEER_OPENAPI, or run `traffic-engineer crds fetch`"
+        },
+    )
 }
 
 /// A document must be a mapping with a string apiVersion and kind.

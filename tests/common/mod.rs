@@ -9,12 +9,18 @@ use traffic_engineer::validate::Validator;
 pub mod build;
 mod crds_dir;
 pub use crds_dir::crds_dir;
+mod openapi_dir;
+pub use openapi_dir::openapi_dir;
 
-/// One engine with every CRD loaded, per test binary.
+/// One engine with every CRD and the built-in kinds' schemas loaded, per test binary.
 pub fn validator() -> &'static Validator {
     static V: OnceLock<Validator> = OnceLock::new();
     V.get_or_init(|| {
-        let v = Validator::load(&[crds_dir()]).expect("CRDs load");
+        let builtins = traffic_engineer::validate::BuiltinCatalog::load_dir(&openapi_dir())
+            .expect("OpenAPI documents index");
+        let v = Validator::load(&[crds_dir()])
+            .expect("CRDs load")
+            .with_builtins(builtins);
         assert!(v.crd_count() >= 30, "only {} CRDs loaded", v.crd_count());
         v
     })

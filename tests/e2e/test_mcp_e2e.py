@@ -18,6 +18,8 @@ from mcp.client.stdio import stdio_client
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = os.environ.get("TRAFFIC_ENGINEER_BIN", str(REPO / "target" / "debug" / "traffic-engineer"))
 CRDS = os.environ.get("TRAFFIC_ENGINEER_TEST_CRDS", str(REPO.parent / "shared" / "crds"))
+# Kubernetes' OpenAPI documents (the built-in kinds' schemas), read in place
+OPENAPI = os.environ.get("TRAFFIC_ENGINEER_TEST_OPENAPI", str(REPO.parent / "shared" / "openapi" / "kubernetes-v1.35"))
 SEQUENCE = ["generate_gateway", "add_rate_limit", "add_circuit_breaker", "generate_tls", "generate_scaledobject"]
 EXPECTED_FILES = {
     "gateway-task-api-gateway.yaml",
@@ -31,7 +33,8 @@ EXPECTED_FILES = {
 
 
 def params(root, extra_env=None):
-    env = {"TRAFFIC_ENGINEER_LOG": "debug", "PATH": os.environ.get("PATH", ""), "TRAFFIC_ENGINEER_CRDS": CRDS}
+    env = {"TRAFFIC_ENGINEER_LOG": "debug", "PATH": os.environ.get("PATH", ""), "TRAFFIC_ENGINEER_CRDS": CRDS,
+           "TRAFFIC_ENGINEER_OPENAPI": OPENAPI}
     env.update(extra_env or {})
     return StdioServerParameters(command=BIN, args=["serve", "--root", str(root)], env=env)
 
