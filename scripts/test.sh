@@ -39,6 +39,19 @@ TRAFFIC_ENGINEER_RATELIMIT="$(scripts/upstream.sh ratelimit)"
 TRAFFIC_ENGINEER_REDIS_SERVER="$(scripts/upstream.sh redis-server)"
 export TRAFFIC_ENGINEER_EGCTL TRAFFIC_ENGINEER_ENVOY_GATEWAY TRAFFIC_ENGINEER_RATELIMIT TRAFFIC_ENGINEER_REDIS_SERVER
 
+# The agreement harness (tests/agreement.rs): kubectl-validate for built-in kinds, against the
+# Kubernetes 1.35 OpenAPI v3 documents (shared/openapi/kubernetes-v1.35 beside the checkout or a
+# parent folder, or TRAFFIC_ENGINEER_TEST_OPENAPI; without them that test says it is skipped).
+TRAFFIC_ENGINEER_KUBECTL_VALIDATE="$(scripts/upstream.sh kubectl-validate)"
+export TRAFFIC_ENGINEER_KUBECTL_VALIDATE
+if [ -z "${TRAFFIC_ENGINEER_TEST_OPENAPI:-}" ]; then
+  dir="$(cd .. && pwd)"
+  while [ ! -d "$dir/shared/openapi/kubernetes-v1.35" ] && [ "$dir" != / ]; do dir="$(dirname "$dir")"; done
+  if [ -d "$dir/shared/openapi/kubernetes-v1.35" ]; then
+    export TRAFFIC_ENGINEER_TEST_OPENAPI="$dir/shared/openapi/kubernetes-v1.35"
+  fi
+fi
+
 # A venv with the official MCP Python SDK for the end-to-end tests.
 VENV=.venv-mcp
 if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then

@@ -152,10 +152,18 @@ pub fn all() -> Vec<Mutation> {
             typo_at(kind(s, "HTTPRoute")?, "/spec/parentRefs/0/name", r)
         }),
         m!("names", "backend-service-typo", |s, r| {
-            typo_at(route_with_backend(s)?, "/spec/rules/0/backendRefs/0/name", r)
+            typo_at(
+                route_with_backend(s)?,
+                "/spec/rules/0/backendRefs/0/name",
+                r,
+            )
         }),
         m!("names", "policy-target-typo", |s, r| {
-            typo_at(kind(s, "BackendTrafficPolicy")?, "/spec/targetRefs/0/name", r)
+            typo_at(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/targetRefs/0/name",
+                r,
+            )
         }),
         m!("names", "object-name-not-dns1123", |s, _| {
             let d = kind(s, "HTTPRoute")?;
@@ -176,9 +184,11 @@ pub fn all() -> Vec<Mutation> {
             set(kind(s, "Gateway")?, "/spec/listeners/0/port", json!(70000))
         }),
         m!("ports", "backend-port-not-on-service", |s, _| {
-            change(route_with_backend(s)?, "/spec/rules/0/backendRefs/0/port", |p| {
-                json!(p.as_u64().unwrap_or(80) + 1)
-            })
+            change(
+                route_with_backend(s)?,
+                "/spec/rules/0/backendRefs/0/port",
+                |p| json!(p.as_u64().unwrap_or(80) + 1),
+            )
         }),
         m!("ports", "backend-port-missing", |s, _| {
             remove(route_with_backend(s)?, "/spec/rules/0/backendRefs/0/port")
@@ -208,7 +218,11 @@ pub fn all() -> Vec<Mutation> {
             typo_at(d, "/spec/parentRefs/0/sectionName", r)
         }),
         m!("sections", "route-section-name-missing-listener", |s, _| {
-            set(kind(s, "HTTPRoute")?, "/spec/parentRefs/0/sectionName", json!("grpc"))
+            set(
+                kind(s, "HTTPRoute")?,
+                "/spec/parentRefs/0/sectionName",
+                json!("grpc"),
+            )
         }),
         m!("sections", "policy-section-name-missing", |s, _| {
             set(
@@ -236,7 +250,11 @@ pub fn all() -> Vec<Mutation> {
         // ---- namespaces
         m!("namespaces", "route-parent-in-other-namespace", |s, _| {
             let ns = format!("{}-x", main_ns(s));
-            set(kind(s, "HTTPRoute")?, "/spec/parentRefs/0/namespace", json!(ns))
+            set(
+                kind(s, "HTTPRoute")?,
+                "/spec/parentRefs/0/namespace",
+                json!(ns),
+            )
         }),
         m!("namespaces", "route-moved-out-of-same-namespace", |s, _| {
             let ns = main_ns(s);
@@ -257,29 +275,72 @@ pub fn all() -> Vec<Mutation> {
         }),
         m!("namespaces", "policy-in-other-namespace", |s, _| {
             let ns = format!("{}-x", main_ns(s));
-            set(kind(s, "BackendTrafficPolicy")?, "/metadata/namespace", json!(ns))
+            set(
+                kind(s, "BackendTrafficPolicy")?,
+                "/metadata/namespace",
+                json!(ns),
+            )
         }),
-        m!("namespaces", "backend-in-other-namespace-without-grant", |s, _| {
-            let ns = format!("{}-x", main_ns(s));
-            set(route_with_backend(s)?, "/spec/rules/0/backendRefs/0/namespace", json!(ns))
-        }),
+        m!(
+            "namespaces",
+            "backend-in-other-namespace-without-grant",
+            |s, _| {
+                let ns = format!("{}-x", main_ns(s));
+                set(
+                    route_with_backend(s)?,
+                    "/spec/rules/0/backendRefs/0/namespace",
+                    json!(ns),
+                )
+            }
+        ),
         m!("namespaces", "namespace-not-dns1123", |s, _| {
             let d = kind(s, "BackendTrafficPolicy")?;
             let ns = d.ns().to_uppercase();
             set(d, "/metadata/namespace", json!(ns))
         }),
-        m!("namespaces", "certificate-ref-in-other-namespace-without-grant", |s, _| {
-            let ns = format!("{}-x", main_ns(s));
-            let d = find(s, |d| {
-                d.kind() == "Gateway" && d.v.pointer("/spec/listeners/1/tls/certificateRefs/0").is_some()
-            })?;
-            set(d, "/spec/listeners/1/tls/certificateRefs/0/namespace", json!(ns))
-        }),
+        m!(
+            "namespaces",
+            "certificate-ref-in-other-namespace-without-grant",
+            |s, _| {
+                let ns = format!("{}-x", main_ns(s));
+                let d = find(s, |d| {
+                    d.kind() == "Gateway"
+                        && d.v
+                            .pointer("/spec/listeners/1/tls/certificateRefs/0")
+                            .is_some()
+                })?;
+                set(
+                    d,
+                    "/spec/listeners/1/tls/certificateRefs/0/namespace",
+                    json!(ns),
+                )
+            }
+        ),
         // ---- ReferenceGrants: a cross-namespace backend with a grant that does not permit it
-        m!("grants", "grant-from-wrong-kind", |s, _| grant(s, "Gateway", None, None, "Service")),
-        m!("grants", "grant-from-wrong-namespace", |s, _| grant(s, "HTTPRoute", Some("-y"), None, "Service")),
-        m!("grants", "grant-in-route-namespace", |s, _| grant(s, "HTTPRoute", None, Some(""), "Service")),
-        m!("grants", "grant-to-wrong-kind", |s, _| grant(s, "HTTPRoute", None, None, "Secret")),
+        m!("grants", "grant-from-wrong-kind", |s, _| grant(
+            s, "Gateway", None, None, "Service"
+        )),
+        m!("grants", "grant-from-wrong-namespace", |s, _| grant(
+            s,
+            "HTTPRoute",
+            Some("-y"),
+            None,
+            "Service"
+        )),
+        m!("grants", "grant-in-route-namespace", |s, _| grant(
+            s,
+            "HTTPRoute",
+            None,
+            Some(""),
+            "Service"
+        )),
+        m!("grants", "grant-to-wrong-kind", |s, _| grant(
+            s,
+            "HTTPRoute",
+            None,
+            None,
+            "Secret"
+        )),
         m!("grants", "grant-to-wrong-name", |s, _| {
             let l = grant(s, "HTTPRoute", None, None, "Service")?;
             let d = kind(s, "ReferenceGrant")?;
@@ -287,17 +348,25 @@ pub fn all() -> Vec<Mutation> {
             Some(l)
         }),
         // ---- conflicting policies
-        m!("policies", "second-backendtrafficpolicy-same-target", |s, _| {
-            let mut v = kind(s, "BackendTrafficPolicy")?.v.clone();
-            v["metadata"]["name"] = json!(format!("{}-2", v["metadata"]["name"].as_str()?));
-            v["spec"]["circuitBreaker"] = json!({"maxConnections": 10});
-            Some(add(s, v))
-        }),
-        m!("policies", "second-clienttrafficpolicy-same-gateway", |s, _| {
-            let mut v = kind(s, "ClientTrafficPolicy")?.v.clone();
-            v["metadata"]["name"] = json!("client-2");
-            Some(add(s, v))
-        }),
+        m!(
+            "policies",
+            "second-backendtrafficpolicy-same-target",
+            |s, _| {
+                let mut v = kind(s, "BackendTrafficPolicy")?.v.clone();
+                v["metadata"]["name"] = json!(format!("{}-2", v["metadata"]["name"].as_str()?));
+                v["spec"]["circuitBreaker"] = json!({"maxConnections": 10});
+                Some(add(s, v))
+            }
+        ),
+        m!(
+            "policies",
+            "second-clienttrafficpolicy-same-gateway",
+            |s, _| {
+                let mut v = kind(s, "ClientTrafficPolicy")?.v.clone();
+                v["metadata"]["name"] = json!("client-2");
+                Some(add(s, v))
+            }
+        ),
         m!("policies", "second-securitypolicy-same-target", |s, _| {
             let mut v = kind(s, "SecurityPolicy")?.v.clone();
             v["metadata"]["name"] = json!(format!("{}-2", v["metadata"]["name"].as_str()?));
@@ -318,23 +387,41 @@ pub fn all() -> Vec<Mutation> {
             Some(add(s, v))
         }),
         // ---- regexes (RE2 as Envoy reads them)
-        m!("regexes", "path-regex-lookahead", |s, _| path_regex(s, "^/items/(?=[0-9]+)$")),
-        m!("regexes", "path-regex-unbalanced", |s, _| path_regex(s, "^/items/([0-9]+$")),
-        m!("regexes", "path-regex-backreference", |s, _| path_regex(s, "^/(a)\\1$")),
+        m!("regexes", "path-regex-lookahead", |s, _| path_regex(
+            s,
+            "^/items/(?=[0-9]+)$"
+        )),
+        m!("regexes", "path-regex-unbalanced", |s, _| path_regex(
+            s,
+            "^/items/([0-9]+$"
+        )),
+        m!("regexes", "path-regex-backreference", |s, _| path_regex(
+            s,
+            "^/(a)\\1$"
+        )),
         m!("regexes", "header-regex-invalid", |s, _| {
             let d = find(s, |d| {
                 d.kind() == "HTTPRoute" && d.v.pointer("/spec/rules/0/matches/0").is_some()
             })?;
-            set(d, "/spec/rules/0/matches/0/headers", json!([
-                {"type": "RegularExpression", "name": "x-tenant", "value": "[a-z"}]))
+            set(
+                d,
+                "/spec/rules/0/matches/0/headers",
+                json!([
+                {"type": "RegularExpression", "name": "x-tenant", "value": "[a-z"}]),
+            )
         }),
         m!("regexes", "ratelimit-header-regex-invalid", |s, _| {
             let d = find(s, |d| {
                 d.kind() == "BackendTrafficPolicy"
-                    && d.v.pointer("/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0").is_some()
+                    && d.v
+                        .pointer("/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0")
+                        .is_some()
             })?;
-            set(d, "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
-                json!({"name": "x-user-id", "type": "RegularExpression", "value": "*"}))
+            set(
+                d,
+                "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
+                json!({"name": "x-user-id", "type": "RegularExpression", "value": "*"}),
+            )
         }),
         // ---- protocols
         m!("protocols", "listener-protocol-typo", |s, r| {
@@ -346,7 +433,9 @@ pub fn all() -> Vec<Mutation> {
             })
         }),
         m!("protocols", "https-listener-without-tls", |s, _| {
-            let d = find(s, |d| d.kind() == "Gateway" && d.v.pointer("/spec/listeners/1/tls").is_some())?;
+            let d = find(s, |d| {
+                d.kind() == "Gateway" && d.v.pointer("/spec/listeners/1/tls").is_some()
+            })?;
             remove(d, "/spec/listeners/1/tls")
         }),
         m!("protocols", "http-listener-with-tls", |s, _| {
@@ -359,10 +448,16 @@ pub fn all() -> Vec<Mutation> {
             set(d, "/spec/listeners/0/tls", t)
         }),
         m!("protocols", "tcp-listener-for-httproute", |s, _| {
-            set(kind(s, "Gateway")?, "/spec/listeners/0/protocol", json!("TCP"))
+            set(
+                kind(s, "Gateway")?,
+                "/spec/listeners/0/protocol",
+                json!("TCP"),
+            )
         }),
         m!("protocols", "tls-passthrough-for-httproute", |s, _| {
-            let d = find(s, |d| d.kind() == "Gateway" && d.v.pointer("/spec/listeners/1/tls").is_some())?;
+            let d = find(s, |d| {
+                d.kind() == "Gateway" && d.v.pointer("/spec/listeners/1/tls").is_some()
+            })?;
             set(d, "/spec/listeners/1/protocol", json!("TLS"))?;
             set(d, "/spec/listeners/1/tls", json!({"mode": "Passthrough"}))
         }),
@@ -371,14 +466,18 @@ pub fn all() -> Vec<Mutation> {
         }),
         // ---- units
         m!("units", "ratelimit-unit-plural", |s, _| {
-            change(kind(s, "BackendTrafficPolicy")?, "/spec/rateLimit/global/rules/0/limit/unit", |u| {
-                json!(format!("{}s", u.as_str().unwrap_or("Minute")))
-            })
+            change(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/rateLimit/global/rules/0/limit/unit",
+                |u| json!(format!("{}s", u.as_str().unwrap_or("Minute"))),
+            )
         }),
         m!("units", "ratelimit-unit-lowercase", |s, _| {
-            change(kind(s, "BackendTrafficPolicy")?, "/spec/rateLimit/global/rules/0/limit/unit", |u| {
-                json!(u.as_str().unwrap_or("Minute").to_lowercase())
-            })
+            change(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/rateLimit/global/rules/0/limit/unit",
+                |u| json!(u.as_str().unwrap_or("Minute").to_lowercase()),
+            )
         }),
         m!("units", "route-timeout-without-unit", |s, _| {
             let d = route_with_backend(s)?;
@@ -399,27 +498,54 @@ pub fn all() -> Vec<Mutation> {
             )
         }),
         m!("units", "retry-timeout-without-unit", |s, _| {
-            set(kind(s, "BackendTrafficPolicy")?, "/spec/retry/perRetry/timeout", json!("2"))
+            set(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/retry/perRetry/timeout",
+                json!("2"),
+            )
         }),
         // ---- limits
         m!("limits", "ratelimit-requests-negative", |s, _| {
-            set(kind(s, "BackendTrafficPolicy")?, "/spec/rateLimit/global/rules/0/limit/requests", json!(-5))
+            set(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/rateLimit/global/rules/0/limit/requests",
+                json!(-5),
+            )
         }),
         m!("limits", "circuit-breaker-negative", |s, _| {
-            set(kind(s, "BackendTrafficPolicy")?, "/spec/circuitBreaker/maxConnections", json!(-1))
+            set(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/circuitBreaker/maxConnections",
+                json!(-1),
+            )
         }),
         m!("limits", "circuit-breaker-above-uint32", |s, _| {
-            set(kind(s, "BackendTrafficPolicy")?, "/spec/circuitBreaker/maxPendingRequests", json!(5_000_000_000u64))
+            set(
+                kind(s, "BackendTrafficPolicy")?,
+                "/spec/circuitBreaker/maxPendingRequests",
+                json!(5_000_000_000u64),
+            )
         }),
         m!("limits", "backend-weight-negative", |s, _| {
-            set(route_with_backend(s)?, "/spec/rules/0/backendRefs/0/weight", json!(-10))
+            set(
+                route_with_backend(s)?,
+                "/spec/rules/0/backendRefs/0/weight",
+                json!(-10),
+            )
         }),
         m!("limits", "backend-weight-above-max", |s, _| {
-            set(route_with_backend(s)?, "/spec/rules/0/backendRefs/0/weight", json!(1_000_001))
+            set(
+                route_with_backend(s)?,
+                "/spec/rules/0/backendRefs/0/weight",
+                json!(1_000_001),
+            )
         }),
         m!("limits", "scaledobject-min-above-max", |s, _| {
             let d = kind(s, "ScaledObject")?;
-            let max = d.v.pointer("/spec/maxReplicaCount").and_then(Value::as_u64).unwrap_or(10);
+            let max =
+                d.v.pointer("/spec/maxReplicaCount")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(10);
             set(d, "/spec/minReplicaCount", json!(max + 5))
         }),
         m!("limits", "deployment-replicas-negative", |s, _| {
@@ -437,53 +563,89 @@ pub fn all() -> Vec<Mutation> {
         }),
         m!("tls", "listener-certificate-kind-unknown", |s, _| {
             let d = find(s, |d| {
-                d.kind() == "Gateway" && d.v.pointer("/spec/listeners/1/tls/certificateRefs/0").is_some()
+                d.kind() == "Gateway"
+                    && d.v
+                        .pointer("/spec/listeners/1/tls/certificateRefs/0")
+                        .is_some()
             })?;
-            set(d, "/spec/listeners/1/tls/certificateRefs/0/kind", json!("Certificate"))?;
-            set(d, "/spec/listeners/1/tls/certificateRefs/0/group", json!("cert-manager.io"))
+            set(
+                d,
+                "/spec/listeners/1/tls/certificateRefs/0/kind",
+                json!("Certificate"),
+            )?;
+            set(
+                d,
+                "/spec/listeners/1/tls/certificateRefs/0/group",
+                json!("cert-manager.io"),
+            )
         }),
         m!("tls", "issuer-kind-typo", |s, _| {
-            set(kind(s, "Certificate")?, "/spec/issuerRef/kind", json!("ClusterIsuer"))
+            set(
+                kind(s, "Certificate")?,
+                "/spec/issuerRef/kind",
+                json!("ClusterIsuer"),
+            )
         }),
         m!("tls", "private-key-size-invalid", |s, _| {
-            set(kind(s, "Certificate")?, "/spec/privateKey", json!({"algorithm": "ECDSA", "size": 512}))
+            set(
+                kind(s, "Certificate")?,
+                "/spec/privateKey",
+                json!({"algorithm": "ECDSA", "size": 512}),
+            )
         }),
         m!("tls", "client-tls-version-unknown", |s, _| {
-            set(kind(s, "ClientTrafficPolicy")?, "/spec/tls/minVersion", json!("1.4"))
+            set(
+                kind(s, "ClientTrafficPolicy")?,
+                "/spec/tls/minVersion",
+                json!("1.4"),
+            )
         }),
         m!("tls", "client-tls-min-above-max", |s, _| {
             let d = kind(s, "ClientTrafficPolicy")?;
             set(d, "/spec/tls/minVersion", json!("1.3"))?;
             set(d, "/spec/tls/maxVersion", json!("1.2"))
         }),
-        m!("tls", "certificate-secret-name-differs-from-listener", |s, r| {
-            typo_at(kind(s, "Certificate")?, "/spec/secretName", r)
-        }),
+        m!(
+            "tls",
+            "certificate-secret-name-differs-from-listener",
+            |s, r| { typo_at(kind(s, "Certificate")?, "/spec/secretName", r) }
+        ),
         // ---- scaling
         m!("scaling", "trigger-type-typo", |s, r| {
             typo_at(kind(s, "ScaledObject")?, "/spec/triggers/0/type", r)
         }),
         m!("scaling", "prometheus-query-missing", |s, _| {
             let d = find(s, |d| {
-                d.kind() == "ScaledObject" && d.v.pointer("/spec/triggers/0/metadata/query").is_some()
+                d.kind() == "ScaledObject"
+                    && d.v.pointer("/spec/triggers/0/metadata/query").is_some()
             })?;
             remove(d, "/spec/triggers/0/metadata/query")
         }),
         m!("scaling", "threshold-not-a-number", |s, _| {
             let d = find(s, |d| {
-                d.kind() == "ScaledObject" && d.v.pointer("/spec/triggers/0/metadata/threshold").is_some()
+                d.kind() == "ScaledObject"
+                    && d.v.pointer("/spec/triggers/0/metadata/threshold").is_some()
             })?;
             set(d, "/spec/triggers/0/metadata/threshold", json!("fast"))
         }),
         m!("scaling", "scale-target-kind-unknown", |s, _| {
-            set(kind(s, "ScaledObject")?, "/spec/scaleTargetRef/kind", json!("Deploymnet"))
+            set(
+                kind(s, "ScaledObject")?,
+                "/spec/scaleTargetRef/kind",
+                json!("Deploymnet"),
+            )
         }),
         m!("scaling", "polling-interval-string", |s, _| {
-            set(kind(s, "ScaledObject")?, "/spec/pollingInterval", json!("30s"))
+            set(
+                kind(s, "ScaledObject")?,
+                "/spec/pollingInterval",
+                json!("30s"),
+            )
         }),
         m!("scaling", "cpu-trigger-without-metric-type", |s, _| {
             let d = find(s, |d| {
-                d.kind() == "ScaledObject" && d.v.pointer("/spec/triggers/0/type") == Some(&json!("cpu"))
+                d.kind() == "ScaledObject"
+                    && d.v.pointer("/spec/triggers/0/type") == Some(&json!("cpu"))
             })?;
             remove(d, "/spec/triggers/0/metricType")
         }),
@@ -493,7 +655,11 @@ pub fn all() -> Vec<Mutation> {
             let d = find(s, |d| {
                 d.kind() == "HTTPRoute" && d.v.pointer("/spec/rules/0/matches/0").is_some()
             })?;
-            set(d, "/spec/rules/0/matches/0/headers", json!([{"type": "Exact", "name": "x-beta", "value": m}]))
+            set(
+                d,
+                "/spec/rules/0/matches/0/headers",
+                json!([{"type": "Exact", "name": "x-beta", "value": m}]),
+            )
         }),
         m!("typing", "label-value-yes", |s, _| {
             let m = yaml11(s, "yes");
@@ -508,11 +674,19 @@ pub fn all() -> Vec<Mutation> {
         m!("typing", "pod-annotation-true", |s, _| {
             let m = yaml11(s, "true");
             let d = kind(s, "Deployment")?;
-            set(d, "/spec/template/metadata/annotations/prometheus.io~1scrape", json!(m))
+            set(
+                d,
+                "/spec/template/metadata/annotations/prometheus.io~1scrape",
+                json!(m),
+            )
         }),
         m!("typing", "env-value-on", |s, _| {
             let m = yaml11(s, "on");
-            set(kind(s, "Deployment")?, "/spec/template/spec/containers/0/env/1/value", json!(m))
+            set(
+                kind(s, "Deployment")?,
+                "/spec/template/spec/containers/0/env/1/value",
+                json!(m),
+            )
         }),
         m!("typing", "label-value-float", |s, _| {
             let m = yaml11(s, "1.10");
@@ -526,8 +700,12 @@ pub fn all() -> Vec<Mutation> {
         m!("typing", "response-header-value-off", |s, _| {
             let m = yaml11(s, "off");
             let d = route_with_backend(s)?;
-            set(d, "/spec/rules/0/filters", json!([{"type": "ResponseHeaderModifier",
-                "responseHeaderModifier": {"set": [{"name": "x-cache", "value": m}]}}]))
+            set(
+                d,
+                "/spec/rules/0/filters",
+                json!([{"type": "ResponseHeaderModifier",
+                "responseHeaderModifier": {"set": [{"name": "x-cache", "value": m}]}}]),
+            )
         }),
         // ---- schema: unknown fields, wrong types, missing required fields, enums, versions
         m!("schema", "unknown-field-in-spec", |s, _| {
@@ -540,40 +718,66 @@ pub fn all() -> Vec<Mutation> {
             set(d, "/spec/circuitBreaker/maxConnection", json!(10))
         }),
         m!("schema", "port-as-string", |s, _| {
-            change(kind(s, "Gateway")?, "/spec/listeners/0/port", |p| json!(p.to_string()))
+            change(kind(s, "Gateway")?, "/spec/listeners/0/port", |p| {
+                json!(p.to_string())
+            })
         }),
         m!("schema", "hostnames-as-string", |s, _| {
-            set(kind(s, "HTTPRoute")?, "/spec/hostnames", json!("api.example.com"))
+            set(
+                kind(s, "HTTPRoute")?,
+                "/spec/hostnames",
+                json!("api.example.com"),
+            )
         }),
         m!("schema", "gateway-class-missing", |s, _| {
             remove(kind(s, "Gateway")?, "/spec/gatewayClassName")
         }),
         m!("schema", "path-type-not-in-enum", |s, _| {
             let d = find(s, |d| {
-                d.kind() == "HTTPRoute" && d.v.pointer("/spec/rules/0/matches/0/path/type").is_some()
+                d.kind() == "HTTPRoute"
+                    && d.v.pointer("/spec/rules/0/matches/0/path/type").is_some()
             })?;
             set(d, "/spec/rules/0/matches/0/path/type", json!("Prefix"))
         }),
         m!("schema", "api-version-not-served", |s, _| {
-            set(kind(s, "HTTPRoute")?, "/apiVersion", json!("gateway.networking.k8s.io/v1alpha2"))
+            set(
+                kind(s, "HTTPRoute")?,
+                "/apiVersion",
+                json!("gateway.networking.k8s.io/v1alpha2"),
+            )
         }),
         m!("schema", "kind-typo", |s, _| {
-            set(kind(s, "BackendTrafficPolicy")?, "/kind", json!("BackendTraficPolicy"))
+            set(
+                kind(s, "BackendTrafficPolicy")?,
+                "/kind",
+                json!("BackendTraficPolicy"),
+            )
         }),
         // ---- CEL (x-kubernetes-validations)
         m!("cel", "path-prefix-not-absolute", |s, _| {
             let d = find(s, |d| {
                 d.kind() == "HTTPRoute"
-                    && d.v.pointer("/spec/rules/0/matches/0/path/type") == Some(&json!("PathPrefix"))
+                    && d.v.pointer("/spec/rules/0/matches/0/path/type")
+                        == Some(&json!("PathPrefix"))
             })?;
             change(d, "/spec/rules/0/matches/0/path/value", |v| {
-                json!(v.as_str().unwrap_or("/api").trim_start_matches('/').to_string() + "x")
+                json!(
+                    v.as_str()
+                        .unwrap_or("/api")
+                        .trim_start_matches('/')
+                        .to_string()
+                        + "x"
+                )
             })
         }),
         m!("cel", "redirect-with-backends", |s, _| {
             let d = route_with_backend(s)?;
-            set(d, "/spec/rules/0/filters", json!([{"type": "RequestRedirect",
-                "requestRedirect": {"scheme": "https", "statusCode": 301}}]))
+            set(
+                d,
+                "/spec/rules/0/filters",
+                json!([{"type": "RequestRedirect",
+                "requestRedirect": {"scheme": "https", "statusCode": 301}}]),
+            )
         }),
         m!("cel", "policy-target-kind-service", |s, _| {
             let d = kind(s, "BackendTrafficPolicy")?;
@@ -582,33 +786,59 @@ pub fn all() -> Vec<Mutation> {
         }),
         m!("cel", "replace-prefix-with-exact-path", |s, _| {
             let d = route_with_backend(s)?;
-            set(d, "/spec/rules/0/matches", json!([{"path": {"type": "Exact", "value": "/v1/items"}}]))?;
-            set(d, "/spec/rules/0/filters", json!([{"type": "URLRewrite",
-                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]))
+            set(
+                d,
+                "/spec/rules/0/matches",
+                json!([{"path": {"type": "Exact", "value": "/v1/items"}}]),
+            )?;
+            set(
+                d,
+                "/spec/rules/0/filters",
+                json!([{"type": "URLRewrite",
+                "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}]),
+            )
         }),
         m!("cel", "distinct-header-with-value", |s, _| {
             let d = find(s, |d| {
                 d.kind() == "BackendTrafficPolicy"
-                    && d.v.pointer("/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0").is_some()
+                    && d.v
+                        .pointer("/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0")
+                        .is_some()
             })?;
-            set(d, "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
-                json!({"name": "x-user-id", "type": "Distinct", "value": "alice"}))
+            set(
+                d,
+                "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
+                json!({"name": "x-user-id", "type": "Distinct", "value": "alice"}),
+            )
         }),
         m!("cel", "xff-hops-and-cidrs", |s, _| {
-            set(kind(s, "ClientTrafficPolicy")?, "/spec/clientIPDetection/xForwardedFor",
-                json!({"numTrustedHops": 1, "trustedCIDRs": ["10.0.0.0/8"]}))
+            set(
+                kind(s, "ClientTrafficPolicy")?,
+                "/spec/clientIPDetection/xForwardedFor",
+                json!({"numTrustedHops": 1, "trustedCIDRs": ["10.0.0.0/8"]}),
+            )
         }),
         m!("cel", "hostname-with-port", |s, _| {
-            change(kind(s, "HTTPRoute")?, "/spec/hostnames", |_| json!(["api.example.com:443"]))
+            change(kind(s, "HTTPRoute")?, "/spec/hostnames", |_| {
+                json!(["api.example.com:443"])
+            })
         }),
         m!("cel", "listener-hostname-ip", |s, _| {
-            set(kind(s, "Gateway")?, "/spec/listeners/0/hostname", json!("10.0.0.1"))
+            set(
+                kind(s, "Gateway")?,
+                "/spec/listeners/0/hostname",
+                json!("10.0.0.1"),
+            )
         }),
         // ---- built-in kinds
         m!("builtin", "deployment-field-typo", |s, _| {
             let d = kind(s, "Deployment")?;
             remove(d, "/spec/template/spec/containers/0/imagePullPolicy")?;
-            set(d, "/spec/template/spec/containers/0/imagePullPolcy", json!("IfNotPresent"))
+            set(
+                d,
+                "/spec/template/spec/containers/0/imagePullPolcy",
+                json!("IfNotPresent"),
+            )
         }),
         m!("builtin", "service-field-typo", |s, _| {
             let d = kind(s, "Service")?;
@@ -623,11 +853,18 @@ pub fn all() -> Vec<Mutation> {
             set(kind(s, "Service")?, "/spec/ports/0/port", json!("80"))
         }),
         m!("builtin", "deployment-removed-api-version", |s, _| {
-            set(kind(s, "Deployment")?, "/apiVersion", json!("extensions/v1beta1"))
+            set(
+                kind(s, "Deployment")?,
+                "/apiVersion",
+                json!("extensions/v1beta1"),
+            )
         }),
         m!("builtin", "container-port-name-too-long", |s, _| {
-            set(kind(s, "Deployment")?, "/spec/template/spec/containers/0/ports/0/name",
-                json!("http-metrics-port"))
+            set(
+                kind(s, "Deployment")?,
+                "/spec/template/spec/containers/0/ports/0/name",
+                json!("http-metrics-port"),
+            )
         }),
         m!("builtin", "service-type-not-in-enum", |s, _| {
             set(kind(s, "Service")?, "/spec/type", json!("ClusterIp"))
@@ -637,17 +874,28 @@ pub fn all() -> Vec<Mutation> {
         }),
         m!("builtin", "namespace-label-bool", |s, _| {
             let m = yaml11(s, "on");
-            set(kind(s, "Namespace")?, "/metadata/labels", json!({"istio-injection": m}))
+            set(
+                kind(s, "Namespace")?,
+                "/metadata/labels",
+                json!({"istio-injection": m}),
+            )
         }),
         m!("builtin", "container-missing-image", |s, _| {
-            remove(kind(s, "Deployment")?, "/spec/template/spec/containers/0/image")
+            remove(
+                kind(s, "Deployment")?,
+                "/spec/template/spec/containers/0/image",
+            )
         }),
     ]
 }
 
 fn path_regex(s: &mut StackFiles, re: &str) -> Option<String> {
     let d = route_with_backend(s)?;
-    set(d, "/spec/rules/0/matches", json!([{"path": {"type": "RegularExpression", "value": re}}]))
+    set(
+        d,
+        "/spec/rules/0/matches",
+        json!([{"path": {"type": "RegularExpression", "value": re}}]),
+    )
 }
 
 /// Move the first backend to another namespace and add a ReferenceGrant there that does NOT

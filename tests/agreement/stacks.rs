@@ -161,10 +161,7 @@ pub fn read(base: &str, stack: &Stack) -> StackFiles {
         } else if n.ends_with(".yaml") {
             let t = std::fs::read_to_string(&p).unwrap();
             for v in traffic_engineer::yaml::parse_values(&t).unwrap() {
-                docs.push(Doc {
-                    file: n.clone(),
-                    v,
-                });
+                docs.push(Doc { file: n.clone(), v });
             }
         } else {
             raw.push((n, std::fs::read(&p).unwrap()));
@@ -190,7 +187,8 @@ struct Request {
 pub fn generated() -> Vec<StackFiles> {
     let mut out = Vec::new();
     let dir = tempfile::tempdir().unwrap();
-    let (_d, stack) = crate::common::build::build(json!({}), json!({}), json!({}), json!({}), json!({}));
+    let (_d, stack) =
+        crate::common::build::build(json!({}), json!({}), json!({}), json!({}), json!({}));
     out.push(read("task-api", &stack));
     let text = include_str!("../requests/cases.yaml");
     let docs = traffic_engineer::yaml::parse_values(text).unwrap();
@@ -210,7 +208,8 @@ pub fn generated() -> Vec<StackFiles> {
             r.name,
             serde_json::to_string_pretty(&s).unwrap()
         );
-        let parsed = traffic_engineer::spec::parse(&md).unwrap_or_else(|e| panic!("{}: {e:?}", r.name));
+        let parsed =
+            traffic_engineer::spec::parse(&md).unwrap_or_else(|e| panic!("{}: {e:?}", r.name));
         let root = dir.path().join(format!("req{i}"));
         std::fs::create_dir_all(&root).unwrap();
         let stack = Stack::new(&root);
@@ -248,7 +247,16 @@ impl Rng {
     }
 }
 
-const TEAMS: &[&str] = &["payments", "checkout", "catalog", "identity", "ledger", "reviews", "pricing", "inventory"];
+const TEAMS: &[&str] = &[
+    "payments",
+    "checkout",
+    "catalog",
+    "identity",
+    "ledger",
+    "reviews",
+    "pricing",
+    "inventory",
+];
 const GW: &str = "gateway.networking.k8s.io";
 
 fn meta(name: &str, ns: &str, app: Option<&str>) -> Value {
@@ -292,9 +300,11 @@ pub fn tenant(r: &mut Rng, i: usize) -> StackFiles {
                   "resources": {"requests": {"cpu": format!("{}m", r.pick(&[100, 250, 500])), "memory": "256Mi"},
                                 "limits": {"memory": format!("{}Mi", r.pick(&[512, 1024]))}},
                   "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10}}]}}}})));
-        docs.push(doc(json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(app, &ns, Some(app)),
+        docs.push(doc(
+            json!({"apiVersion": "v1", "kind": "Service", "metadata": meta(app, &ns, Some(app)),
             "spec": {"type": "ClusterIP", "selector": {"app": app},
-              "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}})));
+              "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]}}),
+        ));
     }
     docs.push(doc(json!({"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject", "metadata": meta("api", &ns, Some("api")),
         "spec": {"scaleTargetRef": {"name": "api"}, "minReplicaCount": 2, "maxReplicaCount": *r.pick(&[10, 20, 50]),
@@ -319,8 +329,10 @@ pub fn tenant(r: &mut Rng, i: usize) -> StackFiles {
            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": tls}]},
            "allowedRoutes": {"namespaces": {"from": "Same"}}}]}})));
     let route = |name: &str, section: &str, host: String, rules: Value| {
-        doc(json!({"apiVersion": format!("{GW}/v1"), "kind": "HTTPRoute", "metadata": meta(name, &ns, None),
-            "spec": {"parentRefs": [{"name": "gw", "sectionName": section}], "hostnames": [host], "rules": rules}}))
+        doc(
+            json!({"apiVersion": format!("{GW}/v1"), "kind": "HTTPRoute", "metadata": meta(name, &ns, None),
+            "spec": {"parentRefs": [{"name": "gw", "sectionName": section}], "hostnames": [host], "rules": rules}}),
+        )
     };
     docs.push(route("https-redirect", "http", format!("*.{dom}"), json!([
         {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]}])));
@@ -356,14 +368,16 @@ pub fn tenant(r: &mut Rng, i: usize) -> StackFiles {
           "circuitBreaker": {"maxConnections": 1024, "maxPendingRequests": *r.pick(&[64, 128, 256]), "maxParallelRequests": 512},
           "retry": {"numRetries": 2, "retryOn": {"triggers": ["connect-failure", "retriable-status-codes"], "httpStatusCodes": [502, 503]},
             "perRetry": {"timeout": "2s", "backOff": {"baseInterval": "100ms", "maxInterval": "1s"}}}}})));
-    docs.push(doc(json!({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "ClientTrafficPolicy",
+    docs.push(doc(
+        json!({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "ClientTrafficPolicy",
         "metadata": meta("client", &ns, None),
         "spec": {"targetRefs": [{"group": GW, "kind": "Gateway", "name": "gw"}],
           "clientIPDetection": {"xForwardedFor": {"numTrustedHops": 1}},
           "timeout": {"http": {"requestReceivedTimeout": "10s", "idleTimeout": "1h"}},
           "tls": {"minVersion": "1.2", "alpnProtocols": ["h2", "http/1.1"]},
           "headers": {"withUnderscoresAction": "RejectRequest", "requestID": "PreserveOrGenerate"},
-          "tcpKeepalive": {"idleTime": "20m", "interval": "60s", "probes": 3}}})));
+          "tcpKeepalive": {"idleTime": "20m", "interval": "60s", "probes": 3}}}),
+    ));
     StackFiles {
         base: format!("tenant-{ns}"),
         docs,

@@ -60,7 +60,10 @@ pub async fn dry_run(cluster: &Cluster, items: Vec<DryItem>) -> BTreeMap<usize, 
             }
         };
         let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let api: Api<DynamicObject> = if namespaced {
             Api::namespaced_with(cluster.client.clone(), &ns, &resource)
         } else {
@@ -112,7 +115,10 @@ fn collect(r: Option<DryResult>, out: &mut BTreeMap<usize, Vec<String>>) {
 /// apis/<group>/<version>.json, as symbolic links under `work`.
 fn local_schemas(openapi: &Path, work: &Path) -> PathBuf {
     let out = work.join("kv-schemas");
-    for e in std::fs::read_dir(openapi).expect("the OpenAPI folder").flatten() {
+    for e in std::fs::read_dir(openapi)
+        .expect("the OpenAPI folder")
+        .flatten()
+    {
         let n = e.file_name().to_string_lossy().to_string();
         let Some(stem) = n.strip_suffix("_openapi.json") else {
             continue;
@@ -171,9 +177,10 @@ pub fn kubectl_validate(
         };
         for r in results.as_array().into_iter().flatten() {
             if r["status"] != "Success" {
-                out.entry(*case)
-                    .or_default()
-                    .push(format!("{file}: {}", r["message"].as_str().unwrap_or("failed")));
+                out.entry(*case).or_default().push(format!(
+                    "{file}: {}",
+                    r["message"].as_str().unwrap_or("failed")
+                ));
             }
         }
     }
@@ -202,13 +209,29 @@ pub fn tr_case(case: usize, dir: &Path) -> Result<TrCase, String> {
             && o.value["spec"].is_object()
             && o.value["spec"]["clusterIP"].is_null()
         {
-            o.value["spec"]["clusterIP"] =
-                json!(format!("10.{}.{}.{}", 100 + case / 65536 % 100, case / 256 % 256, 1 + (case + i) % 250));
+            o.value["spec"]["clusterIP"] = json!(format!(
+                "10.{}.{}.{}",
+                100 + case / 65536 % 100,
+                case / 256 % 256,
+                1 + (case + i) % 250
+            ));
         }
     }
     let mut extra = outside::outside_objects(&objects, dir, ServiceAddress::Dummy)
         .map_err(|e| e.to_string())?;
-    extra.objects.retain(|o| o["kind"] != "GatewayClass");
+    // the GatewayClass: one per call, the base stack's. A Service the stack does not hold is
+    // supplied only in a namespace where the stack holds no Service: where it does, the stack is
+    // the application's, and a Service it lacks is missing (as in a cluster)
+    let has_services: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.kind() == "Service" && o.group().is_empty())
+        .map(|o| o.namespace())
+        .collect();
+    extra.objects.retain(|o| {
+        o["kind"] != "GatewayClass"
+            && !(o["kind"] == "Service"
+                && has_services.contains(&o["metadata"]["namespace"].as_str().unwrap_or("")))
+    });
     let input = accept::translator_input(&objects, &extra);
     Ok(TrCase {
         case,
@@ -249,6 +272,17 @@ pub fn translate(
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", egctl.display()));
     let _ = std::fs::remove_file(&file);
     let stderr = String::from_utf8_lossy(&res.stderr).trim().to_string();
+    eprintln!(
+        "agreement: egctl call {} ({} cases): exit {}{}",
+        *calls,
+        cases.len(),
+        res.status,
+        if stderr.is_empty() {
+            String::new()
+        } else {
+            format!(", stderr {:.200}", stderr)
+        }
+    );
     let parsed: Option<Value> = if res.status.success() {
         serde_json::from_slice(&res.stdout).ok()
     } else {
@@ -283,6 +317,24 @@ pub fn translate(
             let rest: Vec<&TrCase> = cases.iter().copied().filter(|c| c.case != bad).collect();
             translate(egctl, class, &rest, work, calls, out);
         }
+        // Envoy Gateway's loader refused an object without naming its namespace: `egctl x
+        // validate` (per object) names the cases, which are refused and the others tried again
+        _ if stderr.contains("local validation error") && {
+            let named = egctl_validate(egctl, cases, work);
+            let found = !named.is_empty();
+            for (i, why) in named {
+                out.insert(i, Err(why));
+            }
+            found
+        } =>
+        {
+            let rest: Vec<&TrCase> = cases
+                .iter()
+                .copied()
+                .filter(|c| !out.contains_key(&c.case))
+                .collect();
+            translate(egctl, class, &rest, work, calls, out);
+        }
         _ => {
             let (a, b) = cases.split_at(cases.len() / 2);
             translate(egctl, class, a, work, calls, out);
@@ -296,4 +348,44 @@ fn named_case(stderr: &str, cases: &[&TrCase]) -> Option<usize> {
     re.captures_iter(stderr)
         .filter_map(|c| c[1].parse::<usize>().ok())
         .find(|i| cases.iter().any(|c| c.case == *i))
+}
+
+/// `egctl x validate` over every case's translator input in one call: Envoy Gateway's own
+/// per-object load and validation (the step that refuses a whole `translate` call). Returns the
+/// cases it refuses, with the message; those are not sent to `translate`.
+pub fn egctl_validate(egctl: &Path, cases: &[&TrCase], work: &Path) -> BTreeMap<usize, String> {
+    let file = work.join("egctl-validate.yaml");
+    let mut input = String::new();
+    for c in cases {
+        input.push_str(&c.input);
+    }
+    std::fs::write(&file, input).unwrap();
+    let res = Command::new(egctl)
+        .args(["x", "validate", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", egctl.display()));
+    let text = String::from_utf8_lossy(&res.stdout).to_string();
+    let mut out = BTreeMap::new();
+    // per refused object: `---`, its first lines (here: the one-line JSON object), a blank
+    // line, the error
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        if line.starts_with('{') {
+            current = named_case(line, cases);
+        } else if !line.trim().is_empty() && line.trim() != "---" {
+            if let Some(i) = current.take() {
+                out.entry(i).or_insert_with(|| line.trim().to_string());
+            }
+        }
+    }
+    if !res.status.success() && out.is_empty() {
+        panic!(
+            "egctl x validate failed ({}) naming no case: {}{}",
+            res.status,
+            text,
+            String::from_utf8_lossy(&res.stderr)
+        );
+    }
+    out
 }
