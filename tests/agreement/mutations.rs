@@ -22,7 +22,7 @@ pub struct Mutation {
 // helpers
 // --------------------------------------------------------------------------------------------
 
-fn find<'a>(s: &'a mut StackFiles, f: impl Fn(&Doc) -> bool) -> Option<&'a mut Doc> {
+fn find(s: &mut StackFiles, f: impl Fn(&Doc) -> bool) -> Option<&mut Doc> {
     s.docs.iter_mut().find(|d| f(d))
 }
 

@@ -373,10 +373,11 @@ pub fn egctl_validate(egctl: &Path, cases: &[&TrCase], work: &Path) -> BTreeMap<
     for line in text.lines() {
         if line.starts_with('{') {
             current = named_case(line, cases);
-        } else if !line.trim().is_empty() && line.trim() != "---" {
-            if let Some(i) = current.take() {
-                out.entry(i).or_insert_with(|| line.trim().to_string());
-            }
+        } else if !line.trim().is_empty()
+            && line.trim() != "---"
+            && let Some(i) = current.take()
+        {
+            out.entry(i).or_insert_with(|| line.trim().to_string());
         }
     }
     if !res.status.success() && out.is_empty() {
