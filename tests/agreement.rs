@@ -197,8 +197,10 @@ struct KnownEntry {
     reason: String,
 }
 
-/// Rule ids the README's "What validate checks" lists on a line that names an upstream source
-/// (a file and a release, e.g. `internal/gatewayapi/route.go` v1.9.0).
+/// Rule ids the README's "What validate checks" lists in an item (a bullet with its
+/// continuation lines) that names an upstream source: a file and a release, e.g. "Envoy Gateway
+/// v1.9.0, `internal/gatewayapi/route.go`". A rule id is written in backquotes, in full
+/// (`route/invalid-regex`) or, after one of its family, by its last part (`invalid-cidr`).
 fn readme_rules_with_source() -> BTreeSet<String> {
     let text = std::fs::read_to_string(common_root().join("README.md")).unwrap();
     let section = text
@@ -206,16 +208,35 @@ fn readme_rules_with_source() -> BTreeSet<String> {
         .nth(1)
         .map(|s| s.split("\n## ").next().unwrap_or(""))
         .unwrap_or("");
-    let rule = regex::Regex::new(r"`([a-z0-9-]+/[a-z0-9-]+)`").unwrap();
-    let source = regex::Regex::new(
-        r"\.(go|yaml|json|proto)\b.*v\d+\.\d+|v\d+\.\d+.*\.(go|yaml|json|proto)\b",
-    )
-    .unwrap();
-    let mut out = BTreeSet::new();
+    let mut items: Vec<String> = Vec::new();
     for line in section.lines() {
-        if source.is_match(line) {
-            for c in rule.captures_iter(line) {
-                out.insert(c[1].to_string());
+        if line.trim_start().starts_with("- ") || items.is_empty() {
+            items.push(String::new());
+        }
+        let last = items.last_mut().unwrap();
+        last.push_str(line);
+        last.push('\n');
+    }
+    let code = regex::Regex::new(r"`([a-z0-9-]+(?:/[a-z0-9-]+)?)`").unwrap();
+    let source = regex::Regex::new(r"\.(go|yaml|json|proto)\b").unwrap();
+    let release = regex::Regex::new(r"\bv\d+\.\d+").unwrap();
+    let mut out = BTreeSet::new();
+    for item in items {
+        if !(source.is_match(&item) && release.is_match(&item)) {
+            continue;
+        }
+        let mut family: Option<String> = None;
+        for c in code.captures_iter(&item) {
+            match c[1].split_once('/') {
+                Some((f, _)) => {
+                    family = Some(f.to_string());
+                    out.insert(c[1].to_string());
+                }
+                None => {
+                    if let Some(f) = &family {
+                        out.insert(format!("{f}/{}", &c[1]));
+                    }
+                }
             }
         }
     }
@@ -245,6 +266,17 @@ fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+#[test]
+fn readme_rules_are_read_with_their_source() {
+    let rules = readme_rules_with_source();
+    // whatever rules the README lists with a source, each is a family/name id
+    assert!(rules.iter().all(|r| r.split('/').count() == 2), "{rules:?}");
+    assert!(
+        !rules.is_empty(),
+        "no rule id read from the README with its upstream source"
+    );
 }
 
 #[test]
