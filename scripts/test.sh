@@ -65,6 +65,11 @@ else
   echo "test.sh: aigw-translate not installed: the AI Gateway translation test will be skipped" >&2
 fi
 
+# The agreement harness (tests/agreement.rs): kubectl-validate for built-in kinds, against the
+# Kubernetes 1.35 OpenAPI v3 documents (TRAFFIC_ENGINEER_TEST_OPENAPI, found above).
+TRAFFIC_ENGINEER_KUBECTL_VALIDATE="$(scripts/upstream.sh kubectl-validate)"
+export TRAFFIC_ENGINEER_KUBECTL_VALIDATE
+
 # A venv with the official MCP Python SDK for the end-to-end tests.
 VENV=.venv-mcp
 if ! "$VENV/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
