@@ -132,14 +132,7 @@ fn btp(obj: &Value, out: &mut Vec<Finding>) {
                 "keep one rule without clientSelectors",
             ));
         }
-        if scope == "global" && rl["global"].is_object() {
-            out.push(Finding::warning(
-                "ratelimit/global-needs-redis",
-                "/spec/rateLimit/global",
-                "global rate limits need Envoy Gateway's rate-limit service with a Redis backend (EnvoyGateway config rateLimit.backend); without it the policy is not Accepted",
-                "enable it: helm --set config.envoyGateway.rateLimit.backend.type=Redis --set config.envoyGateway.rateLimit.backend.redis.url=<host:6379>",
-            ));
-        }
+        // global rate limits needing Redis: a cross-object rule (src/validate/refs/egconfig.rs)
     }
     if obj["spec"]["circuitBreaker"].is_object() {
         out.push(Finding::info(
@@ -326,80 +319,64 @@ mod tests {
     #[test]
     #[allow(clippy::type_complexity)]
     fn table() {
-        let redis = "ratelimit/global-needs-redis";
         let cases: Vec<(&str, Value, Vec<(&str, &str)>)> = vec![
             (
                 "per-user + anonymous",
                 policy(json!({"global": {"rules": [user(), anon()]}})),
-                vec![(redis, "/spec/rateLimit/global")],
+                vec![],
             ),
             (
                 "per-user alone",
                 policy(json!({"global": {"rules": [user()]}})),
-                vec![
-                    (
-                        "ratelimit/anonymous-unlimited",
-                        "/spec/rateLimit/global/rules/0",
-                    ),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![(
+                    "ratelimit/anonymous-unlimited",
+                    "/spec/rateLimit/global/rules/0",
+                )],
             ),
             (
                 "per-user + catch-all rule",
                 policy(
                     json!({"global": {"rules": [user(), {"limit": {"requests": 5, "unit": "Second"}}]}}),
                 ),
-                vec![(redis, "/spec/rateLimit/global")],
+                vec![],
             ),
             (
                 "distinct with value",
                 policy(
                     json!({"global": {"rules": [header_rule(json!({"name": "x-user-id", "type": "Distinct", "value": "a"})), anon()]}}),
                 ),
-                vec![
-                    (
-                        "ratelimit/distinct-with-value",
-                        "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0/value",
-                    ),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![(
+                    "ratelimit/distinct-with-value",
+                    "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0/value",
+                )],
             ),
             (
                 "distinct with invert",
                 policy(
                     json!({"global": {"rules": [header_rule(json!({"name": "x-user-id", "type": "Distinct", "invert": true})), anon()]}}),
                 ),
-                vec![
-                    (
-                        "ratelimit/distinct-with-invert",
-                        "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0/invert",
-                    ),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![(
+                    "ratelimit/distinct-with-invert",
+                    "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0/invert",
+                )],
             ),
             (
                 "exact without value",
                 policy(json!({"global": {"rules": [header_rule(json!({"name": "x-tier"}))]}})),
-                vec![
-                    (
-                        "ratelimit/match-without-value",
-                        "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
-                    ),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![(
+                    "ratelimit/match-without-value",
+                    "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
+                )],
             ),
             (
                 "regex without value",
                 policy(
                     json!({"global": {"rules": [header_rule(json!({"name": "x-tier", "type": "RegularExpression"}))]}}),
                 ),
-                vec![
-                    (
-                        "ratelimit/match-without-value",
-                        "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
-                    ),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![(
+                    "ratelimit/match-without-value",
+                    "/spec/rateLimit/global/rules/0/clientSelectors/0/headers/0",
+                )],
             ),
             (
                 "exact + invert as anonymous",
@@ -415,16 +392,12 @@ mod tests {
                         "ratelimit/anonymous-unlimited",
                         "/spec/rateLimit/global/rules/0",
                     ),
-                    (redis, "/spec/rateLimit/global"),
                 ],
             ),
             (
                 "deprecated type",
                 policy(json!({"type": "Global", "global": {"rules": [user(), anon()]}})),
-                vec![
-                    ("ratelimit/type-deprecated", "/spec/rateLimit/type"),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![("ratelimit/type-deprecated", "/spec/rateLimit/type")],
             ),
             (
                 "local distinct, two default rules",
@@ -447,13 +420,10 @@ mod tests {
                 policy(
                     json!({"global": {"rules": [{"shared": true, "limit": {"requests": 1, "unit": "Second"}}]}}),
                 ),
-                vec![
-                    (
-                        "ratelimit/shared-without-selectors",
-                        "/spec/rateLimit/global/rules/0/shared",
-                    ),
-                    (redis, "/spec/rateLimit/global"),
-                ],
+                vec![(
+                    "ratelimit/shared-without-selectors",
+                    "/spec/rateLimit/global/rules/0/shared",
+                )],
             ),
             (
                 "circuit breaker",
