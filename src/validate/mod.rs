@@ -188,7 +188,7 @@ struct SourceResult {
     /// API groups met without a CRD, in order of appearance
     groups_without_crd: Vec<String>,
     /// per document: its index in the stream and the facts the reference layer reads
-    facts: Vec<(usize, serde_json::Value)>,
+    facts: Vec<(usize, refs::Fact)>,
 }
 
 /// Below this many bytes of input, one thread does all the work (starting threads costs more).
@@ -262,7 +262,7 @@ impl Validator {
         let results = self.check_all(texts)?;
         let mut report = Report::default();
         let mut groups_without_crd: Vec<String> = Vec::new();
-        let mut facts: Vec<(usize, usize, serde_json::Value)> = Vec::new();
+        let mut facts: Vec<(usize, usize, refs::Fact)> = Vec::new();
         for (si, r) in results.into_iter().enumerate() {
             report.findings.extend(r.findings);
             report.summary.documents += r.documents;
@@ -469,16 +469,16 @@ fn shape_findings(v: &serde_json::Value) -> Vec<Finding> {
 /// source again (only sources with such a finding are read twice).
 fn reference_findings<T: Texts + ?Sized>(
     texts: &T,
-    facts: &[(usize, usize, serde_json::Value)],
+    facts: &[(usize, usize, refs::Fact)],
     ctx: &refs::RefContext,
 ) -> Result<Vec<Finding>, ReadError> {
-    let objs: Vec<&serde_json::Value> = facts.iter().map(|(_, _, v)| v).collect();
+    let objs: Vec<&refs::Fact> = facts.iter().map(|(_, _, v)| v).collect();
     let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
         std::collections::HashMap::new();
     let mut out = Vec::new();
     for (i, mut f) in refs::check(&objs, ctx) {
         let (si, di, v) = &facts[i];
-        let resource = resource_of(v);
+        let resource = v.resource();
         let name = texts.name(*si);
         if !reparsed.contains_key(si) {
             let docs = crate::yaml::parse_documents(&texts.text(*si)?).unwrap_or_default();

@@ -27,6 +27,8 @@
 
 use serde_json::Value;
 
+use super::facts::Fact;
+
 use super::{Finding, Index, group_of, kind, name, ns, s};
 
 const CONFIG_NAME: &str = "envoy-gateway-config";
@@ -91,19 +93,20 @@ const KNOWN: &[(&str, &[&str])] = &[
 ];
 
 /// The EnvoyGateway text of a ConfigMap, when it is Envoy Gateway's configuration.
-fn config_text(v: &Value) -> Option<&str> {
+fn config_text(v: &Fact) -> Option<&str> {
     (kind(v) == "ConfigMap" && group_of(v).is_empty() && name(v) == CONFIG_NAME)
         .then(|| v["data"][CONFIG_KEY].as_str())
         .flatten()
 }
 
 /// The EnvoyGateway object of a configuration text, or why Envoy Gateway cannot decode it.
-fn decode(text: &str) -> Result<Value, String> {
+fn decode(text: &str) -> Result<Fact, String> {
     let doc = crate::yaml::parse_values(text)
         .map_err(|e| format!("{CONFIG_KEY} is not valid YAML: {e}"))?
         .into_iter()
         .next()
         .unwrap_or(Value::Null);
+    let doc = Fact::from_json(&doc);
     if s(&doc, "apiVersion") != "gateway.envoyproxy.io/v1alpha1"
         || s(&doc, "kind") != "EnvoyGateway"
     {
@@ -117,7 +120,7 @@ fn decode(text: &str) -> Result<Value, String> {
 }
 
 /// What is wrong with rateLimit, as `validateEnvoyGatewayRateLimit` sees it.
-fn rate_limit_problem(rl: &Value) -> Option<&'static str> {
+fn rate_limit_problem(rl: &Fact) -> Option<&'static str> {
     let backend = &rl["backend"];
     if s(backend, "type") != "Redis" {
         return Some("rateLimit.backend.type must be Redis (\"unsupported ratelimit backend\")");
@@ -137,22 +140,24 @@ fn rate_limit_problem(rl: &Value) -> Option<&'static str> {
 /// For the generators: Some(whether the rate-limit backend is configured) when `v` is Envoy
 /// Gateway's configuration ConfigMap, None for any other object.
 pub fn rate_limit_backend_configured(v: &Value) -> Option<bool> {
-    let text = config_text(v)?;
+    let config =
+        v["kind"] == "ConfigMap" && v["apiVersion"] == "v1" && v["metadata"]["name"] == CONFIG_NAME;
+    let text = v["data"][CONFIG_KEY].as_str().filter(|_| config)?;
     Some(decode(text).ok().is_some_and(|eg| {
         eg["rateLimit"].is_object() && rate_limit_problem(&eg["rateLimit"]).is_none()
     }))
 }
 
-fn unknown_keys(eg: &Value, out: &mut Vec<String>) {
+fn unknown_keys(eg: &Fact, out: &mut Vec<String>) {
     for (path, keys) in KNOWN {
         let mut v = eg;
         for part in path.split('.').filter(|p| !p.is_empty()) {
             v = &v[part];
         }
         for k in v.as_object().into_iter().flat_map(|m| m.keys()) {
-            if !keys.contains(&k.as_str()) {
+            if !keys.contains(&k) {
                 out.push(if path.is_empty() {
-                    k.clone()
+                    k.to_string()
                 } else {
                     format!("{path}.{k}")
                 });

@@ -1,8 +1,135 @@
-//! The facts of one object the reference layer reads.
+//! The facts of one object the reference layer reads, kept compactly.
+//!
+//! [`Fact`] is a JSON-shaped tree cut down to what the layer needs: boxed slices instead of
+//! vectors and ordered maps (no spare capacity, no hash tables; a mapping holds a handful of
+//! keys, looked up by a scan), boxed strings. It is what the engine keeps per document until
+//! every source is checked, so on large inputs it is most of the engine's memory.
 
 use serde_json::Value;
 
-use super::{kind, policies::POLICY_KINDS};
+use super::policies::POLICY_KINDS;
+
+/// A value of the facts of one object: JSON's shapes, compact.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Fact {
+    #[default]
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Str(Box<str>),
+    Array(Box<[Fact]>),
+    Object(Box<[(Box<str>, Fact)]>),
+}
+
+static NULL: Fact = Fact::Null;
+
+/// The entries of a mapping of the facts.
+#[derive(Debug, Clone, Copy)]
+pub struct Obj<'a>(&'a [(Box<str>, Fact)]);
+
+impl<'a> Obj<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a Fact> {
+        self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+    }
+    pub fn iter(self) -> impl Iterator<Item = (&'a str, &'a Fact)> + 'a {
+        self.0.iter().map(|(k, v)| (&**k, v))
+    }
+    pub fn keys(self) -> impl Iterator<Item = &'a str> + 'a {
+        self.0.iter().map(|(k, _)| &**k)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for Obj<'a> {
+    type Item = (&'a str, &'a Fact);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Box<str>, Fact)>,
+        fn(&'a (Box<str>, Fact)) -> (&'a str, &'a Fact),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        fn pair(e: &(Box<str>, Fact)) -> (&str, &Fact) {
+            (&*e.0, &e.1)
+        }
+        self.0.iter().map(pair)
+    }
+}
+
+impl Fact {
+    /// The whole value, as facts.
+    pub fn from_json(v: &Value) -> Fact {
+        match v {
+            Value::Null => Fact::Null,
+            Value::Bool(b) => Fact::Bool(*b),
+            Value::Number(n) => Fact::Number(n.clone()),
+            Value::String(s) => Fact::Str(s.as_str().into()),
+            Value::Array(a) => Fact::Array(a.iter().map(Fact::from_json).collect()),
+            Value::Object(m) => Fact::Object(
+                m.iter()
+                    .map(|(k, v)| (k.as_str().into(), Fact::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+    pub fn get(&self, key: &str) -> Option<&Fact> {
+        self.as_object().and_then(|m| m.get(key))
+    }
+    pub fn as_object(&self) -> Option<Obj<'_>> {
+        match self {
+            Fact::Object(m) => Some(Obj(m)),
+            _ => None,
+        }
+    }
+    pub fn as_array(&self) -> Option<&[Fact]> {
+        match self {
+            Fact::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Fact::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Fact::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Fact::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    pub fn is_object(&self) -> bool {
+        matches!(self, Fact::Object(_))
+    }
+    pub fn is_null(&self) -> bool {
+        matches!(self, Fact::Null)
+    }
+    /// The object a finding is about.
+    pub fn resource(&self) -> crate::validate::ResourceRef {
+        let meta = &self["metadata"];
+        crate::validate::ResourceRef {
+            api_version: self["apiVersion"].as_str().unwrap_or("").into(),
+            kind: self["kind"].as_str().unwrap_or("").into(),
+            namespace: meta["namespace"].as_str().unwrap_or("").into(),
+            name: meta["name"].as_str().unwrap_or("").into(),
+        }
+    }
+}
+
+impl std::ops::Index<&str> for Fact {
+    type Output = Fact;
+    /// The value of a key, or Null (as serde_json's indexing).
+    fn index(&self, key: &str) -> &Fact {
+        self.get(key).unwrap_or(&NULL)
+    }
+}
 
 /// Which parts of a value the reference layer reads.
 enum Shape {
@@ -140,28 +267,28 @@ fn spec_shape(kind: &str) -> Option<&'static Shape> {
     })
 }
 
-fn cut(v: &Value, shape: &Shape) -> Value {
+fn cut(v: &Value, shape: &Shape) -> Fact {
     match (shape, v) {
-        (Fields(fields), Value::Object(m)) => Value::Object(
+        (Fields(fields), Value::Object(m)) => Fact::Object(
             fields
                 .iter()
-                .filter_map(|(k, sh)| m.get(*k).map(|x| ((*k).to_string(), cut(x, sh))))
+                .filter_map(|(k, sh)| m.get(*k).map(|x| ((*k).into(), cut(x, sh))))
                 .collect(),
         ),
-        (Each(sh), Value::Array(a)) => Value::Array(a.iter().map(|x| cut(x, sh)).collect()),
-        (KeysBut(keep), Value::Object(m)) => Value::Object(
+        (Each(sh), Value::Array(a)) => Fact::Array(a.iter().map(|x| cut(x, sh)).collect()),
+        (KeysBut(keep), Value::Object(m)) => Fact::Object(
             m.iter()
                 .map(|(k, x)| {
                     let x = if keep.contains(&k.as_str()) {
-                        x.clone()
+                        Fact::from_json(x)
                     } else {
-                        Value::Null
+                        Fact::Null
                     };
-                    (k.clone(), x)
+                    (k.as_str().into(), x)
                 })
                 .collect(),
         ),
-        _ => v.clone(),
+        _ => Fact::from_json(v),
     }
 }
 
@@ -170,27 +297,24 @@ fn cut(v: &Value, shape: &Shape) -> Value {
 /// type and key names (never its values, but for the certificate in tls.crt), the Envoy
 /// Gateway configuration of its ConfigMap. What the layer is given instead of whole objects,
 /// so that memory stays small on large inputs; `check(project(x))` finds what `check(x)` finds.
-pub fn project(v: &Value) -> Value {
+pub fn project(v: &Value) -> Fact {
     let Value::Object(m) = v else {
-        return Value::Null;
+        return Fact::Null;
     };
-    let mut out = serde_json::Map::new();
+    let mut out: Vec<(Box<str>, Fact)> = Vec::new();
     for k in ["apiVersion", "kind"] {
         if let Some(x) = m.get(k) {
-            out.insert(k.into(), x.clone());
+            out.push((k.into(), Fact::from_json(x)));
         }
     }
+    let kind = v["kind"].as_str().unwrap_or("");
     if let Some(meta) = m.get("metadata") {
         static META: Shape = Fields(&[("name", Whole), ("namespace", Whole)]);
         static NS_META: Shape = Fields(&[("name", Whole), ("namespace", Whole), ("labels", Whole)]);
-        let shape = if kind(v) == "Namespace" {
-            &NS_META
-        } else {
-            &META
-        };
-        out.insert("metadata".into(), cut(meta, shape));
+        let shape = if kind == "Namespace" { &NS_META } else { &META };
+        out.push(("metadata".into(), cut(meta, shape)));
     }
-    match kind(v) {
+    match kind {
         "Secret" => {
             for k in ["type", "data", "stringData", "binaryData"] {
                 if let Some(x) = m.get(k) {
@@ -199,20 +323,20 @@ pub fn project(v: &Value) -> Value {
                     } else {
                         &KeysBut(&["tls.crt"])
                     };
-                    out.insert(k.into(), cut(x, shape));
+                    out.push((k.into(), cut(x, shape)));
                 }
             }
         }
         "ConfigMap" => {
             static CONFIG: Shape = Fields(&[("envoy-gateway.yaml", Whole)]);
             if let Some(x) = m.get("data") {
-                out.insert("data".into(), cut(x, &CONFIG));
+                out.push(("data".into(), cut(x, &CONFIG)));
             }
         }
         _ => {}
     }
-    if let (Some(shape), Some(spec)) = (spec_shape(kind(v)), m.get("spec")) {
-        out.insert("spec".into(), cut(spec, shape));
+    if let (Some(shape), Some(spec)) = (spec_shape(kind), m.get("spec")) {
+        out.push(("spec".into(), cut(spec, shape)));
     }
-    Value::Object(out)
+    Fact::Object(out.into_boxed_slice())
 }

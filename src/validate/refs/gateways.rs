@@ -7,13 +7,13 @@
 //!   redirects and rewrites" (an HTTP listener whose only route redirects to HTTPS); the same
 //!   shape as the generator's `listeners: https_redirect` mode.
 
-use serde_json::Value;
+use super::facts::Fact;
 
 use super::routes::{host_admits, namespace_admits, route_hosts, section_listeners};
 use super::{Finding, Index, items, ns, or, s};
 
 /// Whether every rule of the route answers with a RequestRedirect (a redirect route).
-fn is_redirect(r: &Value) -> bool {
+fn is_redirect(r: &Fact) -> bool {
     let mut rules = items(&r["spec"]["rules"]).peekable();
     rules.peek().is_none()
         || rules.all(|(_, rule)| {
@@ -21,7 +21,7 @@ fn is_redirect(r: &Value) -> bool {
         })
 }
 
-pub(super) fn check_cleartext(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>) {
+pub(super) fn check_cleartext(idx: &Index, i: usize, r: &Fact, out: &mut Vec<(usize, Finding)>) {
     if is_redirect(r) {
         return;
     }

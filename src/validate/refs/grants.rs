@@ -13,7 +13,7 @@
 //!   group, a `from` namespace equal to the grant's own (a reference within one namespace
 //!   needs no grant), or a `to` kind none of the `from` kinds ever references.
 
-use serde_json::Value;
+use super::facts::Fact;
 
 use super::{Finding, Index, items, name, ns, s};
 
@@ -21,7 +21,7 @@ use super::{Finding, Index, items, name, ns, s};
 pub(super) type From<'a> = (&'a str, &'a str, &'a str);
 pub(super) type To<'a> = (&'a str, &'a str, &'a str, &'a str);
 
-fn grant_matches(g: &Value, from: From, to: To) -> bool {
+fn grant_matches(g: &Fact, from: From, to: To) -> bool {
     let (from_group, from_kind, from_ns) = from;
     let (to_group, to_kind, _, to_name) = to;
     g["spec"]["from"].as_array().is_some_and(|f| {
@@ -163,7 +163,7 @@ fn wrong_group(
     want
 }
 
-pub(super) fn check_shape(i: usize, g: &Value, out: &mut Vec<(usize, Finding)>) {
+pub(super) fn check_shape(i: usize, g: &Fact, out: &mut Vec<(usize, Finding)>) {
     let gns = ns(g);
     let mut referents: Vec<(&str, &str)> = Vec::new();
     let mut all_known = true;
@@ -228,7 +228,8 @@ pub(super) fn check_shape(i: usize, g: &Value, out: &mut Vec<(usize, Finding)>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::validate::refs::Fact;
+    use serde_json::{Value, json};
 
     fn grant(from: Value, to: Value) -> Value {
         json!({"apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
@@ -297,7 +298,7 @@ mod tests {
         ];
         for (case, g, want) in cases {
             let mut out = Vec::new();
-            check_shape(0, &g, &mut out);
+            check_shape(0, &Fact::from_json(&g), &mut out);
             let got: Vec<&str> = out.iter().map(|(_, f)| f.path.as_str()).collect();
             assert!(
                 out.iter().all(|(_, f)| f.rule == "ref/grant-shape"),

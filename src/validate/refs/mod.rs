@@ -32,7 +32,7 @@ mod tls;
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+pub use facts::{Fact, Obj};
 
 use super::finding::Finding;
 
@@ -46,33 +46,33 @@ pub struct RefContext {
     pub generated_secrets: Vec<(String, String)>,
 }
 
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
+fn s<'a>(v: &'a Fact, key: &str) -> &'a str {
+    v.get(key).and_then(Fact::as_str).unwrap_or("")
 }
 /// A string field, or `default` when it is absent or empty (the API server's defaulting).
-fn or<'a>(v: &'a Value, key: &str, default: &'a str) -> &'a str {
+fn or<'a>(v: &'a Fact, key: &str, default: &'a str) -> &'a str {
     match s(v, key) {
         "" => default,
         x => x,
     }
 }
 /// The items of an array field, with their index.
-fn items(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
+fn items(v: &Fact) -> impl Iterator<Item = (usize, &Fact)> {
     v.as_array().into_iter().flatten().enumerate()
 }
-fn kind(v: &Value) -> &str {
+fn kind(v: &Fact) -> &str {
     s(v, "kind")
 }
-fn name(v: &Value) -> &str {
+fn name(v: &Fact) -> &str {
     s(&v["metadata"], "name")
 }
-fn ns(v: &Value) -> &str {
+fn ns(v: &Fact) -> &str {
     match s(&v["metadata"], "namespace") {
         "" => "default",
         n => n,
     }
 }
-fn group_of(v: &Value) -> &str {
+fn group_of(v: &Fact) -> &str {
     let av = s(v, "apiVersion");
     match av.rsplit_once('/') {
         Some((g, _)) => g,
@@ -83,7 +83,7 @@ fn group_of(v: &Value) -> &str {
 /// Lookups over the documents, built once: every check below is a hash lookup, so the layer
 /// stays linear in the number of documents.
 struct Index<'a> {
-    objs: &'a [&'a Value],
+    objs: &'a [&'a Fact],
     by_key: HashMap<(&'a str, &'a str, &'a str), usize>,
     /// (kind, name) -> first object, whatever its namespace (for cluster-scoped kinds)
     by_name: HashMap<(&'a str, &'a str), usize>,
@@ -92,7 +92,7 @@ struct Index<'a> {
     /// (namespace, secretName) of every cert-manager Certificate
     cert_secrets: HashSet<(&'a str, &'a str)>,
     /// ReferenceGrants by their own namespace
-    grants: HashMap<&'a str, Vec<&'a Value>>,
+    grants: HashMap<&'a str, Vec<&'a Fact>>,
     /// namespaces with a Namespace object in the stack
     declared_ns: HashSet<&'a str>,
     /// namespaces an object of the stack names in its metadata
@@ -100,12 +100,12 @@ struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    fn new(objs: &'a [&'a Value]) -> Self {
+    fn new(objs: &'a [&'a Fact]) -> Self {
         let mut by_key = HashMap::new();
         let mut by_name = HashMap::new();
         let mut names: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
         let mut cert_secrets = HashSet::new();
-        let mut grants: HashMap<&str, Vec<&Value>> = HashMap::new();
+        let mut grants: HashMap<&str, Vec<&Fact>> = HashMap::new();
         let mut declared_ns = HashSet::new();
         let mut used_ns = HashSet::new();
         for (i, o) in objs.iter().enumerate() {
@@ -147,11 +147,11 @@ impl<'a> Index<'a> {
             used_ns,
         }
     }
-    fn get(&self, k: &str, namespace: &str, n: &str) -> Option<&'a Value> {
+    fn get(&self, k: &str, namespace: &str, n: &str) -> Option<&'a Fact> {
         self.by_key.get(&(k, namespace, n)).map(|i| self.objs[*i])
     }
     /// A cluster-scoped object by name (its namespace, if someone wrote one, is ignored).
-    fn cluster(&self, k: &str, n: &str) -> Option<&'a Value> {
+    fn cluster(&self, k: &str, n: &str) -> Option<&'a Fact> {
         self.by_name.get(&(k, n)).map(|i| self.objs[*i])
     }
     fn has_cluster(&self, k: &str, n: &str) -> bool {
@@ -166,7 +166,7 @@ impl<'a> Index<'a> {
         v
     }
     /// The objects of one kind, with their index.
-    fn of_kind<'s>(&'s self, k: &'s str) -> impl Iterator<Item = (usize, &'a Value)> + 's {
+    fn of_kind<'s>(&'s self, k: &'s str) -> impl Iterator<Item = (usize, &'a Fact)> + 's {
         self.objs
             .iter()
             .enumerate()
@@ -181,7 +181,7 @@ impl<'a> Index<'a> {
             .as_object()
             .map(|m| {
                 m.iter()
-                    .filter_map(|(k, v)| v.as_str().map(|v| (k.as_str(), v)))
+                    .filter_map(|(k, v)| v.as_str().map(|v| (k, v)))
                     .collect()
             })
             .unwrap_or_default();
@@ -285,14 +285,14 @@ fn hosts_intersect(a: &str, b: &str) -> bool {
     a == b || matches(a, b) || matches(b, a)
 }
 
-fn listener_names(gw: &Value) -> Vec<&str> {
+fn listener_names(gw: &Fact) -> Vec<&str> {
     gw["spec"]["listeners"]
         .as_array()
         .map(|ls| ls.iter().map(|l| s(l, "name")).collect())
         .unwrap_or_default()
 }
 
-fn rule_names(route: &Value) -> Vec<&str> {
+fn rule_names(route: &Fact) -> Vec<&str> {
     route["spec"]["rules"]
         .as_array()
         .map(|rs| {
@@ -308,11 +308,11 @@ fn rule_names(route: &Value) -> Vec<&str> {
 /// Exists, DoesNotExist; an empty selector matches everything), as in apimachinery
 /// `pkg/apis/meta/v1.LabelSelectorAsSelector` (Kubernetes v1.35). An operator it does not know
 /// matches nothing, as the API server refuses it.
-fn selector_matches(sel: &Value, labels: &HashMap<&str, &str>) -> bool {
+fn selector_matches(sel: &Fact, labels: &HashMap<&str, &str>) -> bool {
     let ml = sel["matchLabels"].as_object();
     let labels_ok = ml.into_iter().flatten().all(|(k, v)| {
         v.as_str()
-            .is_some_and(|v| labels.get(k.as_str()).is_some_and(|l| *l == v))
+            .is_some_and(|v| labels.get(k).is_some_and(|l| *l == v))
     });
     let exprs_ok = items(&sel["matchExpressions"]).all(|(_, e)| {
         let key = s(e, "key");
@@ -332,7 +332,7 @@ fn selector_matches(sel: &Value, labels: &HashMap<&str, &str>) -> bool {
 }
 
 /// Check references among `objs` (objects with defaults applied where CRDs are known).
-pub fn check(objs: &[&Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
+pub fn check(objs: &[&Fact], ctx: &RefContext) -> Vec<(usize, Finding)> {
     let idx = Index::new(objs);
     let mut out = Vec::new();
     for (i, o) in objs.iter().enumerate() {

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use super::facts::Fact;
 
 use super::{Finding, Index, Scope, items, kind, listener_names, missing, name, ns, rule_names, s};
 
@@ -41,9 +41,9 @@ fn elsewhere(idx: &Index, k: &str, n: &str, here: &str) -> Vec<String> {
     v
 }
 
-pub(super) fn check_policy(idx: &Index, i: usize, p: &Value, out: &mut Vec<(usize, Finding)>) {
+pub(super) fn check_policy(idx: &Index, i: usize, p: &Fact, out: &mut Vec<(usize, Finding)>) {
     let pns = ns(p);
-    let mut refs: Vec<(String, &Value)> = Vec::new();
+    let mut refs: Vec<(String, &Fact)> = Vec::new();
     if p["spec"]["targetRef"].is_object() {
         refs.push(("/spec/targetRef".into(), &p["spec"]["targetRef"]));
     }
@@ -110,7 +110,7 @@ pub(super) fn check_duplicate_policies(idx: &Index, out: &mut Vec<(usize, Findin
         if !POLICY_KINDS.contains(&kind(p)) {
             continue;
         }
-        let mut refs: Vec<&Value> = p["spec"]["targetRefs"]
+        let mut refs: Vec<&Fact> = p["spec"]["targetRefs"]
             .as_array()
             .map(|a| a.iter().collect())
             .unwrap_or_default();
@@ -151,7 +151,7 @@ pub(super) fn check_duplicate_policies(idx: &Index, out: &mut Vec<(usize, Findin
     }
 }
 
-pub(super) fn check_backend_tls(idx: &Index, i: usize, p: &Value, out: &mut Vec<(usize, Finding)>) {
+pub(super) fn check_backend_tls(idx: &Index, i: usize, p: &Fact, out: &mut Vec<(usize, Finding)>) {
     let pns = ns(p);
     for (ti, t) in items(&p["spec"]["targetRefs"]) {
         let path = format!("/spec/targetRefs/{ti}");

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use super::facts::Fact;
 
 use super::{
     Finding, Index, Scope, grants, hosts_intersect, items, listener_names, missing, ns, or, s,
@@ -25,7 +25,7 @@ use super::{
 };
 
 /// The listeners of `gw` a parentRef with this sectionName names.
-pub(super) fn section_listeners<'a>(gw: &'a Value, section: &str) -> Vec<&'a Value> {
+pub(super) fn section_listeners<'a>(gw: &'a Fact, section: &str) -> Vec<&'a Fact> {
     gw["spec"]["listeners"]
         .as_array()
         .map(|ls| {
@@ -37,16 +37,16 @@ pub(super) fn section_listeners<'a>(gw: &'a Value, section: &str) -> Vec<&'a Val
 }
 
 /// The route's hostnames.
-pub(super) fn route_hosts(r: &Value) -> Vec<&str> {
+pub(super) fn route_hosts(r: &Fact) -> Vec<&str> {
     r["spec"]["hostnames"]
         .as_array()
-        .map(|h| h.iter().filter_map(Value::as_str).collect())
+        .map(|h| h.iter().filter_map(Fact::as_str).collect())
         .unwrap_or_default()
 }
 
 /// Whether a listener's hostname admits a route with these hostnames.
-pub(super) fn host_admits(l: &Value, route_hosts: &[&str]) -> bool {
-    match l.get("hostname").and_then(Value::as_str) {
+pub(super) fn host_admits(l: &Fact, route_hosts: &[&str]) -> bool {
+    match l.get("hostname").and_then(Fact::as_str) {
         None | Some("") => true,
         Some(lh) => route_hosts.is_empty() || route_hosts.iter().any(|rh| hosts_intersect(lh, rh)),
     }
@@ -54,7 +54,7 @@ pub(super) fn host_admits(l: &Value, route_hosts: &[&str]) -> bool {
 
 /// Whether a listener of a Gateway in `gns` admits routes from `rns`: Some(false) when it
 /// does not, None when it cannot be told (a selector and no Namespace `rns` in the stack).
-pub(super) fn namespace_admits(idx: &Index, l: &Value, gns: &str, rns: &str) -> Option<bool> {
+pub(super) fn namespace_admits(idx: &Index, l: &Fact, gns: &str, rns: &str) -> Option<bool> {
     let from = &l["allowedRoutes"]["namespaces"];
     match s(from, "from") {
         "All" => Some(true),
@@ -65,7 +65,7 @@ pub(super) fn namespace_admits(idx: &Index, l: &Value, gns: &str, rns: &str) -> 
     }
 }
 
-pub(super) fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>) {
+pub(super) fn check_route(idx: &Index, i: usize, r: &Fact, out: &mut Vec<(usize, Finding)>) {
     let rns = ns(r);
     for (pi, p) in items(&r["spec"]["parentRefs"]) {
         let pk = or(p, "kind", "Gateway");
@@ -207,12 +207,12 @@ pub(super) fn check_route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize
                     ),
                 )),
                 Some(svc) => {
-                    let port = b.get("port").and_then(Value::as_i64);
+                    let port = b.get("port").and_then(Fact::as_i64);
                     let ports: Vec<i64> = svc["spec"]["ports"]
                         .as_array()
                         .map(|ps| {
                             ps.iter()
-                                .filter_map(|p| p.get("port").and_then(Value::as_i64))
+                                .filter_map(|p| p.get("port").and_then(Fact::as_i64))
                                 .collect()
                         })
                         .unwrap_or_default();

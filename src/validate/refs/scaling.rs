@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use super::facts::Fact;
 
 use super::{Finding, Index, Scope, group_of, items, kind, missing, name, ns, or, s};
 
@@ -87,7 +87,7 @@ pub(super) fn check_scaledobjects(idx: &Index, out: &mut Vec<(usize, Finding)>) 
 }
 
 /// Whether a Secret (its facts) holds a key, in data or stringData.
-pub(super) fn secret_has_key(sec: &Value, key: &str) -> bool {
+pub(super) fn secret_has_key(sec: &Fact, key: &str) -> bool {
     sec["data"].get(key).is_some() || sec["stringData"].get(key).is_some()
 }
 
@@ -173,11 +173,11 @@ pub(super) fn check_trigger_auth(idx: &Index, out: &mut Vec<(usize, Finding)>) {
 }
 
 /// The key names of a Secret (never its values).
-pub(super) fn secret_keys(sec: &Value) -> Vec<&str> {
+pub(super) fn secret_keys(sec: &Fact) -> Vec<&str> {
     let mut v: Vec<&str> = ["data", "stringData"]
         .iter()
         .filter_map(|k| sec[*k].as_object())
-        .flat_map(|m| m.keys().map(String::as_str))
+        .flat_map(|m| m.keys())
         .collect();
     v.sort_unstable();
     v.dedup();

@@ -8,21 +8,21 @@
 //!   StatefulSets the Service selects (among the documents) declares: the Service has no
 //!   endpoints for that port. Not judged when the stack holds none of the selected workloads.
 
-use serde_json::Value;
+use super::facts::Fact;
 
-use super::{Finding, Index, items, name, ns, s};
+use super::{Finding, Index, Obj, items, name, ns, s};
 
 const WORKLOADS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 
 /// Whether the pod template labels of a workload hold every pair of the Service's selector.
-fn selects(selector: &serde_json::Map<String, Value>, workload: &Value) -> bool {
+fn selects(selector: Obj<'_>, workload: &Fact) -> bool {
     let labels = &workload["spec"]["template"]["metadata"]["labels"];
     selector
         .iter()
         .all(|(k, v)| labels.get(k).is_some_and(|l| l == v))
 }
 
-fn port_names(workload: &Value) -> Vec<&str> {
+fn port_names(workload: &Fact) -> Vec<&str> {
     items(&workload["spec"]["template"]["spec"]["containers"])
         .flat_map(|(_, c)| items(&c["ports"]).map(|(_, p)| s(p, "name")))
         .filter(|n| !n.is_empty())
@@ -32,7 +32,7 @@ fn port_names(workload: &Value) -> Vec<&str> {
 pub(super) fn check_target_ports(
     idx: &Index,
     i: usize,
-    svc: &Value,
+    svc: &Fact,
     out: &mut Vec<(usize, Finding)>,
 ) {
     let Some(selector) = svc["spec"]["selector"]
@@ -42,13 +42,13 @@ pub(super) fn check_target_ports(
         return;
     };
     let named: Vec<(usize, &str)> = items(&svc["spec"]["ports"])
-        .filter_map(|(pi, p)| p.get("targetPort").and_then(Value::as_str).map(|t| (pi, t)))
+        .filter_map(|(pi, p)| p.get("targetPort").and_then(Fact::as_str).map(|t| (pi, t)))
         .collect();
     if named.is_empty() {
         return;
     }
     let sns = ns(svc);
-    let selected: Vec<&Value> = WORKLOADS
+    let selected: Vec<&Fact> = WORKLOADS
         .iter()
         .flat_map(|k| idx.of_kind(k))
         .map(|(_, w)| w)

@@ -1,7 +1,14 @@
 //! Table-driven tests of the reference layer across its families.
 
 use super::*;
-use serde_json::json;
+use serde_json::{Value, json};
+
+/// The layer over whole objects (every field kept as facts).
+fn check_whole(docs: &[Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
+    let facts: Vec<Fact> = docs.iter().map(Fact::from_json).collect();
+    let refs: Vec<&Fact> = facts.iter().collect();
+    check(&refs, ctx)
+}
 
 fn gw(listeners: Value) -> Value {
     json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "app"},
@@ -316,9 +323,8 @@ type Want<'a> = Vec<(usize, &'a str, &'a str, crate::validate::Severity)>;
 /// [`project`] keeps must find exactly what the whole objects find.
 fn run(cases: Vec<(&str, Vec<Value>, Want)>) {
     for (case, docs, want) in cases {
-        let refs: Vec<&Value> = docs.iter().collect();
         let mut got: Vec<(usize, String, String, crate::validate::Severity)> =
-            check(&refs, &RefContext::default())
+            check_whole(&docs, &RefContext::default())
                 .into_iter()
                 .map(|(i, f)| (i, f.rule, f.path, f.severity))
                 .collect();
@@ -330,14 +336,13 @@ fn run(cases: Vec<(&str, Vec<Value>, Want)>) {
         want.sort();
         assert_eq!(got, want, "case {case}");
         // the facts the engine keeps find exactly what the whole objects find
-        let projected: Vec<Value> = docs.iter().map(project).collect();
-        let refs: Vec<&Value> = projected.iter().collect();
+        let projected: Vec<Fact> = docs.iter().map(project).collect();
+        let refs: Vec<&Fact> = projected.iter().collect();
         let from_facts: Vec<Finding> = check(&refs, &RefContext::default())
             .into_iter()
             .map(|(_, f)| f)
             .collect();
-        let whole_refs: Vec<&Value> = docs.iter().collect();
-        let from_whole: Vec<Finding> = check(&whole_refs, &RefContext::default())
+        let from_whole: Vec<Finding> = check_whole(&docs, &RefContext::default())
             .into_iter()
             .map(|(_, f)| f)
             .collect();
@@ -353,7 +358,7 @@ fn generated_secret_counts() {
     let ctx = RefContext {
         generated_secrets: vec![("app".into(), "tls".into())],
     };
-    assert!(check(&[&g], &ctx).is_empty());
+    assert!(check_whole(&[g], &ctx).is_empty());
 }
 
 fn namespace(name: &str, labels: Value) -> Value {
@@ -564,8 +569,7 @@ fn policies_attach_in_their_namespace() {
             json!({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}),
         ),
     ];
-    let refs: Vec<&Value> = docs.iter().collect();
-    let found = check(&refs, &RefContext::default());
+    let found = check_whole(&docs, &RefContext::default());
     let f = found
         .iter()
         .find(|(_, f)| f.rule == "ref/policy-target")
@@ -652,8 +656,7 @@ fn grants_in_the_wrong_namespace() {
         json!([{"backendRefs": [{"name": "s", "namespace": "x", "port": 80}]}]),
     );
     let docs = [gw(http_listener()), r.clone(), g.clone()];
-    let refs: Vec<&Value> = docs.iter().collect();
-    let found = check(&refs, &RefContext::default());
+    let found = check_whole(&docs, &RefContext::default());
     let f = found
         .iter()
         .find(|(_, f)| f.rule == "ref/reference-grant")
@@ -666,9 +669,8 @@ fn grants_in_the_wrong_namespace() {
     // in the referent's namespace it counts
     g["metadata"]["namespace"] = json!("x");
     let docs = [gw(http_listener()), r, g];
-    let refs: Vec<&Value> = docs.iter().collect();
     assert!(
-        !check(&refs, &RefContext::default())
+        !check_whole(&docs, &RefContext::default())
             .iter()
             .any(|(_, f)| f.rule == "ref/reference-grant")
     );
@@ -1000,8 +1002,7 @@ fn ca_problems_never_show_key_material() {
         &["tls.crt", "tls.key"],
     );
     let docs = [issuer_ca("root"), sec];
-    let refs: Vec<&Value> = docs.iter().collect();
-    let found = check(&refs, &RefContext::default());
+    let found = check_whole(&docs, &RefContext::default());
     assert_eq!(found.len(), 1);
     let text = format!("{} {}", found[0].1.message, found[0].1.hint);
     assert!(

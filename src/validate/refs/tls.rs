@@ -27,7 +27,7 @@
 //!   Certificates are parsed with x509-parser (the maintained DER/X.509 parser of the Rusticata
 //!   project; no hand-written ASN.1); key material is never read.
 
-use serde_json::Value;
+use super::facts::Fact;
 
 use super::scaling::{secret_has_key, secret_keys};
 use super::{
@@ -54,7 +54,7 @@ fn name_covers(cert_name: &str, host: &str) -> bool {
 }
 
 /// The names of a Certificate (dnsNames and commonName).
-fn cert_names(c: &Value) -> Vec<&str> {
+fn cert_names(c: &Fact) -> Vec<&str> {
     let mut v: Vec<&str> = items(&c["spec"]["dnsNames"])
         .filter_map(|(_, n)| n.as_str())
         .collect();
@@ -69,7 +69,7 @@ fn writers<'a>(
     idx: &'a Index,
     namespace: &'a str,
     secret: &'a str,
-) -> impl Iterator<Item = &'a Value> + 'a {
+) -> impl Iterator<Item = &'a Fact> + 'a {
     idx.of_kind("Certificate").map(|(_, c)| c).filter(move |c| {
         group_of(c) == "cert-manager.io"
             && ns(c) == namespace
@@ -80,7 +80,7 @@ fn writers<'a>(
 pub(super) fn check_listener_certificates(
     idx: &Index,
     i: usize,
-    g: &Value,
+    g: &Fact,
     ctx: &RefContext,
     out: &mut Vec<(usize, Finding)>,
 ) {
@@ -247,7 +247,7 @@ pub(super) fn check_certificates(idx: &Index, out: &mut Vec<(usize, Finding)>) {
 }
 
 /// What is wrong with the tls.crt of a CA Secret, if anything (never its content).
-fn ca_certificate_problem(sec: &Value) -> Option<String> {
+fn ca_certificate_problem(sec: &Fact) -> Option<String> {
     use base64::Engine;
     let pem: Vec<u8> = if let Some(b64) = sec["data"]["tls.crt"].as_str() {
         // the API server's base64 decoder skips line breaks (kustomize splits long values)
