@@ -89,6 +89,8 @@ struct Index<'a> {
     by_name: HashMap<(&'a str, &'a str), usize>,
     /// (kind, namespace) -> names; (kind, "") -> names in every namespace
     names: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+    /// (kind, namespace) -> objects; (kind, "") -> objects in every namespace
+    objects: HashMap<(&'a str, &'a str), Vec<usize>>,
     /// (namespace, secretName) of every cert-manager Certificate
     cert_secrets: HashSet<(&'a str, &'a str)>,
     /// ReferenceGrants by their own namespace
@@ -104,6 +106,7 @@ impl<'a> Index<'a> {
         let mut by_key = HashMap::new();
         let mut by_name = HashMap::new();
         let mut names: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+        let mut objects: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
         let mut cert_secrets = HashSet::new();
         let mut grants: HashMap<&str, Vec<&Fact>> = HashMap::new();
         let mut declared_ns = HashSet::new();
@@ -113,6 +116,8 @@ impl<'a> Index<'a> {
             by_name.entry((kind(o), name(o))).or_insert(i);
             names.entry((kind(o), ns(o))).or_default().push(name(o));
             names.entry((kind(o), "")).or_default().push(name(o));
+            objects.entry((kind(o), ns(o))).or_default().push(i);
+            objects.entry((kind(o), "")).or_default().push(i);
             match s(&o["metadata"], "namespace") {
                 "" if kind(o) == "Namespace" && !name(o).is_empty() => {
                     declared_ns.insert(name(o));
@@ -141,6 +146,7 @@ impl<'a> Index<'a> {
             by_key,
             by_name,
             names,
+            objects,
             cert_secrets,
             grants,
             declared_ns,
@@ -166,12 +172,17 @@ impl<'a> Index<'a> {
         v
     }
     /// The objects of one kind, with their index.
-    fn of_kind<'s>(&'s self, k: &'s str) -> impl Iterator<Item = (usize, &'a Fact)> + 's {
-        self.objs
-            .iter()
-            .enumerate()
-            .filter(move |(_, o)| kind(o) == k)
-            .map(|(i, o)| (i, *o))
+    fn of_kind(&self, k: &str) -> std::vec::IntoIter<(usize, &'a Fact)> {
+        self.in_namespace(k, "")
+    }
+    /// The objects of one kind in a namespace ("": in every namespace), with their index.
+    fn in_namespace(&self, k: &str, namespace: &str) -> std::vec::IntoIter<(usize, &'a Fact)> {
+        let found: Vec<(usize, &'a Fact)> = self
+            .objects
+            .get(&(k, namespace))
+            .map(|v| v.iter().map(|i| (*i, self.objs[*i])).collect())
+            .unwrap_or_default();
+        found.into_iter()
     }
     /// The labels of a Namespace in the stack, with the `kubernetes.io/metadata.name` label the
     /// API server sets on every Namespace; None when the stack holds no such Namespace.

@@ -50,9 +50,9 @@ pub(super) fn check_target_ports(
     let sns = ns(svc);
     let selected: Vec<&Fact> = WORKLOADS
         .iter()
-        .flat_map(|k| idx.of_kind(k))
+        .flat_map(|k| idx.in_namespace(k, sns))
         .map(|(_, w)| w)
-        .filter(|w| ns(w) == sns && selects(selector, w))
+        .filter(|w| selects(selector, w))
         .collect();
     if selected.is_empty() {
         return;

@@ -70,11 +70,9 @@ fn writers<'a>(
     namespace: &'a str,
     secret: &'a str,
 ) -> impl Iterator<Item = &'a Fact> + 'a {
-    idx.of_kind("Certificate").map(|(_, c)| c).filter(move |c| {
-        group_of(c) == "cert-manager.io"
-            && ns(c) == namespace
-            && s(&c["spec"], "secretName") == secret
-    })
+    idx.in_namespace("Certificate", namespace)
+        .map(|(_, c)| c)
+        .filter(move |c| group_of(c) == "cert-manager.io" && s(&c["spec"], "secretName") == secret)
 }
 
 pub(super) fn check_listener_certificates(
@@ -129,8 +127,7 @@ pub(super) fn check_listener_certificates(
                     .any(|(n2, s2)| n2 == cns && s2 == cname);
             if !made {
                 let written: Vec<&str> = idx
-                    .of_kind("Certificate")
-                    .filter(|(_, c)| ns(c) == cns)
+                    .in_namespace("Certificate", cns)
                     .map(|(_, c)| s(&c["spec"], "secretName"))
                     .collect();
                 out.push((
