@@ -16,26 +16,159 @@ pub enum Fact {
     Null,
     Bool(bool),
     Number(serde_json::Number),
+    /// a string that is not among the common ones
     Str(Box<str>),
+    /// a common string, shared (one variant per content, so derived equality holds)
+    Common(&'static str),
     Array(Box<[Fact]>),
-    Object(Box<[(Box<str>, Fact)]>),
+    Object(Box<[(Text, Fact)]>),
+}
+
+/// A key of the facts: one that recurs in every stack (field names) is shared, any other is
+/// boxed. Compared by content.
+#[derive(Debug, Clone)]
+pub enum Text {
+    Shared(&'static str),
+    Own(Box<str>),
+}
+
+/// Strings that recur in every stack (keys and values), kept once.
+const COMMON: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "name",
+    "namespace",
+    "labels",
+    "spec",
+    "group",
+    "port",
+    "sectionName",
+    "parentRefs",
+    "hostnames",
+    "rules",
+    "backendRefs",
+    "filters",
+    "type",
+    "weight",
+    "listeners",
+    "hostname",
+    "protocol",
+    "allowedRoutes",
+    "namespaces",
+    "from",
+    "selector",
+    "tls",
+    "certificateRefs",
+    "targetRef",
+    "targetRefs",
+    "rateLimit",
+    "global",
+    "scaleTargetRef",
+    "triggers",
+    "authenticationRef",
+    "template",
+    "containers",
+    "ports",
+    "targetPort",
+    "secretName",
+    "issuerRef",
+    "dnsNames",
+    "commonName",
+    "isCA",
+    "data",
+    "stringData",
+    "matchLabels",
+    "matchExpressions",
+    "key",
+    "operator",
+    "values",
+    "app",
+    "gateway.networking.k8s.io",
+    "gateway.networking.k8s.io/v1",
+    "gateway.envoyproxy.io",
+    "gateway.envoyproxy.io/v1alpha1",
+    "cert-manager.io",
+    "cert-manager.io/v1",
+    "keda.sh",
+    "keda.sh/v1alpha1",
+    "v1",
+    "apps/v1",
+    "",
+    "Gateway",
+    "HTTPRoute",
+    "GRPCRoute",
+    "Service",
+    "Secret",
+    "ConfigMap",
+    "Namespace",
+    "Deployment",
+    "StatefulSet",
+    "Certificate",
+    "Issuer",
+    "ClusterIssuer",
+    "ScaledObject",
+    "BackendTrafficPolicy",
+    "ClientTrafficPolicy",
+    "SecurityPolicy",
+    "ReferenceGrant",
+    "HTTP",
+    "HTTPS",
+    "Same",
+    "All",
+    "Selector",
+    "Terminate",
+    "RequestRedirect",
+    "RequestHeaderModifier",
+    "ResponseHeaderModifier",
+    "URLRewrite",
+    "http",
+    "https",
+    "kubernetes.io/tls",
+    "Opaque",
+    "tls.crt",
+    "tls.key",
+];
+
+impl Text {
+    fn new(s: &str) -> Text {
+        match COMMON.iter().find(|c| **c == s) {
+            Some(c) => Text::Shared(c),
+            None => Text::Own(s.into()),
+        }
+    }
+    fn as_str(&self) -> &str {
+        match self {
+            Text::Shared(s) => s,
+            Text::Own(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        self.as_str() == other.as_str()
+    }
 }
 
 static NULL: Fact = Fact::Null;
 
 /// The entries of a mapping of the facts.
 #[derive(Debug, Clone, Copy)]
-pub struct Obj<'a>(&'a [(Box<str>, Fact)]);
+pub struct Obj<'a>(&'a [(Text, Fact)]);
 
 impl<'a> Obj<'a> {
     pub fn get(&self, key: &str) -> Option<&'a Fact> {
-        self.0.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
     }
     pub fn iter(self) -> impl Iterator<Item = (&'a str, &'a Fact)> + 'a {
-        self.0.iter().map(|(k, v)| (&**k, v))
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
     pub fn keys(self) -> impl Iterator<Item = &'a str> + 'a {
-        self.0.iter().map(|(k, _)| &**k)
+        self.0.iter().map(|(k, _)| k.as_str())
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -45,12 +178,12 @@ impl<'a> Obj<'a> {
 impl<'a> IntoIterator for Obj<'a> {
     type Item = (&'a str, &'a Fact);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Box<str>, Fact)>,
-        fn(&'a (Box<str>, Fact)) -> (&'a str, &'a Fact),
+        std::slice::Iter<'a, (Text, Fact)>,
+        fn(&'a (Text, Fact)) -> (&'a str, &'a Fact),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        fn pair(e: &(Box<str>, Fact)) -> (&str, &Fact) {
-            (&*e.0, &e.1)
+        fn pair(e: &(Text, Fact)) -> (&str, &Fact) {
+            (e.0.as_str(), &e.1)
         }
         self.0.iter().map(pair)
     }
@@ -63,11 +196,14 @@ impl Fact {
             Value::Null => Fact::Null,
             Value::Bool(b) => Fact::Bool(*b),
             Value::Number(n) => Fact::Number(n.clone()),
-            Value::String(s) => Fact::Str(s.as_str().into()),
+            Value::String(s) => match Text::new(s) {
+                Text::Shared(c) => Fact::Common(c),
+                Text::Own(b) => Fact::Str(b),
+            },
             Value::Array(a) => Fact::Array(a.iter().map(Fact::from_json).collect()),
             Value::Object(m) => Fact::Object(
                 m.iter()
-                    .map(|(k, v)| (k.as_str().into(), Fact::from_json(v)))
+                    .map(|(k, v)| (Text::new(k), Fact::from_json(v)))
                     .collect(),
             ),
         }
@@ -90,6 +226,7 @@ impl Fact {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Fact::Str(s) => Some(s),
+            Fact::Common(s) => Some(s),
             _ => None,
         }
     }
@@ -272,7 +409,7 @@ fn cut(v: &Value, shape: &Shape) -> Fact {
         (Fields(fields), Value::Object(m)) => Fact::Object(
             fields
                 .iter()
-                .filter_map(|(k, sh)| m.get(*k).map(|x| ((*k).into(), cut(x, sh))))
+                .filter_map(|(k, sh)| m.get(*k).map(|x| (Text::Shared(k), cut(x, sh))))
                 .collect(),
         ),
         (Each(sh), Value::Array(a)) => Fact::Array(a.iter().map(|x| cut(x, sh)).collect()),
@@ -284,7 +421,7 @@ fn cut(v: &Value, shape: &Shape) -> Fact {
                     } else {
                         Fact::Null
                     };
-                    (k.as_str().into(), x)
+                    (Text::new(k), x)
                 })
                 .collect(),
         ),
@@ -301,10 +438,10 @@ pub fn project(v: &Value) -> Fact {
     let Value::Object(m) = v else {
         return Fact::Null;
     };
-    let mut out: Vec<(Box<str>, Fact)> = Vec::new();
+    let mut out: Vec<(Text, Fact)> = Vec::new();
     for k in ["apiVersion", "kind"] {
         if let Some(x) = m.get(k) {
-            out.push((k.into(), Fact::from_json(x)));
+            out.push((Text::Shared(k), Fact::from_json(x)));
         }
     }
     let kind = v["kind"].as_str().unwrap_or("");
@@ -312,7 +449,7 @@ pub fn project(v: &Value) -> Fact {
         static META: Shape = Fields(&[("name", Whole), ("namespace", Whole)]);
         static NS_META: Shape = Fields(&[("name", Whole), ("namespace", Whole), ("labels", Whole)]);
         let shape = if kind == "Namespace" { &NS_META } else { &META };
-        out.push(("metadata".into(), cut(meta, shape)));
+        out.push((Text::Shared("metadata"), cut(meta, shape)));
     }
     match kind {
         "Secret" => {
@@ -323,20 +460,38 @@ pub fn project(v: &Value) -> Fact {
                     } else {
                         &KeysBut(&["tls.crt"])
                     };
-                    out.push((k.into(), cut(x, shape)));
+                    out.push((Text::Shared(k), cut(x, shape)));
                 }
             }
         }
         "ConfigMap" => {
             static CONFIG: Shape = Fields(&[("envoy-gateway.yaml", Whole)]);
             if let Some(x) = m.get("data") {
-                out.push(("data".into(), cut(x, &CONFIG)));
+                out.push((Text::Shared("data"), cut(x, &CONFIG)));
             }
         }
         _ => {}
     }
     if let (Some(shape), Some(spec)) = (spec_shape(kind), m.get("spec")) {
-        out.push(("spec".into(), cut(spec, shape)));
+        out.push((Text::Shared("spec"), cut(spec, shape)));
     }
     Fact::Object(out.into_boxed_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_strings_are_shared_and_compare_by_content() {
+        let v = serde_json::json!({"kind": "Gateway", "name": "gw", "labels": {"team": "a"}});
+        let f = Fact::from_json(&v);
+        assert_eq!(f["kind"], Fact::Common("Gateway"));
+        assert_eq!(f["name"], Fact::Str("gw".into()));
+        assert_eq!(f["labels"]["team"].as_str(), Some("a"));
+        assert_eq!(f, Fact::from_json(&v));
+        assert_eq!(Text::new("team"), Text::Own("team".into()));
+        // a Fact stays three words: most of the layer's memory is these nodes
+        assert_eq!(std::mem::size_of::<Fact>(), 24);
+    }
 }
