@@ -370,3 +370,40 @@ fn invalid_arguments_name_the_field_and_the_form() {
     assert_eq!(e.field, "requests");
     assert!(e.expected.contains("requests_per_user"));
 }
+
+/// add_rate_limit says global limits need Redis only when the stack on disk does not
+/// configure Envoy Gateway's rate-limit backend (its ConfigMap envoy-gateway-config).
+#[test]
+fn rate_limit_redis_note_only_when_not_configured() {
+    let redis_note = |p: &Plan| {
+        p.notes
+            .iter()
+            .any(|n| n.contains("need Envoy Gateway's rate-limit service"))
+    };
+    let mut snap = Snapshot::default();
+    let p = generate::gateway::generate(&args(json!({})), &snap).unwrap();
+    absorb(&mut snap, &p);
+    let p = generate::policy::add_rate_limit(&args(json!({})), &snap).unwrap();
+    assert!(redis_note(&p));
+    for (eg, said) in [
+        (
+            "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyGateway\nrateLimit:\n  backend:\n    type: Redis\n    redis: {url: redis:6379}\n",
+            false,
+        ),
+        // a misspelled key is dropped by Envoy Gateway: not configured
+        (
+            "apiVersion: gateway.envoyproxy.io/v1alpha1\nkind: EnvoyGateway\nratelimit:\n  backend:\n    type: Redis\n    redis: {url: redis:6379}\n",
+            true,
+        ),
+    ] {
+        let mut with = snap.clone();
+        with.manifests.push(StackManifest {
+            file: "configmap-envoy-gateway-config.yaml".into(),
+            value: json!({"apiVersion": "v1", "kind": "ConfigMap",
+                          "metadata": {"name": "envoy-gateway-config", "namespace": "envoy-gateway-system"},
+                          "data": {"envoy-gateway.yaml": eg}}),
+        });
+        let p = generate::policy::add_rate_limit(&args(json!({})), &with).unwrap();
+        assert_eq!(redis_note(&p), said, "{eg}");
+    }
+}

@@ -265,9 +265,16 @@ pub fn build_rate_limit(rl: &RateLimitIntent, snap: &Snapshot) -> Result<Plan, G
         ));
     }
     authentication(rl, snap, &mut plan)?;
-    plan.notes.push(
-        "global rate limits need Envoy Gateway's rate-limit service with Redis (EnvoyGateway config rateLimit.backend); without it the policy is not Accepted".into(),
-    );
+    // said only when the stack on disk does not configure it (Envoy Gateway's ConfigMap)
+    if !snap
+        .manifests
+        .iter()
+        .any(|m| crate::validate::refs::rate_limit_backend_configured(&m.value) == Some(true))
+    {
+        plan.notes.push(
+            "global rate limits need Envoy Gateway's rate-limit service with Redis (EnvoyGateway config rateLimit.backend); without it the policy is not Accepted".into(),
+        );
+    }
     plan.summary = format!(
         "BackendTrafficPolicy {}/{} on {} {}: {header} Distinct {}/{unit}; clients without identity: {}",
         t.namespace,

@@ -51,6 +51,35 @@ fn is_ai(v: &Value) -> bool {
     group_of(v) == GROUP
 }
 
+/// Whether a document's reference facts need [`project_into`]: the AI Gateway kinds, and a
+/// BackendTrafficPolicy whose global rules have a cost.
+pub fn reads(v: &Value) -> bool {
+    is_ai(v)
+        || (group_of(v) == "gateway.envoyproxy.io"
+            && kind(v) == "BackendTrafficPolicy"
+            && items(&v["spec"]["rateLimit"]["global"]["rules"])
+                .any(|(_, r)| r.get("cost").is_some()))
+}
+
+/// Whether a fact is an AI Gateway object (the family has something to check).
+pub fn is_ai_fact(f: &super::refs::Fact) -> bool {
+    f["apiVersion"]
+        .as_str()
+        .and_then(|a| a.rsplit_once('/'))
+        .is_some_and(|(g, _)| g == GROUP)
+}
+
+/// The kinds [`check`] looks at (the others are left out of its input).
+pub fn reads_kind(group: &str, kind: &str) -> bool {
+    group == GROUP
+        || matches!(
+            (group, kind),
+            ("", "Secret")
+                | ("gateway.envoyproxy.io", "Backend" | "BackendTrafficPolicy")
+                | ("gateway.networking.k8s.io", "HTTPRoute")
+        )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Facts
 
@@ -603,7 +632,7 @@ mod tests {
     fn run(objs: &[Value]) -> Vec<(String, String)> {
         let mut facts: Vec<Value> = Vec::new();
         for o in objs {
-            let mut f = super::super::refs::project(o);
+            let mut f = super::super::refs::project(o).to_json();
             project_into(o, &mut f);
             facts.push(f);
             if let Some(g) = generated_route(o) {
@@ -769,7 +798,7 @@ mod tests {
         let mut facts: Vec<Value> = objs
             .iter()
             .map(|o| {
-                let mut f = super::super::refs::project(o);
+                let mut f = super::super::refs::project(o).to_json();
                 project_into(o, &mut f);
                 f
             })

@@ -207,7 +207,7 @@ struct SourceResult {
     /// built-in apiVersion/kinds met that no schema checked (and why), in order of appearance
     builtins_not_checked: Vec<String>,
     /// per document: its index in the stream and the facts the reference layer reads
-    facts: Vec<(usize, serde_json::Value)>,
+    facts: Vec<(usize, refs::Fact)>,
 }
 
 /// Below this many bytes of input, one thread does all the work (starting threads costs more).
@@ -295,7 +295,7 @@ impl Validator {
         let mut report = Report::default();
         let mut groups_without_crd: Vec<String> = Vec::new();
         let mut builtins_not_checked: Vec<String> = Vec::new();
-        let mut facts: Vec<(usize, usize, serde_json::Value)> = Vec::new();
+        let mut facts: Vec<(usize, usize, refs::Fact)> = Vec::new();
         for (si, r) in results.into_iter().enumerate() {
             report.findings.extend(r.findings);
             report.summary.documents += r.documents;
@@ -405,11 +405,16 @@ impl Validator {
                 out.findings.push(f);
             }
             let mut fact = refs::project(&defaulted);
-            ai_gateway::project_into(&defaulted, &mut fact);
+            if ai_gateway::reads(&defaulted) {
+                let mut json = fact.to_json();
+                ai_gateway::project_into(&defaulted, &mut json);
+                fact = refs::Fact::from_json(&json);
+            }
             out.facts.push((doc.index, fact));
             // an AIGatewayRoute also stands for the HTTPRoute its controller writes
             if let Some(generated) = ai_gateway::generated_route(&defaulted) {
-                out.facts.push((doc.index, generated));
+                out.facts
+                    .push((doc.index, refs::Fact::from_json(&generated)));
             }
         }
         Ok(out)
@@ -627,16 +632,16 @@ fn shape_findings(v: &serde_json::Value) -> Vec<Finding> {
 /// source again (only sources with such a finding are read twice).
 fn reference_findings<T: Texts + ?Sized>(
     texts: &T,
-    facts: &[(usize, usize, serde_json::Value)],
+    facts: &[(usize, usize, refs::Fact)],
     ctx: &refs::RefContext,
 ) -> Result<Vec<Finding>, ReadError> {
-    let objs: Vec<&serde_json::Value> = facts.iter().map(|(_, _, v)| v).collect();
+    let objs: Vec<&refs::Fact> = facts.iter().map(|(_, _, v)| v).collect();
     let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
         std::collections::HashMap::new();
     let mut out = Vec::new();
     for (i, mut f) in refs::check(&objs, ctx) {
         let (si, di, v) = &facts[i];
-        let resource = resource_of(v);
+        let resource = v.resource();
         let name = texts.name(*si);
         if !reparsed.contains_key(si) {
             let docs = crate::yaml::parse_documents(&texts.text(*si)?).unwrap_or_default();

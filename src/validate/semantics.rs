@@ -54,8 +54,8 @@ pub fn check(obj: &Value) -> Vec<Finding> {
     let group = api.rsplit_once('/').map_or("", |(g, _)| g);
     match (group, s(obj, "kind")) {
         ("gateway.envoyproxy.io", "BackendTrafficPolicy") => {
-            envoy_gateway::backend_traffic_policy(obj, &mut out);
-            global_needs_redis(obj, &mut out);
+            // global rate limits needing Redis: a cross-object rule (src/validate/refs/egconfig.rs)
+            envoy_gateway::backend_traffic_policy(obj, &mut out)
         }
         ("gateway.envoyproxy.io", "SecurityPolicy") => {
             envoy_gateway::security_policy(obj, &mut out)
@@ -74,33 +74,15 @@ pub fn check(obj: &Value) -> Vec<Finding> {
     out
 }
 
-/// Left here unchanged for the reference layer, which replaces it with a cross-object rule
-/// (the EnvoyGateway configuration in the stack) at merge.
-fn global_needs_redis(obj: &Value, out: &mut Vec<Finding>) {
-    let rl = &obj["spec"]["rateLimit"];
-    if rl["global"].is_object() {
-        out.push(Finding::warning(
-            "ratelimit/global-needs-redis",
-            "/spec/rateLimit/global",
-            "global rate limits need Envoy Gateway's rate-limit service with a Redis backend (EnvoyGateway config rateLimit.backend); without it the policy is not Accepted",
-            "enable it: helm --set config.envoyGateway.rateLimit.backend.type=Redis --set config.envoyGateway.rateLimit.backend.redis.url=<host:6379>",
-        ));
-    }
-}
-
-/// Table-driven test support shared by the families: run `check` and compare (rule, path) pairs,
-/// the Redis warning (owned by the reference layer) left out.
+/// Table-driven test support shared by the families: run `check` and compare (rule, path) pairs.
 #[cfg(test)]
 type Case<'a> = (&'a str, Value, Vec<(&'a str, &'a str)>);
 
 #[cfg(test)]
 fn assert_table(cases: Vec<Case>) {
     for (case, obj, want) in cases {
-        let mut got: Vec<(String, String)> = check(&obj)
-            .into_iter()
-            .filter(|f| f.rule != "ratelimit/global-needs-redis")
-            .map(|f| (f.rule, f.path))
-            .collect();
+        let mut got: Vec<(String, String)> =
+            check(&obj).into_iter().map(|f| (f.rule, f.path)).collect();
         got.sort();
         let mut want: Vec<(String, String)> = want
             .into_iter()
@@ -117,13 +99,10 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn global_rate_limits_warn_about_redis_until_the_reference_layer_takes_over() {
+    fn global_rate_limits_are_left_to_the_reference_layer() {
+        // the Redis rule needs the stack's EnvoyGateway config: refs/egconfig.rs decides it
         let p = json!({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy",
             "spec": {"rateLimit": {"global": {"rules": [{"limit": {"requests": 1, "unit": "Second"}}]}}}});
-        let rules: Vec<String> = check(&p).into_iter().map(|f| f.rule).collect();
-        assert_eq!(rules, vec!["ratelimit/global-needs-redis".to_string()]);
-        let local = json!({"apiVersion": "gateway.envoyproxy.io/v1alpha1", "kind": "BackendTrafficPolicy",
-            "spec": {"rateLimit": {"local": {"rules": [{"limit": {"requests": 1, "unit": "Second"}}]}}}});
-        assert!(check(&local).is_empty());
+        assert!(check(&p).is_empty(), "{:?}", check(&p));
     }
 }
