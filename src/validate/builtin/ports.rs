@@ -8,6 +8,9 @@
 //! - same file, `validateServicePort`: a Service port's name is a DNS-1123 label; `targetPort`
 //!   is a port number (1-65535) or an IANA_SVC_NAME (`ValidatePortNumOrName`); 0 or "" is
 //!   defaulted to `port` first (pkg/apis/core/v1/defaults.go `SetDefaults_Service`).
+//! - same file, `supportedPortProtocols` (used by `validateContainerPorts` and
+//!   `validateServicePort`): **builtin/port-protocol**, a port's protocol is exactly `TCP`,
+//!   `UDP` or `SCTP` (case matters: `tcp` is refused; the OpenAPI document has no enum for it).
 //! - staging/src/k8s.io/apimachinery/pkg/util/validation/validation.go `IsValidPortName`: at
 //!   most 15 characters, lowercase alphanumerics and '-', at least one letter, no '--', no '-' at
 //!   either end.
@@ -40,6 +43,20 @@ pub(crate) fn port_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
+/// A port protocol the API server refuses (`supportedPortProtocols`), as a finding at `at`.
+fn check_protocol(p: &Value, at: &str, out: &mut Vec<Finding>) {
+    if let Some(proto) = p["protocol"].as_str()
+        && !matches!(proto, "TCP" | "UDP" | "SCTP")
+    {
+        out.push(Finding::error(
+            "builtin/port-protocol",
+            format!("{at}/protocol"),
+            format!("protocol `{proto}` is not supported: the API server accepts TCP, UDP or SCTP (upper case)"),
+            format!("protocol: {}", proto.to_ascii_uppercase()),
+        ));
+    }
+}
+
 fn in_range(v: &Value) -> Option<bool> {
     v.as_i64().map(|p| (1..=65535).contains(&p))
 }
@@ -51,6 +68,7 @@ pub(super) fn check_container_ports(pod: &Value, base: &str, out: &mut Vec<Findi
             let mut names = std::collections::HashSet::new();
             for (pi, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
                 let at = format!("{base}/{list}/{ci}/ports/{pi}");
+                check_protocol(p, &at, out);
                 if let Some(name) = p["name"].as_str() {
                     if let Some(problem) = port_name_problem(name) {
                         out.push(Finding::error(
@@ -100,6 +118,7 @@ pub(super) fn check_service_ports(obj: &Value, out: &mut Vec<Finding>) {
         .enumerate()
     {
         let at = format!("/spec/ports/{i}");
+        check_protocol(p, &at, out);
         if let Some(name) = p["name"].as_str().filter(|n| !n.is_empty())
             && !is_dns1123_label(name)
         {
@@ -162,7 +181,9 @@ mod tests {
             {"containerPort": 8000, "name": "http"},
             {"containerPort": 8001, "name": "http"},
             {"containerPort": 0, "name": "Metrics"},
-            {"containerPort": 9000, "hostPort": 70000}
+            {"containerPort": 9000, "hostPort": 70000},
+            {"containerPort": 9001, "protocol": "udp"},
+            {"containerPort": 9002, "protocol": "SCTP"}
         ]}]});
         let mut out = Vec::new();
         check_container_ports(&pod, "/spec", &mut out);
@@ -173,7 +194,8 @@ mod tests {
                 "/spec/containers/0/ports/1/name",
                 "/spec/containers/0/ports/2/name",
                 "/spec/containers/0/ports/2/containerPort",
-                "/spec/containers/0/ports/3/hostPort"
+                "/spec/containers/0/ports/3/hostPort",
+                "/spec/containers/0/ports/4/protocol"
             ]
         );
         let svc = json!({"spec": {"ports": [
@@ -181,7 +203,9 @@ mod tests {
             {"port": 81, "name": "Web", "targetPort": 8000},
             {"port": 82, "name": "x", "targetPort": "not_a_name"},
             {"port": 83, "name": "y", "targetPort": 70000},
-            {"port": 84, "name": "z", "targetPort": 0}
+            {"port": 84, "name": "z", "targetPort": 0},
+            {"port": 85, "name": "t", "protocol": "tcp"},
+            {"port": 86, "name": "u", "protocol": "UDP"}
         ]}});
         let mut out = Vec::new();
         check_service_ports(&svc, &mut out);
@@ -191,7 +215,8 @@ mod tests {
             [
                 "/spec/ports/1/name",
                 "/spec/ports/2/targetPort",
-                "/spec/ports/3/targetPort"
+                "/spec/ports/3/targetPort",
+                "/spec/ports/5/protocol"
             ]
         );
     }

@@ -207,10 +207,13 @@ const LISTENER: Shape = Fields(&[
     ("protocol", Whole),
     (
         "allowedRoutes",
-        Fields(&[(
-            "namespaces",
-            Fields(&[("from", Whole), ("selector", Whole)]),
-        )]),
+        Fields(&[
+            (
+                "namespaces",
+                Fields(&[("from", Whole), ("selector", Whole)]),
+            ),
+            ("kinds", Whole),
+        ]),
     ),
     ("tls", Fields(&[("certificateRefs", Each(&OBJ_REF))])),
 ]);

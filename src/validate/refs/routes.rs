@@ -11,6 +11,12 @@
 //!   another namespace, or `from: Selector` whose selector does not match the labels of the
 //!   route's Namespace in the stack (`gateway_types.go` `RouteNamespaces`; the API server sets
 //!   `kubernetes.io/metadata.name` on every Namespace).
+//! - `ref/route-kind` (error): none of the listeners the parentRef names allows the route's
+//!   kind (`allowedRoutes.kinds`, else the protocol's kinds: HTTP/HTTPS take HTTPRoute and
+//!   GRPCRoute, TLS takes TLSRoute (and TCPRoute when terminating), TCP TCPRoute, UDP UDPRoute; Gateway API v1.4.0
+//!   `gateway_types.go` `RouteGroupKind`; Envoy Gateway v1.9.0 `internal/gatewayapi/listener.go`
+//!   `validateAllowedRoutes`, `route.go` `processAllowedListenersForParentRefs`: the route is
+//!   not Accepted, reason NotAllowedByListeners).
 //! - `ref/rule-name-unique` (error): two rules with one name.
 //! - `ref/backend-service` (error, or warning when the Service may live outside the stack) and
 //!   `ref/backend-port` (error: Envoy Gateway answers 500 for the rule).
@@ -34,6 +40,26 @@ pub(super) fn section_listeners<'a>(gw: &'a Fact, section: &str) -> Vec<&'a Fact
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether listener `l` allows routes of `route_kind` (see `ref/route-kind` above).
+fn listener_allows(l: &Fact, route_kind: &str) -> bool {
+    if let Some(kinds) = l["allowedRoutes"]["kinds"]
+        .as_array()
+        .filter(|k| !k.is_empty())
+    {
+        return kinds.iter().any(|k| {
+            s(k, "kind") == route_kind
+                && or(k, "group", "gateway.networking.k8s.io") == "gateway.networking.k8s.io"
+        });
+    }
+    match s(l, "protocol") {
+        "HTTP" | "HTTPS" => matches!(route_kind, "HTTPRoute" | "GRPCRoute"),
+        "TLS" => matches!(route_kind, "TLSRoute" | "TCPRoute"),
+        "TCP" => route_kind == "TCPRoute",
+        "UDP" => route_kind == "UDPRoute",
+        _ => true, // an unknown protocol is gateway/unsupported-protocol's
+    }
 }
 
 /// The route's hostnames.
@@ -103,6 +129,24 @@ pub(super) fn check_route(idx: &Index, i: usize, r: &Fact, out: &mut Vec<(usize,
                         s(p, "name")
                     ),
                     format!("listeners: {}", listener_names(gw).join(", ")),
+                ),
+            ));
+            continue;
+        }
+        let route_kind = s(r, "kind");
+        if !listeners.is_empty() && !listeners.iter().any(|l| listener_allows(l, route_kind)) {
+            let protocols: Vec<&str> = listeners.iter().map(|l| s(l, "protocol")).collect();
+            out.push((
+                i,
+                Finding::error(
+                    "ref/route-kind",
+                    path.clone(),
+                    format!(
+                        "no listener of Gateway {pns}/{} named by this parentRef allows {route_kind}s (protocols {}): the route is not Accepted (NotAllowedByListeners)",
+                        s(p, "name"),
+                        protocols.join(", ")
+                    ),
+                    "attach the route to an HTTP or HTTPS listener (sectionName), or list its kind in the listener's allowedRoutes.kinds",
                 ),
             ));
             continue;

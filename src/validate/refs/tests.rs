@@ -134,6 +134,32 @@ fn table() {
             )],
         ),
         (
+            "HTTPRoute on a TLS passthrough listener",
+            vec![
+                gw(
+                    json!([{"name": "tls", "protocol": "TLS", "port": 443, "tls": {"mode": "Passthrough"}}]),
+                ),
+                svc("s", 80),
+                route(
+                    "app",
+                    json!({"name": "gw", "sectionName": "tls"}),
+                    rules_to("s", 80),
+                ),
+            ],
+            vec![(2, "ref/route-kind", "/spec/parentRefs/0", Error)],
+        ),
+        (
+            "HTTPRoute kind listed in allowedRoutes.kinds of a TLS listener, and an HTTP listener beside",
+            vec![
+                gw(json!([
+                    {"name": "tls", "protocol": "TLS", "port": 443, "allowedRoutes": {"kinds": [{"kind": "TLSRoute"}]}},
+                    {"name": "http", "protocol": "HTTP", "port": 80}])),
+                svc("s", 80),
+                route("app", json!({"name": "gw"}), rules_to("s", 80)),
+            ],
+            vec![],
+        ),
+        (
             "other namespace not admitted",
             vec![
                 gw(http_listener()),

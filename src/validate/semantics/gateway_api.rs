@@ -86,6 +86,34 @@ pub(super) fn gateway(obj: &Value, out: &mut Vec<Finding>) {
                 "add tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: <tls secret>}]}",
             ));
         }
+        // validateTerminateModeAndGetTLSSecrets (validate.go, v1.9.0): a certificateRef with a
+        // group or a kind other than Secret is an InvalidCertificateRef; with no valid ref left
+        // the listener is ResolvedRefs=False (error), with some left PartiallyInvalid (warning)
+        let bad: Vec<usize> = arr(&l["tls"]["certificateRefs"])
+            .filter(|(_, r)| !s(r, "group").is_empty() || !matches!(s(r, "kind"), "" | "Secret"))
+            .map(|(ri, _)| ri)
+            .collect();
+        for ri in &bad {
+            let r = &l["tls"]["certificateRefs"][*ri];
+            let message = format!(
+                "certificateRef {}{}/{} is not a Secret: Envoy Gateway only reads core Secrets (\"Listener's TLS certificate ref kind must be Secret\"){}",
+                s(r, "group"),
+                if s(r, "group").is_empty() { "" } else { "/" },
+                s(r, "kind"),
+                if bad.len() == refs {
+                    "; the listener is not Programmed"
+                } else {
+                    "; the ref is ignored"
+                }
+            );
+            let hint = "name the Secret the certificate is stored in (a cert-manager Certificate's spec.secretName) with kind: Secret and no group";
+            let at = format!("{}/tls/certificateRefs/{ri}", path());
+            out.push(if bad.len() == refs {
+                Finding::error("gateway/certificate-ref-kind", at, message, hint)
+            } else {
+                Finding::warning("gateway/certificate-ref-kind", at, message, hint)
+            });
+        }
         if protocol == "TLS" && has(l, "tls") {
             let mode = s(&l["tls"], "mode");
             if mode == "Passthrough" && refs > 0 {
@@ -303,6 +331,26 @@ mod tests {
                 "https without certificate",
                 gw(json!([{"name": "h", "protocol": "HTTPS", "port": 443}])),
                 vec![("gateway/https-without-certificate", "/spec/listeners/0")],
+            ),
+            (
+                "a Certificate as certificateRef",
+                gw(
+                    json!([{"name": "h", "protocol": "HTTPS", "port": 443, "tls": {"mode": "Terminate", "certificateRefs": [{"group": "cert-manager.io", "kind": "Certificate", "name": "c"}]}}]),
+                ),
+                vec![(
+                    "gateway/certificate-ref-kind",
+                    "/spec/listeners/0/tls/certificateRefs/0",
+                )],
+            ),
+            (
+                "one bad certificateRef beside a Secret",
+                gw(
+                    json!([{"name": "h", "protocol": "HTTPS", "port": 443, "tls": {"mode": "Terminate", "certificateRefs": [{"name": "s"}, {"kind": "ConfigMap", "name": "c"}]}}]),
+                ),
+                vec![(
+                    "gateway/certificate-ref-kind",
+                    "/spec/listeners/0/tls/certificateRefs/1",
+                )],
             ),
             (
                 "https with tls.options only",
