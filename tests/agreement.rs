@@ -243,18 +243,19 @@ fn readme_rules_with_source() -> BTreeSet<String> {
     out
 }
 
-/// Whether the mutated object is one Envoy Gateway's translator reads.
+/// Whether the mutated object is one Envoy Gateway's translator reads, or a Certificate (its
+/// secretName decides whether a listener's TLS Secret exists: see upstream::tr_case).
 fn translated_mutation(c: &Case) -> bool {
     c.stack
         .docs
         .iter()
         .filter(|d| d.label() == c.object)
         .any(|d| {
-            traffic_engineer::rehearse::outside::StackObject {
+            let o = traffic_engineer::rehearse::outside::StackObject {
                 file: d.file.clone(),
                 value: d.v.clone(),
-            }
-            .translated()
+            };
+            o.translated() || (o.kind() == "Certificate" && o.group() == "cert-manager.io")
         })
 }
 

@@ -194,6 +194,12 @@ pub fn generated() -> Vec<StackFiles> {
     let docs = traffic_engineer::yaml::parse_values(text).unwrap();
     let reqs: Vec<Request> = serde_json::from_value(docs[0].clone()).unwrap();
     for (i, r) in reqs.iter().enumerate() {
+        // LLM routes are translated by the AI Gateway first (aigw-translate, then egctl:
+        // tests/llm_route.rs and tests/requests.rs); this harness asks egctl alone, which sees
+        // no HTTPRoute behind an AIGatewayRoute, so those requests are not bases here
+        if r.spec.get("llm_route").is_some_and(|v| !v.is_null()) {
+            continue;
+        }
         let mut s = r.spec.clone();
         let criteria: Vec<Value> = s["criteria"]
             .as_array()

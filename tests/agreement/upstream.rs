@@ -227,10 +227,28 @@ pub fn tr_case(case: usize, dir: &Path) -> Result<TrCase, String> {
         .filter(|o| o.kind() == "Service" && o.group().is_empty())
         .map(|o| o.namespace())
         .collect();
+    // A TLS Secret the stack's Certificates do not write is supplied only in a namespace where
+    // the stack holds no Certificate: where it does, cert-manager makes that namespace's
+    // certificates, and a Secret none of them writes is missing (as in a cluster)
+    let certificates: Vec<(&str, &str)> = objects
+        .iter()
+        .filter(|o| o.kind() == "Certificate" && o.group() == "cert-manager.io")
+        .map(|o| {
+            (
+                o.namespace(),
+                o.value["spec"]["secretName"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
     extra.objects.retain(|o| {
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("");
+        let name = o["metadata"]["name"].as_str().unwrap_or("");
         o["kind"] != "GatewayClass"
-            && !(o["kind"] == "Service"
-                && has_services.contains(&o["metadata"]["namespace"].as_str().unwrap_or("")))
+            && !(o["kind"] == "Service" && has_services.contains(&ns))
+            && !(o["kind"] == "Secret"
+                && o["type"] == "kubernetes.io/tls"
+                && certificates.iter().any(|(n, _)| *n == ns)
+                && !certificates.contains(&(ns, name)))
     });
     let input = accept::translator_input(&objects, &extra);
     Ok(TrCase {
