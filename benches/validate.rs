@@ -11,11 +11,12 @@ use traffic_engineer::generate::{self, params::*};
 use traffic_engineer::validate::{Source, Validator};
 use traffic_engineer::workspace::Stack;
 
-#[path = "../tests/common/crds_dir.rs"]
-mod crds_dir;
+#[path = "../tests/common/shared_dir.rs"]
+#[allow(dead_code)] // openapi_dir is the tests'
+mod shared_dir;
 
 fn crds() -> Vec<PathBuf> {
-    let root = crds_dir::crds_dir();
+    let root = shared_dir::crds_dir();
     [
         "gateway-api/standard",
         "envoy-gateway",

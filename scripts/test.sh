@@ -11,7 +11,7 @@ BIN="$(scripts/bin-path.sh)"
 
 # CRDs for the schema and CEL tests: shared/crds beside the checkout or beside one of its
 # parent folders when present (never copied into the repo), the same search as
-# tests/common/crds_dir.rs; on a machine without it, download the pinned upstream releases into
+# tests/common/shared_dir.rs; on a machine without it, download the pinned upstream releases into
 # the cache first.
 if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ]; then
   dir="$(cd .. && pwd)"
@@ -26,7 +26,7 @@ if [ -z "${TRAFFIC_ENGINEER_TEST_CRDS:-}" ]; then
 fi
 
 # Kubernetes' OpenAPI v3 documents (the built-in kinds' schemas) the same way:
-# shared/openapi/kubernetes-v1.35 beside the checkout (tests/common/openapi_dir.rs searches the
+# shared/openapi/kubernetes-v1.35 beside the checkout (tests/common/shared_dir.rs searches the
 # same), else the pinned release's documents that `crds fetch` puts in the cache.
 if [ -z "${TRAFFIC_ENGINEER_TEST_OPENAPI:-}" ]; then
   dir="$(cd .. && pwd)"

@@ -20,12 +20,8 @@ pub mod workflow;
 pub mod workspace;
 pub mod yaml;
 
-/// The tests' one finder of the upstream CRD folder (shared with tests/ and benches/).
+/// The tests' one finder of the shared/ folders (CRDs, OpenAPI documents; shared with tests/
+/// and benches/).
 #[cfg(test)]
-#[path = "../tests/common/crds_dir.rs"]
-pub(crate) mod test_crds;
-
-/// The tests' one finder of Kubernetes' OpenAPI documents (shared with tests/).
-#[cfg(test)]
-#[path = "../tests/common/openapi_dir.rs"]
-pub(crate) mod test_openapi;
+#[path = "../tests/common/shared_dir.rs"]
+pub(crate) mod test_shared;

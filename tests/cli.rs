@@ -3,10 +3,8 @@
 //! addresses and usage errors, quiet stderr by default, the demo's folder, the test script's
 //! binary lookup, and the README's promises about all of these.
 
-#[path = "common/crds_dir.rs"]
-mod crds_dir;
-#[path = "common/openapi_dir.rs"]
-mod openapi_dir;
+#[path = "common/shared_dir.rs"]
+mod shared_dir;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -35,7 +33,7 @@ fn cli(args: &[&str]) -> Command {
     ] {
         c.env_remove(v);
     }
-    c.env("TRAFFIC_ENGINEER_OPENAPI", openapi_dir::openapi_dir());
+    c.env("TRAFFIC_ENGINEER_OPENAPI", shared_dir::openapi_dir());
     c
 }
 
@@ -409,7 +407,7 @@ fn verify_a_closed_port_is_unreachable_never_a_pass() {
 fn the_demo_writes_outside_the_current_folder_by_default() {
     let cwd = tempfile::tempdir().unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let crds = crds_dir::crds_dir();
+    let crds = shared_dir::crds_dir();
     let (code, out, err) = run(cli(&["demo", "--crds", crds.to_str().unwrap()])
         .current_dir(cwd.path())
         .env("TMPDIR", tmp.path())
@@ -464,7 +462,7 @@ fn generate_then_validate_with_the_spec_from_the_readme() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(err, "");
     let stack = dir.path().join("traffic");
-    let crds = crds_dir::crds_dir();
+    let crds = shared_dir::crds_dir();
     let (code, out, err) = run(&mut cli(&[
         "validate",
         "--crds",
@@ -662,7 +660,7 @@ fn validate_never_reports_a_check_that_did_not_run_as_clean() {
     let (code, out, err) = run(&mut cli(&["validate", "--crds", e, "--root", r]));
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("hold no CustomResourceDefinition"), "{err}");
-    let crds = crds_dir::crds_dir();
+    let crds = shared_dir::crds_dir();
     let crds = crds.to_str().unwrap();
     // 0 documents
     let (code, _, err) = run(&mut cli(&["validate", "--crds", crds, e]));
@@ -687,7 +685,7 @@ fn built_in_kinds_are_checked_or_said_not_checked() {
     )
     .unwrap();
     let f = file.to_str().unwrap();
-    let crds = crds_dir::crds_dir();
+    let crds = shared_dir::crds_dir();
     let crds = crds.to_str().unwrap();
     let (code, out, err) = run(&mut cli(&["validate", "--crds", crds, f]));
     assert_eq!(code, 1, "{out}{err}");
@@ -733,7 +731,7 @@ fn built_in_kinds_are_checked_or_said_not_checked() {
         "--mirror",
         crds,
         "--openapi-mirror",
-        openapi_dir::openapi_dir().to_str().unwrap(),
+        shared_dir::openapi_dir().to_str().unwrap(),
         "--cache-dir",
         cache.path().to_str().unwrap(),
     ]));

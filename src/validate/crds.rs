@@ -735,7 +735,7 @@ mod tests {
     fn catalog() -> &'static CrdCatalog {
         static CATALOG: OnceLock<CrdCatalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
-            let base = crate::test_crds::crds_dir();
+            let base = crate::test_shared::crds_dir();
             let mut cat = CrdCatalog::new();
             for d in [
                 "gateway-api/standard",
@@ -1626,7 +1626,7 @@ spec:
 
     #[test]
     fn every_cel_rule_of_every_crd_compiles() {
-        let base = crate::test_crds::crds_dir();
+        let base = crate::test_shared::crds_dir();
         // one catalog per folder: the two Gateway API channels hold CRDs of the same names
         let folders = [
             "gateway-api/standard",

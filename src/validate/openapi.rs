@@ -775,7 +775,7 @@ mod tests {
     #[test]
     fn builtin_kinds_against_the_kubernetes_documents() {
         let v = crate::validate::Validator::new()
-            .with_builtins(BuiltinCatalog::load_dir(&crate::test_openapi::openapi_dir()).unwrap());
+            .with_builtins(BuiltinCatalog::load_dir(&crate::test_shared::openapi_dir()).unwrap());
         let dep = |extra_meta: &str, container: &str| {
             format!(
                 "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: apps\nspec:\n  replicas: 2\n  selector:\n    matchLabels: {{app: api}}\n  template:\n    metadata:\n      creationTimestamp: null\n      labels: {{app: api}}\n{extra_meta}    spec:\n      containers:\n      - name: api\n        image: example/api:1\n        resources: {{}}\n{container}status: {{}}\n"

@@ -7,10 +7,8 @@ use traffic_engineer::validate::Validator;
 /// The five generators into a fresh stack (not every test binary uses it).
 #[allow(dead_code)]
 pub mod build;
-mod crds_dir;
-pub use crds_dir::crds_dir;
-mod openapi_dir;
-pub use openapi_dir::openapi_dir;
+mod shared_dir;
+pub use shared_dir::{crds_dir, openapi_dir};
 
 /// One engine with every CRD and the built-in kinds' schemas loaded, per test binary.
 pub fn validator() -> &'static Validator {
