@@ -629,7 +629,7 @@ mod tests {
 
     /// The reference folder (the one finder the tests share), with the upstream layout.
     fn crds_dir() -> PathBuf {
-        let dir = crate::test_crds::crds_dir();
+        let dir = crate::test_shared::crds_dir();
         assert!(
             dir.join("gateway-api").is_dir(),
             "{}: not the upstream CRD layout (gateway-api/...)",
@@ -852,7 +852,7 @@ mod tests {
 
     #[test]
     fn openapi_documents_come_from_a_flat_mirror_and_are_checked() {
-        let mirror_dir = crate::test_openapi::openapi_dir();
+        let mirror_dir = crate::test_shared::openapi_dir();
         let dest = tempfile::tempdir().unwrap();
         let target = dest.path().join(OPENAPI_DIR);
         let report =
