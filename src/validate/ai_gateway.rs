@@ -10,11 +10,7 @@
 //! fallback retries and token budgets of the upstream examples) resolve, and the
 //! reference layer checks its parentRefs like any route's.
 
-use std::collections::{HashMap, HashSet};
-
 use serde_json::{Value, json};
-
-use super::finding::Finding;
 
 const GROUP: &str = "aigateway.envoyproxy.io";
 /// `api/v1beta1/shared_types.go`, `AIGatewayFilterMetadataNamespace`.
@@ -63,21 +59,7 @@ pub fn reads(v: &Value) -> bool {
 
 /// Whether a fact is an AI Gateway object (the family has something to check).
 pub fn is_ai_fact(f: &super::refs::Fact) -> bool {
-    f["apiVersion"]
-        .as_str()
-        .and_then(|a| a.rsplit_once('/'))
-        .is_some_and(|(g, _)| g == GROUP)
-}
-
-/// The kinds [`check`] looks at (the others are left out of its input).
-pub fn reads_kind(group: &str, kind: &str) -> bool {
-    group == GROUP
-        || matches!(
-            (group, kind),
-            ("", "Secret")
-                | ("gateway.envoyproxy.io", "Backend" | "BackendTrafficPolicy")
-                | ("gateway.networking.k8s.io", "HTTPRoute")
-        )
+    super::refs::group_of(f) == GROUP
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,119 +179,160 @@ pub fn generated_route(v: &Value) -> Option<Value> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checks
+// Checks, over the reference layer's facts (its accessors, no JSON copies)
 
-struct Index<'a> {
-    /// (kind, namespace, name) -> object, documents only (no generated routes)
-    by_key: HashMap<(&'a str, &'a str, &'a str), &'a Value>,
-    /// (kind, namespace) -> names
-    names: HashMap<(&'a str, &'a str), Vec<&'a str>>,
-}
+pub use checks::check;
 
-impl<'a> Index<'a> {
-    fn new(objs: &'a [&'a Value]) -> Self {
-        let mut by_key = HashMap::new();
-        let mut names: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
-        for o in objs.iter().filter(|o| o.get(GENERATED).is_none()) {
-            by_key.entry((kind(o), ns(o), name(o))).or_insert(*o);
-            names.entry((kind(o), ns(o))).or_default().push(name(o));
-        }
-        for v in names.values_mut() {
-            v.sort_unstable();
-            v.dedup();
-            v.truncate(20);
-        }
-        Index { by_key, names }
-    }
-    fn get(&self, k: &str, namespace: &str, n: &str) -> Option<&'a Value> {
-        self.by_key.get(&(k, namespace, n)).copied()
-    }
-    /// A missing referent: an error when objects of that kind are in that namespace (a typo),
-    /// a warning when none are (it may live in the cluster). As the reference layer does.
-    fn missing(
-        &self,
-        rule: &str,
-        path: String,
-        k: &str,
-        namespace: &str,
-        n: &str,
-        what: &str,
-    ) -> Finding {
-        match self.names.get(&(k, namespace)) {
-            None => Finding::warning(
-                rule,
-                path,
-                format!("{what} {k} {namespace}/{n} is not among the documents given"),
-                format!("make sure {k} {n} exists in namespace {namespace} when this is applied"),
-            ),
-            Some(known) => Finding::error(
-                rule,
-                path,
-                format!("{what} {k} {namespace}/{n} does not exist"),
-                format!("{k}s in {namespace}: {}", known.join(", ")),
-            ),
-        }
-    }
-}
+mod checks {
+    use std::collections::{HashMap, HashSet};
 
-/// Check the AI Gateway references and costs among `objs` (reference facts).
-pub fn check(objs: &[&Value]) -> Vec<(usize, Finding)> {
-    let idx = Index::new(objs);
-    let mut out = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        if o.get(GENERATED).is_some() {
-            continue;
-        }
-        match (is_ai(o), kind(o)) {
-            (true, "AIGatewayRoute") => route(&idx, i, o, &mut out),
-            (true, "AIServiceBackend") => service_backend(&idx, i, o, &mut out),
-            (true, "BackendSecurityPolicy") => security_policy(&idx, i, o, &mut out),
-            (false, "BackendTrafficPolicy") if group_of(o) == "gateway.envoyproxy.io" => {
-                costs(&idx, objs, i, o, &mut out)
+    use super::{API_KEY_ENTRY, COST_NAMESPACE, GENERATED, GROUP};
+    use crate::validate::finding::Finding;
+    use crate::validate::refs::{Fact, group_of, items, kind, name, ns, s};
+
+    fn is_ai(v: &Fact) -> bool {
+        group_of(v) == GROUP
+    }
+
+    struct Index<'a> {
+        /// (kind, namespace, name) -> object, documents only (no generated routes)
+        by_key: HashMap<(&'a str, &'a str, &'a str), &'a Fact>,
+        /// (kind, namespace) -> names
+        names: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+    }
+
+    impl<'a> Index<'a> {
+        fn new(objs: &'a [&'a Fact]) -> Self {
+            let mut by_key = HashMap::new();
+            let mut names: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+            for o in objs.iter().filter(|o| o.get(GENERATED).is_none()) {
+                by_key.entry((kind(o), ns(o), name(o))).or_insert(*o);
+                names.entry((kind(o), ns(o))).or_default().push(name(o));
             }
-            _ => {}
+            for v in names.values_mut() {
+                v.sort_unstable();
+                v.dedup();
+                v.truncate(20);
+            }
+            Index { by_key, names }
         }
-    }
-    out
-}
-
-fn route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>) {
-    // ai/route-name-taken: the controller Gets the HTTPRoute named like the AIGatewayRoute and
-    // Updates it when it exists (`internal/controller/ai_gateway_route.go`, syncAIGatewayRoute).
-    if idx.get("HTTPRoute", ns(r), name(r)).is_some() {
-        out.push((
-            i,
-            Finding::error(
-                "ai/route-name-taken",
-                "/metadata/name",
-                format!(
-                    "HTTPRoute {}/{} is among the documents: the AI Gateway controller writes the HTTPRoute of this AIGatewayRoute under the same name and would overwrite it",
-                    ns(r),
-                    name(r)
+        fn get(&self, k: &str, namespace: &str, n: &str) -> Option<&'a Fact> {
+            self.by_key.get(&(k, namespace, n)).copied()
+        }
+        /// A missing referent: an error when objects of that kind are in that namespace (a typo),
+        /// a warning when none are (it may live in the cluster). As the reference layer does.
+        fn missing(
+            &self,
+            rule: &str,
+            path: String,
+            k: &str,
+            namespace: &str,
+            n: &str,
+            what: &str,
+        ) -> Finding {
+            match self.names.get(&(k, namespace)) {
+                None => Finding::warning(
+                    rule,
+                    path,
+                    format!("{what} {k} {namespace}/{n} is not among the documents given"),
+                    format!(
+                        "make sure {k} {n} exists in namespace {namespace} when this is applied"
+                    ),
                 ),
-                "rename the AIGatewayRoute or the HTTPRoute",
-            ),
-        ));
-    }
-    // ai/route-backend: each backendRef without group/kind is an AIServiceBackend the
-    // controller must find (`internal/controller/ai_gateway_route.go`, validateAndGetBackend:
-    // "failed to get AIServiceBackend").
-    for (ri, rule) in items(&r["spec"]["rules"]) {
-        for (bi, b) in items(&rule["backendRefs"]) {
-            if !s(b, "kind").is_empty() && s(b, "kind") != "AIServiceBackend" {
-                continue; // an InferencePool
+                Some(known) => Finding::error(
+                    rule,
+                    path,
+                    format!("{what} {k} {namespace}/{n} does not exist"),
+                    format!("{k}s in {namespace}: {}", known.join(", ")),
+                ),
             }
+        }
+    }
+
+    /// Check the AI Gateway references and costs among `objs` (reference facts).
+    pub fn check(objs: &[&Fact]) -> Vec<(usize, Finding)> {
+        let idx = Index::new(objs);
+        let mut out = Vec::new();
+        for (i, o) in objs.iter().enumerate() {
+            if o.get(GENERATED).is_some() {
+                continue;
+            }
+            match (is_ai(o), kind(o)) {
+                (true, "AIGatewayRoute") => route(&idx, i, o, &mut out),
+                (true, "AIServiceBackend") => service_backend(&idx, i, o, &mut out),
+                (true, "BackendSecurityPolicy") => security_policy(&idx, i, o, &mut out),
+                (false, "BackendTrafficPolicy") if group_of(o) == "gateway.envoyproxy.io" => {
+                    costs(&idx, objs, i, o, &mut out)
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    fn route(idx: &Index, i: usize, r: &Fact, out: &mut Vec<(usize, Finding)>) {
+        // ai/route-name-taken: the controller Gets the HTTPRoute named like the AIGatewayRoute and
+        // Updates it when it exists (`internal/controller/ai_gateway_route.go`, syncAIGatewayRoute).
+        if idx.get("HTTPRoute", ns(r), name(r)).is_some() {
+            out.push((
+                i,
+                Finding::error(
+                    "ai/route-name-taken",
+                    "/metadata/name",
+                    format!(
+                        "HTTPRoute {}/{} is among the documents: the AI Gateway controller writes the HTTPRoute of this AIGatewayRoute under the same name and would overwrite it",
+                        ns(r),
+                        name(r)
+                    ),
+                    "rename the AIGatewayRoute or the HTTPRoute",
+                ),
+            ));
+        }
+        // ai/route-backend: each backendRef without group/kind is an AIServiceBackend the
+        // controller must find (`internal/controller/ai_gateway_route.go`, validateAndGetBackend:
+        // "failed to get AIServiceBackend").
+        for (ri, rule) in items(&r["spec"]["rules"]) {
+            for (bi, b) in items(&rule["backendRefs"]) {
+                if !s(b, "kind").is_empty() && s(b, "kind") != "AIServiceBackend" {
+                    continue; // an InferencePool
+                }
+                let bns = match s(b, "namespace") {
+                    "" => ns(r),
+                    n => n,
+                };
+                if idx.get("AIServiceBackend", bns, s(b, "name")).is_none() {
+                    out.push((
+                        i,
+                        idx.missing(
+                            "ai/route-backend",
+                            format!("/spec/rules/{ri}/backendRefs/{bi}/name"),
+                            "AIServiceBackend",
+                            bns,
+                            s(b, "name"),
+                            "backendRef",
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn service_backend(idx: &Index, i: usize, o: &Fact, out: &mut Vec<(usize, Finding)>) {
+        // ref/ai-backend: the AIServiceBackend's backendRef must be an Envoy Gateway Backend
+        // (`api/v1beta1/ai_service_backend.go`, the BackendRef CEL rule) that exists.
+        let b = &o["spec"]["backendRef"];
+        if s(b, "kind") == "Backend" {
             let bns = match s(b, "namespace") {
-                "" => ns(r),
+                "" => ns(o),
                 n => n,
             };
-            if idx.get("AIServiceBackend", bns, s(b, "name")).is_none() {
+            if idx.get("Backend", bns, s(b, "name")).is_none() {
                 out.push((
                     i,
                     idx.missing(
-                        "ai/route-backend",
-                        format!("/spec/rules/{ri}/backendRefs/{bi}/name"),
-                        "AIServiceBackend",
+                        "ref/ai-backend",
+                        "/spec/backendRef/name".into(),
+                        "Backend",
                         bns,
                         s(b, "name"),
                         "backendRef",
@@ -317,259 +340,238 @@ fn route(idx: &Index, i: usize, r: &Value, out: &mut Vec<(usize, Finding)>) {
                 ));
             }
         }
-    }
-}
-
-fn service_backend(idx: &Index, i: usize, o: &Value, out: &mut Vec<(usize, Finding)>) {
-    // ref/ai-backend: the AIServiceBackend's backendRef must be an Envoy Gateway Backend
-    // (`api/v1beta1/ai_service_backend.go`, the BackendRef CEL rule) that exists.
-    let b = &o["spec"]["backendRef"];
-    if s(b, "kind") == "Backend" {
-        let bns = match s(b, "namespace") {
-            "" => ns(o),
-            n => n,
-        };
-        if idx.get("Backend", bns, s(b, "name")).is_none() {
+        // ai/azure-version: the AzureOpenAI translator puts schema.version in the api-version query
+        // parameter of every request (`internal/translator/openai_azureopenai.go`).
+        if s(&o["spec"]["schema"], "name") == "AzureOpenAI"
+            && s(&o["spec"]["schema"], "version").is_empty()
+        {
             out.push((
                 i,
-                idx.missing(
-                    "ref/ai-backend",
-                    "/spec/backendRef/name".into(),
-                    "Backend",
-                    bns,
-                    s(b, "name"),
-                    "backendRef",
+                Finding::warning(
+                    "ai/azure-version",
+                    "/spec/schema",
+                    "schema AzureOpenAI without version: requests go out with an empty api-version and Azure refuses them",
+                    "set schema.version to the Azure OpenAI API version, e.g. 2025-01-01-preview",
                 ),
             ));
         }
     }
-    // ai/azure-version: the AzureOpenAI translator puts schema.version in the api-version query
-    // parameter of every request (`internal/translator/openai_azureopenai.go`).
-    if s(&o["spec"]["schema"], "name") == "AzureOpenAI"
-        && s(&o["spec"]["schema"], "version").is_empty()
-    {
-        out.push((
-            i,
-            Finding::warning(
-                "ai/azure-version",
-                "/spec/schema",
-                "schema AzureOpenAI without version: requests go out with an empty api-version and Azure refuses them",
-                "set schema.version to the Azure OpenAI API version, e.g. 2025-01-01-preview",
-            ),
-        ));
-    }
-}
 
-/// The schemas a credential type fits: AzureAPIKey sends `api-key` (Azure's header,
-/// `internal/backendauth/azureapikey.go`), APIKey sends `Authorization: Bearer`
-/// (`internal/backendauth/api_key.go`), AnthropicAPIKey sends `x-api-key`
-/// (`internal/backendauth/anthropicapikey.go`).
-fn fits(ty: &str, schema: &str) -> bool {
-    match ty {
-        "AzureAPIKey" | "AzureCredentials" => schema == "AzureOpenAI",
-        "AnthropicAPIKey" => matches!(schema, "Anthropic" | "GCPAnthropic" | "AWSAnthropic"),
-        "AWSCredentials" => matches!(schema, "AWSBedrock" | "AWSAnthropic"),
-        "GCPCredentials" => matches!(schema, "GCPVertexAI" | "GCPAnthropic"),
-        "APIKey" => matches!(schema, "OpenAI" | "Cohere"),
-        _ => true,
-    }
-}
-
-fn security_policy(idx: &Index, i: usize, p: &Value, out: &mut Vec<(usize, Finding)>) {
-    let ty = s(&p["spec"], "type");
-    // ai/policy-target: the policy attaches to AIServiceBackends by name
-    // (`api/v1beta1/backendsecurity_policy.go`, TargetRefs); ai/credential-schema: its
-    // credential type must be one the backend's schema speaks (see `fits`).
-    for (ti, t) in items(&p["spec"]["targetRefs"]) {
-        if s(t, "kind") != "AIServiceBackend" {
-            continue;
+    /// The schemas a credential type fits: AzureAPIKey sends `api-key` (Azure's header,
+    /// `internal/backendauth/azureapikey.go`), APIKey sends `Authorization: Bearer`
+    /// (`internal/backendauth/api_key.go`), AnthropicAPIKey sends `x-api-key`
+    /// (`internal/backendauth/anthropicapikey.go`).
+    fn fits(ty: &str, schema: &str) -> bool {
+        match ty {
+            "AzureAPIKey" | "AzureCredentials" => schema == "AzureOpenAI",
+            "AnthropicAPIKey" => matches!(schema, "Anthropic" | "GCPAnthropic" | "AWSAnthropic"),
+            "AWSCredentials" => matches!(schema, "AWSBedrock" | "AWSAnthropic"),
+            "GCPCredentials" => matches!(schema, "GCPVertexAI" | "GCPAnthropic"),
+            "APIKey" => matches!(schema, "OpenAI" | "Cohere"),
+            _ => true,
         }
-        match idx.get("AIServiceBackend", ns(p), s(t, "name")) {
+    }
+
+    fn security_policy(idx: &Index, i: usize, p: &Fact, out: &mut Vec<(usize, Finding)>) {
+        let ty = s(&p["spec"], "type");
+        // ai/policy-target: the policy attaches to AIServiceBackends by name
+        // (`api/v1beta1/backendsecurity_policy.go`, TargetRefs); ai/credential-schema: its
+        // credential type must be one the backend's schema speaks (see `fits`).
+        for (ti, t) in items(&p["spec"]["targetRefs"]) {
+            if s(t, "kind") != "AIServiceBackend" {
+                continue;
+            }
+            match idx.get("AIServiceBackend", ns(p), s(t, "name")) {
+                None => out.push((
+                    i,
+                    idx.missing(
+                        "ai/policy-target",
+                        format!("/spec/targetRefs/{ti}/name"),
+                        "AIServiceBackend",
+                        ns(p),
+                        s(t, "name"),
+                        "targetRef",
+                    ),
+                )),
+                Some(b) => {
+                    let schema = s(&b["spec"]["schema"], "name");
+                    if !schema.is_empty() && !fits(ty, schema) {
+                        out.push((
+                            i,
+                            Finding::error(
+                                "ai/credential-schema",
+                                "/spec/type",
+                                format!("type {ty} does not authenticate to AIServiceBackend {} (schema {schema}): the provider would refuse every request", s(t, "name")),
+                                match schema {
+                                    "AzureOpenAI" => "use type AzureAPIKey (api-key header) or AzureCredentials",
+                                    "OpenAI" | "Cohere" => "use type APIKey (Authorization: Bearer)",
+                                    "AWSBedrock" => "use type AWSCredentials",
+                                    _ => "use the credential type of that provider",
+                                },
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        // ref/api-key-secret and ai/secret-namespace: the key Secret is read from the POLICY's
+        // namespace, entry apiKey (`internal/controller/gateway.go`, bspToFilterAPIBackendAuth:
+        // `namespace := backendSecurityPolicy.Namespace`, getSecretData(..., apiKeyInSecret)).
+        let field = match ty {
+            "APIKey" => "apiKey",
+            "AzureAPIKey" => "azureAPIKey",
+            "AnthropicAPIKey" => "anthropicAPIKey",
+            _ => return,
+        };
+        let r = &p["spec"][field]["secretRef"];
+        let path = format!("/spec/{field}/secretRef");
+        if !s(r, "namespace").is_empty() && s(r, "namespace") != ns(p) {
+            out.push((
+                i,
+                Finding::warning(
+                    "ai/secret-namespace",
+                    format!("{path}/namespace"),
+                    format!(
+                        "the AI Gateway reads Secret {} from the policy's namespace {}, not from {}",
+                        s(r, "name"),
+                        ns(p),
+                        s(r, "namespace")
+                    ),
+                    format!(
+                        "put the Secret in namespace {} and drop secretRef.namespace",
+                        ns(p)
+                    ),
+                ),
+            ));
+        }
+        match idx.get("Secret", ns(p), s(r, "name")) {
             None => out.push((
                 i,
                 idx.missing(
-                    "ai/policy-target",
-                    format!("/spec/targetRefs/{ti}/name"),
-                    "AIServiceBackend",
+                    "ref/api-key-secret",
+                    format!("{path}/name"),
+                    "Secret",
                     ns(p),
-                    s(t, "name"),
-                    "targetRef",
+                    s(r, "name"),
+                    "secretRef",
                 ),
             )),
-            Some(b) => {
-                let schema = s(&b["spec"]["schema"], "name");
-                if !schema.is_empty() && !fits(ty, schema) {
+            Some(sec) => {
+                if sec["data"].get(API_KEY_ENTRY).is_none()
+                    && sec["stringData"].get(API_KEY_ENTRY).is_none()
+                {
                     out.push((
                         i,
                         Finding::error(
-                            "ai/credential-schema",
-                            "/spec/type",
-                            format!("type {ty} does not authenticate to AIServiceBackend {} (schema {schema}): the provider would refuse every request", s(t, "name")),
-                            match schema {
-                                "AzureOpenAI" => "use type AzureAPIKey (api-key header) or AzureCredentials",
-                                "OpenAI" | "Cohere" => "use type APIKey (Authorization: Bearer)",
-                                "AWSBedrock" => "use type AWSCredentials",
-                                _ => "use the credential type of that provider",
-                            },
+                            "ref/api-key-secret",
+                            format!("{path}/name"),
+                            format!("Secret {}/{} has no entry {API_KEY_ENTRY}", ns(p), s(r, "name")),
+                            "the AI Gateway reads the key from the Secret's apiKey entry: kubectl create secret generic NAME --from-literal=apiKey=...",
                         ),
                     ));
                 }
             }
         }
     }
-    // ref/api-key-secret and ai/secret-namespace: the key Secret is read from the POLICY's
-    // namespace, entry apiKey (`internal/controller/gateway.go`, bspToFilterAPIBackendAuth:
-    // `namespace := backendSecurityPolicy.Namespace`, getSecretData(..., apiKeyInSecret)).
-    let field = match ty {
-        "APIKey" => "apiKey",
-        "AzureAPIKey" => "azureAPIKey",
-        "AnthropicAPIKey" => "anthropicAPIKey",
-        _ => return,
-    };
-    let r = &p["spec"][field]["secretRef"];
-    let path = format!("/spec/{field}/secretRef");
-    if !s(r, "namespace").is_empty() && s(r, "namespace") != ns(p) {
-        out.push((
-            i,
-            Finding::warning(
-                "ai/secret-namespace",
-                format!("{path}/namespace"),
-                format!(
-                    "the AI Gateway reads Secret {} from the policy's namespace {}, not from {}",
-                    s(r, "name"),
-                    ns(p),
-                    s(r, "namespace")
-                ),
-                format!(
-                    "put the Secret in namespace {} and drop secretRef.namespace",
-                    ns(p)
-                ),
-            ),
-        ));
-    }
-    match idx.get("Secret", ns(p), s(r, "name")) {
-        None => out.push((
-            i,
-            idx.missing(
-                "ref/api-key-secret",
-                format!("{path}/name"),
-                "Secret",
-                ns(p),
-                s(r, "name"),
-                "secretRef",
-            ),
-        )),
-        Some(sec) => {
-            if sec["data"].get(API_KEY_ENTRY).is_none()
-                && sec["stringData"].get(API_KEY_ENTRY).is_none()
-            {
-                out.push((
-                    i,
-                    Finding::error(
-                        "ref/api-key-secret",
-                        format!("{path}/name"),
-                        format!("Secret {}/{} has no entry {API_KEY_ENTRY}", ns(p), s(r, "name")),
-                        "the AI Gateway reads the key from the Secret's apiKey entry: kubectl create secret generic NAME --from-literal=apiKey=...",
-                    ),
-                ));
-            }
-        }
-    }
-}
 
-/// ai/cost-key: a rate-limit rule whose cost reads the AI Gateway's metadata namespace must
-/// read a key the AIGatewayRoute behind its target stores (`llmRequestCosts[].metadataKey`,
-/// or GatewayConfig `globalLLMRequestCosts`; `api/v1beta1/ai_gateway_route.go`,
-/// LLMRequestCosts): any other key is never set, so the bucket is never charged.
-/// ai/cost-namespace: a cost reading one of those keys from another namespace finds nothing
-/// (`api/v1beta1/shared_types.go`, AIGatewayFilterMetadataNamespace).
-fn costs(idx: &Index, objs: &[&Value], i: usize, p: &Value, out: &mut Vec<(usize, Finding)>) {
-    let rules = &p["spec"]["rateLimit"]["global"]["rules"];
-    if !rules.is_array() {
-        return;
-    }
-    // the keys stored by the AIGatewayRoutes behind the policy's targets; None when no target
-    // is an AI route of the documents (nothing to compare with)
-    let mut keys: HashSet<&str> = HashSet::new();
-    let mut routes: Vec<String> = Vec::new();
-    let global: Vec<&str> = objs
-        .iter()
-        .filter(|o| is_ai(o) && kind(o) == "GatewayConfig")
-        .flat_map(|o| items(&o["spec"]["globalLLMRequestCosts"]).map(|(_, c)| s(c, "metadataKey")))
-        .collect();
-    let mut targets: Vec<&Value> = items(&p["spec"]["targetRefs"]).map(|(_, t)| t).collect();
-    if p["spec"]["targetRef"].is_object() {
-        targets.push(&p["spec"]["targetRef"]);
-    }
-    for t in targets {
-        let ai_routes: Vec<&Value> = match s(t, "kind") {
-            "HTTPRoute" => idx
-                .get("AIGatewayRoute", ns(p), s(t, "name"))
-                .into_iter()
-                .collect(),
-            "Gateway" => objs
-                .iter()
-                .filter(|o| is_ai(o) && kind(o) == "AIGatewayRoute" && o.get(GENERATED).is_none())
-                .filter(|o| {
-                    items(&o["spec"]["parentRefs"]).any(|(_, pr)| {
-                        s(pr, "name") == s(t, "name")
-                            && match s(pr, "namespace") {
-                                "" => ns(o) == ns(p),
-                                n => n == ns(p),
-                            }
-                    })
-                })
-                .copied()
-                .collect(),
-            _ => Vec::new(),
-        };
-        for r in ai_routes {
-            routes.push(format!("{}/{}", ns(r), name(r)));
-            keys.extend(items(&r["spec"]["llmRequestCosts"]).map(|(_, c)| s(c, "metadataKey")));
+    /// ai/cost-key: a rate-limit rule whose cost reads the AI Gateway's metadata namespace must
+    /// read a key the AIGatewayRoute behind its target stores (`llmRequestCosts[].metadataKey`,
+    /// or GatewayConfig `globalLLMRequestCosts`; `api/v1beta1/ai_gateway_route.go`,
+    /// LLMRequestCosts): any other key is never set, so the bucket is never charged.
+    /// ai/cost-namespace: a cost reading one of those keys from another namespace finds nothing
+    /// (`api/v1beta1/shared_types.go`, AIGatewayFilterMetadataNamespace).
+    fn costs(idx: &Index, objs: &[&Fact], i: usize, p: &Fact, out: &mut Vec<(usize, Finding)>) {
+        let rules = &p["spec"]["rateLimit"]["global"]["rules"];
+        if rules.as_array().is_none() {
+            return;
         }
-    }
-    if routes.is_empty() {
-        return;
-    }
-    keys.extend(global.iter().copied());
-    let mut known: Vec<&str> = keys.iter().copied().filter(|k| !k.is_empty()).collect();
-    known.sort_unstable();
-    for (ri, rule) in items(rules) {
-        for side in ["request", "response"] {
-            let c = &rule["cost"][side];
-            if s(c, "from") != "Metadata" {
-                continue;
+        // the keys stored by the AIGatewayRoutes behind the policy's targets; None when no target
+        // is an AI route of the documents (nothing to compare with)
+        let mut keys: HashSet<&str> = HashSet::new();
+        let mut routes: Vec<String> = Vec::new();
+        let global: Vec<&str> = objs
+            .iter()
+            .filter(|o| is_ai(o) && kind(o) == "GatewayConfig")
+            .flat_map(|o| {
+                items(&o["spec"]["globalLLMRequestCosts"]).map(|(_, c)| s(c, "metadataKey"))
+            })
+            .collect();
+        let mut targets: Vec<&Fact> = items(&p["spec"]["targetRefs"]).map(|(_, t)| t).collect();
+        if p["spec"]["targetRef"].is_object() {
+            targets.push(&p["spec"]["targetRef"]);
+        }
+        for t in targets {
+            let ai_routes: Vec<&Fact> = match s(t, "kind") {
+                "HTTPRoute" => idx
+                    .get("AIGatewayRoute", ns(p), s(t, "name"))
+                    .into_iter()
+                    .collect(),
+                "Gateway" => objs
+                    .iter()
+                    .filter(|o| {
+                        is_ai(o) && kind(o) == "AIGatewayRoute" && o.get(GENERATED).is_none()
+                    })
+                    .filter(|o| {
+                        items(&o["spec"]["parentRefs"]).any(|(_, pr)| {
+                            s(pr, "name") == s(t, "name")
+                                && match s(pr, "namespace") {
+                                    "" => ns(o) == ns(p),
+                                    n => n == ns(p),
+                                }
+                        })
+                    })
+                    .copied()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for r in ai_routes {
+                routes.push(format!("{}/{}", ns(r), name(r)));
+                keys.extend(items(&r["spec"]["llmRequestCosts"]).map(|(_, c)| s(c, "metadataKey")));
             }
-            let m = &c["metadata"];
-            let path = format!("/spec/rateLimit/global/rules/{ri}/cost/{side}/metadata");
-            let (namespace, key) = (s(m, "namespace"), s(m, "key"));
-            if namespace == COST_NAMESPACE && !keys.contains(key) {
-                out.push((
-                    i,
-                    Finding::error(
-                        "ai/cost-key",
-                        format!("{path}/key"),
-                        format!(
-                            "no llmRequestCosts entry of AIGatewayRoute {} stores {key}: the rule's bucket is never charged",
-                            routes.join(", ")
+        }
+        if routes.is_empty() {
+            return;
+        }
+        keys.extend(global.iter().copied());
+        let mut known: Vec<&str> = keys.iter().copied().filter(|k| !k.is_empty()).collect();
+        known.sort_unstable();
+        for (ri, rule) in items(rules) {
+            for side in ["request", "response"] {
+                let c = &rule["cost"][side];
+                if s(c, "from") != "Metadata" {
+                    continue;
+                }
+                let m = &c["metadata"];
+                let path = format!("/spec/rateLimit/global/rules/{ri}/cost/{side}/metadata");
+                let (namespace, key) = (s(m, "namespace"), s(m, "key"));
+                if namespace == COST_NAMESPACE && !keys.contains(key) {
+                    out.push((
+                        i,
+                        Finding::error(
+                            "ai/cost-key",
+                            format!("{path}/key"),
+                            format!(
+                                "no llmRequestCosts entry of AIGatewayRoute {} stores {key}: the rule's bucket is never charged",
+                                routes.join(", ")
+                            ),
+                            if known.is_empty() {
+                                "add llmRequestCosts to the AIGatewayRoute, e.g. {metadataKey: llm_total_token, type: TotalToken}".to_string()
+                            } else {
+                                format!("keys stored: {}", known.join(", "))
+                            },
                         ),
-                        if known.is_empty() {
-                            "add llmRequestCosts to the AIGatewayRoute, e.g. {metadataKey: llm_total_token, type: TotalToken}".to_string()
-                        } else {
-                            format!("keys stored: {}", known.join(", "))
-                        },
-                    ),
-                ));
-            } else if namespace != COST_NAMESPACE && keys.contains(key) {
-                out.push((
-                    i,
-                    Finding::error(
-                        "ai/cost-namespace",
-                        format!("{path}/namespace"),
-                        format!("{key} is stored under the metadata namespace {COST_NAMESPACE}, not {namespace:?}: the rule's bucket is never charged"),
-                        format!("namespace: {COST_NAMESPACE}"),
-                    ),
-                ));
+                    ));
+                } else if namespace != COST_NAMESPACE && keys.contains(key) {
+                    out.push((
+                        i,
+                        Finding::error(
+                            "ai/cost-namespace",
+                            format!("{path}/namespace"),
+                            format!("{key} is stored under the metadata namespace {COST_NAMESPACE}, not {namespace:?}: the rule's bucket is never charged"),
+                            format!("namespace: {COST_NAMESPACE}"),
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -578,6 +580,7 @@ fn costs(idx: &Index, objs: &[&Value], i: usize, p: &Value, out: &mut Vec<(usize
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::refs::Fact;
 
     fn gw() -> Value {
         json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "app"}, "spec": {}})
@@ -639,7 +642,8 @@ mod tests {
                 facts.push(g);
             }
         }
-        let refs: Vec<&Value> = facts.iter().collect();
+        let facts: Vec<Fact> = facts.iter().map(Fact::from_json).collect();
+        let refs: Vec<&Fact> = facts.iter().collect();
         let mut v: Vec<(String, String)> = check(&refs)
             .into_iter()
             .map(|(_, f)| (f.rule.clone(), f.path.clone()))
@@ -804,7 +808,8 @@ mod tests {
             })
             .collect();
         facts.extend(objs.iter().filter_map(generated_route));
-        let refs: Vec<&Value> = facts.iter().collect();
+        let facts: Vec<Fact> = facts.iter().map(Fact::from_json).collect();
+        let refs: Vec<&Fact> = facts.iter().collect();
         let f = check(&refs);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].1.severity, super::super::Severity::Warning);

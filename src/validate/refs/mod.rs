@@ -46,7 +46,7 @@ pub struct RefContext {
     pub generated_secrets: Vec<(String, String)>,
 }
 
-fn s<'a>(v: &'a Fact, key: &str) -> &'a str {
+pub(crate) fn s<'a>(v: &'a Fact, key: &str) -> &'a str {
     v.get(key).and_then(Fact::as_str).unwrap_or("")
 }
 /// A string field, or `default` when it is absent or empty (the API server's defaulting).
@@ -57,22 +57,22 @@ fn or<'a>(v: &'a Fact, key: &str, default: &'a str) -> &'a str {
     }
 }
 /// The items of an array field, with their index.
-fn items(v: &Fact) -> impl Iterator<Item = (usize, &Fact)> {
+pub(crate) fn items(v: &Fact) -> impl Iterator<Item = (usize, &Fact)> {
     v.as_array().into_iter().flatten().enumerate()
 }
-fn kind(v: &Fact) -> &str {
+pub(crate) fn kind(v: &Fact) -> &str {
     s(v, "kind")
 }
-fn name(v: &Fact) -> &str {
+pub(crate) fn name(v: &Fact) -> &str {
     s(&v["metadata"], "name")
 }
-fn ns(v: &Fact) -> &str {
+pub(crate) fn ns(v: &Fact) -> &str {
     match s(&v["metadata"], "namespace") {
         "" => "default",
         n => n,
     }
 }
-fn group_of(v: &Fact) -> &str {
+pub(crate) fn group_of(v: &Fact) -> &str {
     let av = s(v, "apiVersion");
     match av.rsplit_once('/') {
         Some((g, _)) => g,
@@ -376,23 +376,12 @@ pub fn check(objs: &[&Fact], ctx: &RefContext) -> Vec<(usize, Finding)> {
     out
 }
 
-/// The ai/ family (src/validate/ai_gateway.rs) reads plain JSON: only the objects it looks at
-/// are turned back into JSON, and only when the stack holds an AI Gateway object at all (its
-/// rules all start from one), so large stacks without AI kinds pay nothing.
+/// The ai/ family (src/validate/ai_gateway.rs), only when the stack holds an AI Gateway object
+/// (its rules all start from one), so large stacks without AI kinds pay nothing.
 fn check_ai_gateway(idx: &Index, out: &mut Vec<(usize, Finding)>) {
-    if !idx.objs.iter().any(|o| super::ai_gateway::is_ai_fact(o)) {
-        return;
+    if idx.objs.iter().any(|o| super::ai_gateway::is_ai_fact(o)) {
+        out.extend(super::ai_gateway::check(idx.objs));
     }
-    let keep: Vec<usize> = (0..idx.objs.len())
-        .filter(|&i| super::ai_gateway::reads_kind(group_of(idx.objs[i]), kind(idx.objs[i])))
-        .collect();
-    let json: Vec<serde_json::Value> = keep.iter().map(|&i| idx.objs[i].to_json()).collect();
-    let objs: Vec<&serde_json::Value> = json.iter().collect();
-    out.extend(
-        super::ai_gateway::check(&objs)
-            .into_iter()
-            .map(|(j, f)| (keep[j], f)),
-    );
 }
 
 #[cfg(test)]
