@@ -10,7 +10,11 @@
 //! * Transition rules (using `oldSelf`) are compiled but skipped: there is no old object on create.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hasher;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
@@ -45,12 +49,16 @@ const HINT_RULE_CHARS: usize = 400;
 #[derive(Debug)]
 pub(crate) struct Programs {
     slots: Vec<OnceLock<Result<CompiledRule, String>>>,
+    /// This tree's number in the process (never reused): the key of its verdicts in [`MEMO`].
+    id: u64,
 }
 
 impl Programs {
     pub(crate) fn for_tree(root: &Node) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
         Programs {
             slots: (0..root.rule_count()).map(|_| OnceLock::new()).collect(),
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -404,7 +412,12 @@ impl<'f> Walker<'f> {
         need: bool,
         root: bool,
     ) -> Option<Box<dyn Val + 'a>> {
-        let here = need || !node.rules.is_empty();
+        // the node's rules on this value: reached before (no CEL value needed for them), or
+        // to be evaluated once the value is built
+        let memo = (!node.rules.is_empty() && node.type_matches(v))
+            .then(|| memo_key(self.programs, node, v));
+        let known = memo.as_ref().and_then(memo_get);
+        let here = need || (memo.is_some() && known.is_none());
         let val: Option<Box<dyn Val + 'a>> = match v {
             Value::Object(map) => {
                 if node.embedded && !root {
@@ -483,11 +496,12 @@ impl<'f> Walker<'f> {
             }
             scalar => here.then(|| scalar_val(scalar, node)),
         };
-        if !node.rules.is_empty()
-            && node.type_matches(v)
-            && let Some(val) = &val
-        {
-            self.eval_rules(node, val.as_ref());
+        if let Some(verdicts) = known {
+            self.emit(node, &verdicts);
+        } else if let (Some(memo), Some(val)) = (memo, &val) {
+            let verdicts: Rc<[Verdict]> = self.evaluate(node, val.as_ref()).into();
+            self.emit(node, &verdicts);
+            memo_put(memo, verdicts);
         }
         if need { val } else { None }
     }
@@ -572,31 +586,36 @@ impl<'f> Walker<'f> {
         ));
     }
 
-    /// Every rule of a node, in one CEL context bound to `self` (paths and hints are only
-    /// built for a finding).
-    fn eval_rules(&mut self, node: &Node, val: &(dyn Val + '_)) {
+    /// Every rule of a node on one value: what they found, without the node's path (so that
+    /// the same value met again under the same schema node is not evaluated again). One CEL
+    /// context bound to `self` serves all the node's rules.
+    fn evaluate(&self, node: &Node, val: &(dyn Val + '_)) -> Vec<Verdict> {
+        let mut out = Vec::new();
         let env = match env() {
             Ok(env) => Arc::clone(env),
             Err(e) => {
-                for rule in &node.rules {
-                    self.not_checked(
+                for rule in 0..node.rules.len() {
+                    out.push(Verdict::NotChecked {
                         rule,
-                        format!("CEL environment unavailable, rule not checked: {e}"),
-                    );
+                        message: format!("CEL environment unavailable, rule not checked: {e}"),
+                    });
                 }
-                return;
+                return out;
             }
         };
         let resolver = SelfResolver { val };
         let mut ctx = Context::with_env(env);
         ctx.set_variable_resolver(&resolver);
-        for rule in &node.rules {
+        for (i, rule) in node.rules.iter().enumerate() {
             let compiled = match self.programs.compiled(rule) {
                 Ok(c) => c,
                 Err(e) => {
-                    let message =
-                        format!("CEL rule could not be compiled, so it was not checked: {e}");
-                    self.not_checked(rule, message);
+                    out.push(Verdict::NotChecked {
+                        rule: i,
+                        message: format!(
+                            "CEL rule could not be compiled, so it was not checked: {e}"
+                        ),
+                    });
                     continue;
                 }
             };
@@ -605,69 +624,210 @@ impl<'f> Walker<'f> {
             }
             match ctx.resolve(&compiled.expr) {
                 Ok(cel::Value::Bool(true)) => {}
-                Ok(cel::Value::Bool(false)) => self.rule_failed(rule, compiled, &ctx),
-                Ok(other) => self.not_checked(
-                    rule,
-                    format!("CEL rule evaluated to {other:?}, not a boolean"),
-                ),
+                Ok(cel::Value::Bool(false)) => out.push(Verdict::Failed {
+                    rule: i,
+                    message: failure_message(rule, compiled, &ctx),
+                }),
+                Ok(other) => out.push(Verdict::NotChecked {
+                    rule: i,
+                    message: format!("CEL rule evaluated to {other:?}, not a boolean"),
+                }),
                 Err(e) => {
-                    if !self.suppressed(&self.path) {
-                        let what = rule
-                            .message
-                            .as_deref()
-                            .map(|m| format!(" (\"{m}\")"))
-                            .unwrap_or_default();
-                        if evaluation_rejects(&e) {
-                            // the API server evaluates the same rule, errors the same way and
-                            // rejects the object (k8s.io/apiserver pkg/admission/plugin/cel,
-                            // apiextensions-apiserver pkg/apiserver/schema/cel: an evaluation
-                            // error is a validation error)
-                            self.out.push(Finding::error(
-                                "cel/error",
-                                self.rule_path(rule),
-                                format!(
-                                    "CEL rule{what} fails to evaluate: {e}; the API server rejects the object"
-                                ),
-                                format!(
-                                    "make sure the fields the rule reads are set: {}",
-                                    quote_rule(&rule.rule)
-                                ),
-                            ));
-                        } else {
-                            // a function or form this interpreter lacks: not checked, never a pass
-                            self.not_checked(
-                                rule,
-                                format!("CEL rule{what} could not be evaluated here: {e}"),
-                            );
-                        }
+                    let what = rule
+                        .message
+                        .as_deref()
+                        .map(|m| format!(" (\"{m}\")"))
+                        .unwrap_or_default();
+                    out.push(Verdict::Unevaluable {
+                        rule: i,
+                        // the API server evaluates the same rule, errors the same way and
+                        // rejects the object (k8s.io/apiserver pkg/admission/plugin/cel,
+                        // apiextensions-apiserver pkg/apiserver/schema/cel: an evaluation
+                        // error is a validation error)
+                        rejects: evaluation_rejects(&e),
+                        error: e.to_string(),
+                        what,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The findings of a node's verdicts, at the walker's path.
+    fn emit(&mut self, node: &Node, verdicts: &[Verdict]) {
+        for v in verdicts {
+            match v {
+                Verdict::NotChecked { rule, message } => {
+                    self.not_checked(&node.rules[*rule], message.clone());
+                }
+                Verdict::Failed { rule, message } => {
+                    let rule = &node.rules[*rule];
+                    let mut hint = format!(
+                        "the CRD's validation rule {} must hold",
+                        quote_rule(&rule.rule)
+                    );
+                    if let Some(r) = &rule.reason {
+                        hint.push_str(&format!(" (reason: {r})"));
+                    }
+                    let path = self.rule_path(rule);
+                    self.out
+                        .push(Finding::error("cel/rule", path, message.clone(), hint));
+                }
+                Verdict::Unevaluable {
+                    rule,
+                    rejects,
+                    error,
+                    what,
+                } => {
+                    // a rule that cannot run because of a schema error already reported there
+                    // adds no second, vaguer finding
+                    if self.suppressed(&self.path) {
+                        continue;
+                    }
+                    let rule = &node.rules[*rule];
+                    if *rejects {
+                        self.out.push(Finding::error(
+                            "cel/error",
+                            self.rule_path(rule),
+                            format!(
+                                "CEL rule{what} fails to evaluate: {error}; the API server rejects the object"
+                            ),
+                            format!(
+                                "make sure the fields the rule reads are set: {}",
+                                quote_rule(&rule.rule)
+                            ),
+                        ));
+                    } else {
+                        // a function or form this interpreter lacks: not checked, never a pass
+                        self.not_checked(
+                            rule,
+                            format!("CEL rule{what} could not be evaluated here: {error}"),
+                        );
                     }
                 }
             }
         }
     }
+}
 
-    /// A rule that evaluated to false: its messageExpression, message or the rule itself.
-    fn rule_failed(&mut self, rule: &RuleSpec, compiled: &CompiledRule, ctx: &Context) {
-        let message = compiled
-            .message_expr
-            .as_ref()
-            .and_then(|m| match ctx.resolve(m) {
-                Ok(cel::Value::String(s)) if !s.trim().is_empty() => Some(s.to_string()),
-                _ => None,
-            })
-            .or_else(|| rule.message.clone())
-            .unwrap_or_else(|| format!("failed rule: {}", rule.rule));
-        let mut hint = format!(
-            "the CRD's validation rule {} must hold",
-            quote_rule(&rule.rule)
-        );
-        if let Some(r) = &rule.reason {
-            hint.push_str(&format!(" (reason: {r})"));
+/// A rule that evaluated to false: its messageExpression, message or the rule itself.
+fn failure_message(rule: &RuleSpec, compiled: &CompiledRule, ctx: &Context) -> String {
+    compiled
+        .message_expr
+        .as_ref()
+        .and_then(|m| match ctx.resolve(m) {
+            Ok(cel::Value::String(s)) if !s.trim().is_empty() => Some(s.to_string()),
+            _ => None,
+        })
+        .or_else(|| rule.message.clone())
+        .unwrap_or_else(|| format!("failed rule: {}", rule.rule))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts already reached
+
+/// What one rule of a node found on one value (a rule that held leaves none). Independent of
+/// where the value sits: a rule reads only `self` (transition rules, which read `oldSelf`, are
+/// skipped), and the path and hint of a finding are added when it is emitted.
+#[derive(Debug, Clone)]
+enum Verdict {
+    /// not checked (a warning): not compiled, no environment, not a boolean
+    NotChecked { rule: usize, message: String },
+    /// false: an error, with the rule's message
+    Failed { rule: usize, message: String },
+    /// evaluation failed; `rejects`: the API server fails the same way and rejects the object
+    Unevaluable {
+        rule: usize,
+        rejects: bool,
+        error: String,
+        what: String,
+    },
+}
+
+/// Verdicts kept per thread at most; the table is emptied when full.
+const MEMO_LIMIT: usize = 16 * 1024;
+
+/// (tree, node, 128-bit hash of the value) of a node's rules on one value.
+type MemoKey = (u64, usize, u128);
+
+thread_local! {
+    /// The verdicts of the rules of a schema node on a value, by the value's hash: stacks
+    /// repeat the same small values (a path match, a backendRef, a rate-limit rule) many
+    /// times, and evaluating CEL costs far more than hashing the value. Keyed by the tree's
+    /// process-unique number, so a tree freed and another built at the same address never
+    /// share verdicts.
+    static MEMO: RefCell<HashMap<MemoKey, Rc<[Verdict]>>> = RefCell::new(HashMap::new());
+}
+
+fn memo_key(programs: &Programs, node: &Node, v: &Value) -> MemoKey {
+    // SipHash-1-3 with 128-bit output (the `siphasher` crate, already in the tree through
+    // jsonschema's dependencies): two values colliding is as likely as a random 128-bit match
+    let mut h =
+        siphasher::sip128::SipHasher13::new_with_keys(0x7472_6166_6669_6321, 0x6365_6c2d_6d65_6d6f);
+    hash_value(v, &mut h);
+    let node_id = node.rules.first().map_or(usize::MAX, |r| r.id);
+    (
+        programs.id,
+        node_id,
+        siphasher::sip128::Hasher128::finish128(&h).as_u128(),
+    )
+}
+
+/// Feed a value to a hasher without ambiguity (a tag and a length before each part).
+fn hash_value(v: &Value, h: &mut impl Hasher) {
+    match v {
+        Value::Null => h.write_u8(0),
+        Value::Bool(b) => h.write_u8(if *b { 2 } else { 1 }),
+        Value::Number(n) => {
+            h.write_u8(3);
+            if let Some(i) = n.as_i64() {
+                h.write_u8(0);
+                h.write_i64(i);
+            } else if let Some(u) = n.as_u64() {
+                h.write_u8(1);
+                h.write_u64(u);
+            } else {
+                h.write_u8(2);
+                h.write_u64(n.as_f64().unwrap_or(f64::NAN).to_bits());
+            }
         }
-        let path = self.rule_path(rule);
-        self.out
-            .push(Finding::error("cel/rule", path, message, hint));
+        Value::String(s) => {
+            h.write_u8(4);
+            h.write_usize(s.len());
+            h.write(s.as_bytes());
+        }
+        Value::Array(a) => {
+            h.write_u8(5);
+            h.write_usize(a.len());
+            for x in a {
+                hash_value(x, h);
+            }
+        }
+        Value::Object(m) => {
+            h.write_u8(6);
+            h.write_usize(m.len());
+            for (k, x) in m {
+                h.write_usize(k.len());
+                h.write(k.as_bytes());
+                hash_value(x, h);
+            }
+        }
     }
+}
+
+fn memo_get(key: &MemoKey) -> Option<Rc<[Verdict]>> {
+    MEMO.with(|m| m.borrow().get(key).cloned())
+}
+
+fn memo_put(key: MemoKey, verdicts: Rc<[Verdict]>) {
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_LIMIT {
+            m.clear();
+        }
+        m.insert(key, verdicts);
+    });
 }
 
 fn key<'a>(k: Cow<'a, str>) -> CelMapKey<'a> {
@@ -906,5 +1066,73 @@ mod tests {
         assert_eq!(out[0].path, "/n");
         assert_eq!(out[1].message, "failed rule: self.n < 2");
         assert_eq!(out[1].path, "");
+    }
+
+    /// Verdicts reached once are replayed wherever the same value meets the same schema node:
+    /// each place gets its own finding and path, a schema error suppresses only its own place,
+    /// and another tree (another CRD, or the same one loaded again) never reuses them.
+    #[test]
+    fn repeated_values_are_judged_once_and_reported_at_each_place() {
+        let schema = json!({"type": "object", "properties": {"items": {"type": "array",
+            "items": {"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"}},
+                "x-kubernetes-validations": [
+                    {"rule": "self.n < 3", "messageExpression": "'n is ' + string(self.n)", "fieldPath": ".n"},
+                    {"rule": "self.s.size() > 0"}]}}}});
+        let node = Node::parse(&schema, "", 0).unwrap();
+        let programs = Programs::for_tree(&node);
+        let value = json!({"items": [{"n": 5, "s": "a"}, {"n": 1, "s": "a"}, {"n": 5, "s": "a"},
+            {"n": 1}, {"n": 1}]});
+        let suppressed = vec!["/items/4".to_string()];
+        // (schema error paths, findings as (rule, path, message of a cel/rule))
+        type Want<'a> = Vec<(&'a str, &'a str, &'a str)>;
+        let cases: Vec<(&[String], Want)> = vec![
+            (
+                &[],
+                vec![
+                    ("cel/rule", "/items/0/n", "n is 5"),
+                    ("cel/rule", "/items/2/n", "n is 5"),
+                    ("cel/error", "/items/3", ""),
+                    ("cel/error", "/items/4", ""),
+                ],
+            ),
+            // a schema error at item 4 hides the rule that cannot run there, not at item 3
+            (
+                &suppressed,
+                vec![
+                    ("cel/rule", "/items/0/n", "n is 5"),
+                    ("cel/rule", "/items/2/n", "n is 5"),
+                    ("cel/error", "/items/3", ""),
+                ],
+            ),
+        ];
+        // twice each: the second round is answered from the verdicts of the first
+        for round in 0..2 {
+            for (errors, want) in &cases {
+                let mut out = Vec::new();
+                Walker::new(&mut out, errors, &programs).run(&value, &node);
+                let got: Vec<(&str, &str, &str)> = out
+                    .iter()
+                    .map(|f| {
+                        let m = if f.rule == "cel/rule" {
+                            f.message.as_str()
+                        } else {
+                            ""
+                        };
+                        (f.rule.as_str(), f.path.as_str(), m)
+                    })
+                    .collect();
+                assert_eq!(&got, want, "round {round}, schema errors {errors:?}");
+            }
+        }
+        // the same value under another tree whose rule has the same number but another text
+        let other = json!({"type": "object", "properties": {"items": {"type": "array",
+            "items": {"type": "object", "properties": {"n": {"type": "integer"}, "s": {"type": "string"}},
+                "x-kubernetes-validations": [{"rule": "self.n > 3"}]}}}});
+        let other_node = Node::parse(&other, "", 0).unwrap();
+        let other_programs = Programs::for_tree(&other_node);
+        let mut out = Vec::new();
+        Walker::new(&mut out, &[], &other_programs).run(&value, &other_node);
+        let paths: Vec<&str> = out.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/items/1", "/items/3", "/items/4"], "{out:?}");
     }
 }
