@@ -6,6 +6,34 @@ mod cli;
 
 use std::process::ExitCode;
 
+/// See Cargo.toml: many small short-lived allocations per document, and bounded fragmentation.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc's options, set by an `.init_array` entry, which runs before Rust's runtime makes
+/// its first allocation: arenas are committed as they are used rather than up front, and freed
+/// pages go back to the system at once rather than after a delay. Without them the resident
+/// memory of a small validate grew from 33 MB to 56 MB (the MCP server's target is 30 MB);
+/// with them it is that of glibc's malloc, and large inputs take less (see README).
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static MIMALLOC_OPTIONS: extern "C" fn() = mimalloc_options;
+
+#[cfg(target_os = "linux")]
+extern "C" fn mimalloc_options() {
+    // numbers of `mi_option_e` in the mimalloc v3 that libmimalloc-sys 0.1.49 bundles
+    // (c_src/mimalloc/v3/include/mimalloc.h)
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: mi_option_set only stores a number in mimalloc's option table; it may be called
+    // at any time, from any thread, before or after mimalloc initialises.
+    unsafe {
+        libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
+        libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+    }
+}
+
 fn main() -> ExitCode {
     let env = cli::Env::from_process();
     let config = match cli::Config::from_args(cli::parse(), &env) {
