@@ -79,6 +79,8 @@ const SCAN_KEYS: usize = 16;
 
 /// `seg_len` of a sequence item (its `seg` is its index).
 const ITEM: u32 = u32::MAX;
+/// Collections with more recorded children than this get a sorted index of them.
+const WIDE: u32 = 32;
 
 fn small(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
@@ -96,6 +98,19 @@ struct PosNode {
     seg: u32,
     /// length of the escaped key, or [`ITEM`] for a sequence item
     seg_len: u32,
+}
+
+/// The index a JSON-pointer segment names as `to_string` writes it (no sign, no leading zero).
+fn index_segment(seg: &str) -> Option<u64> {
+    let b = seg.as_bytes();
+    if b.is_empty()
+        || b.len() > 10
+        || !b.iter().all(u8::is_ascii_digit)
+        || (b.len() > 1 && b[0] == b'0')
+    {
+        return None;
+    }
+    seg.parse().ok()
 }
 
 /// Append the JSON-pointer segment of a row (its key arena is `keys`).
@@ -119,6 +134,10 @@ pub struct Positions {
     nodes: Vec<PosNode>,
     /// the escaped keys of the recorded mapping entries, one after the other
     keys: String,
+    /// collections with more than [`WIDE`] recorded children, by their row + 1 (0: the root),
+    /// sorted: their children's rows sorted by key (a mapping) or index (a sequence), so that
+    /// a lookup in a wide collection is a binary search rather than a scan
+    wide: Vec<(u32, Box<[u32]>)>,
 }
 
 impl Positions {
@@ -174,19 +193,37 @@ impl Positions {
         (n.line as usize, n.col as usize)
     }
 
+    fn key_of(&self, n: &PosNode) -> &[u8] {
+        let start = n.seg as usize;
+        self.keys
+            .as_bytes()
+            .get(start..start + n.seg_len as usize)
+            .unwrap_or_default()
+    }
+
     fn matches(&self, n: &PosNode, seg: &str) -> bool {
         if n.seg_len == ITEM {
-            // only the index as written by `to_string` (no sign, no leading zero)
-            let b = seg.as_bytes();
-            !b.is_empty()
-                && b.len() <= 10
-                && b.iter().all(u8::is_ascii_digit)
-                && (b.len() == 1 || b[0] != b'0')
-                && seg.parse::<u64>() == Ok(u64::from(n.seg))
+            index_segment(seg) == Some(u64::from(n.seg))
         } else {
-            let start = n.seg as usize;
-            self.keys.as_bytes().get(start..start + n.seg_len as usize) == Some(seg.as_bytes())
+            self.key_of(n) == seg.as_bytes()
         }
+    }
+
+    /// The child of a wide collection named by `seg`, when the collection is wide.
+    fn wide_child(&self, parent: u32, seg: &str) -> Option<Option<usize>> {
+        let i = self.wide.binary_search_by_key(&parent, |w| w.0).ok()?;
+        let rows = &self.wide[i].1;
+        let first = self.nodes.get(*rows.first()? as usize)?;
+        let at = if first.seg_len == ITEM {
+            index_segment(seg).and_then(|want| {
+                rows.binary_search_by_key(&want, |r| u64::from(self.nodes[*r as usize].seg))
+                    .ok()
+            })
+        } else {
+            rows.binary_search_by(|r| self.key_of(&self.nodes[*r as usize]).cmp(seg.as_bytes()))
+                .ok()
+        };
+        Some(at.map(|j| rows[j] as usize))
     }
 
     /// The deepest recorded node on the path of `pointer`, and whether it is the node of the
@@ -196,19 +233,26 @@ impl Positions {
             return (None, pointer.is_empty());
         };
         let (mut lo, mut hi) = (0, self.nodes.len());
-        let mut best = None;
+        let mut best: Option<usize> = None;
         for seg in rest.split('/') {
-            let mut i = lo;
-            let mut found = None;
-            while i < hi {
-                let n = &self.nodes[i];
-                if self.matches(n, seg) {
-                    found = Some(i);
-                    break;
+            let parent = best.map_or(0, |b| small(b + 1));
+            let found = match self.wide_child(parent, seg) {
+                Some(found) => found,
+                None => {
+                    let mut i = lo;
+                    let mut found = None;
+                    while i < hi {
+                        let n = &self.nodes[i];
+                        if self.matches(n, seg) {
+                            found = Some(i);
+                            break;
+                        }
+                        // `end` is always past `i`
+                        i = (n.end as usize).max(i + 1);
+                    }
+                    found
                 }
-                // `end` is always past `i`
-                i = (n.end as usize).max(i + 1);
-            }
+            };
             let Some(i) = found else {
                 return (best, false);
             };
@@ -286,6 +330,8 @@ struct Frame {
     plen: Option<usize>,
     /// this collection's row in the position table (none for the root or when not recorded)
     node: Option<u32>,
+    /// how many of its children have rows
+    children: u32,
     /// mapping: the key waiting for its value
     key: Option<PendingKey>,
     /// mapping: merge sources in order of appearance
@@ -316,6 +362,7 @@ struct Builder {
     items: Vec<Value>,
     table: Vec<PosNode>,
     keys: String,
+    wide: Vec<(u32, Box<[u32]>)>,
     min_line: Option<usize>,
     yaml11_bools: Vec<(String, String)>,
     nodes: usize,
@@ -382,6 +429,7 @@ impl Builder {
             items: Vec::new(),
             table: Vec::new(),
             keys: String::new(),
+            wide: Vec::new(),
             min_line: None,
             yaml11_bools: Vec::new(),
             nodes: 0,
@@ -401,6 +449,7 @@ impl Builder {
         self.items.clear();
         self.table.clear();
         self.keys.clear();
+        self.wide.clear();
         self.min_line = None;
         self.yaml11_bools.clear();
         self.nodes = 0;
@@ -413,9 +462,15 @@ impl Builder {
         let table = std::mem::replace(&mut self.table, Vec::with_capacity(t));
         let keys = std::mem::replace(&mut self.keys, String::with_capacity(k));
         self.last_sizes = (table.len(), keys.len());
+        let mut wide = std::mem::take(&mut self.wide);
+        wide.sort_unstable_by_key(|w| w.0);
         let done = Finished {
             root: self.root.take(),
-            positions: Positions { nodes: table, keys },
+            positions: Positions {
+                nodes: table,
+                keys,
+                wide,
+            },
             min_line: self.min_line,
             yaml11_bools: std::mem::take(&mut self.yaml11_bools),
         };
@@ -447,8 +502,11 @@ impl Builder {
         true
     }
 
-    /// Add a row to the position table.
+    /// Add a row to the position table, a child of the innermost open collection.
     fn record(&mut self, span: &Span, seg: u32, seg_len: u32) -> u32 {
+        if let Some(f) = self.stack.last_mut() {
+            f.children += 1;
+        }
         let i = small(self.table.len());
         let line = span.start.line();
         self.min_line = Some(self.min_line.map_or(line, |m| m.min(line)));
@@ -498,6 +556,31 @@ impl Builder {
             }
         }
         p
+    }
+
+    /// Index the children of a collection that has just ended (`node`: its row, none for the
+    /// root): they are the rows after it, one subtree after the other.
+    fn index_children(&mut self, node: Option<u32>, is_map: bool) {
+        let mut rows = Vec::new();
+        let mut i = node.map_or(0, |n| n as usize + 1);
+        while i < self.table.len() {
+            rows.push(small(i));
+            i = (self.table[i].end as usize).max(i + 1);
+        }
+        if is_map {
+            let keys = self.keys.as_bytes();
+            let key = |r: &u32| {
+                let n = &self.table[*r as usize];
+                keys.get(n.seg as usize..(n.seg as usize + n.seg_len as usize))
+                    .unwrap_or_default()
+            };
+            rows.sort_unstable_by(|a, b| key(a).cmp(key(b)));
+        }
+        // a sequence's items are recorded in the order of their index
+        self.wide.push((
+            node.map_or(0, |n| n.saturating_add(1)),
+            rows.into_boxed_slice(),
+        ));
     }
 
     fn too_many_nodes(span: &Span) -> YamlError {
@@ -716,6 +799,7 @@ impl Builder {
             anchor,
             plen,
             node,
+            children: 0,
             key: None,
             merges: Vec::new(),
             merge_pending: false,
@@ -764,6 +848,9 @@ impl Builder {
             if let Some(row) = self.table.get_mut(n as usize) {
                 row.end = end;
             }
+        }
+        if f.children > WIDE {
+            self.index_children(f.node, f.is_map);
         }
         // the node itself was counted on start; push_value counts one more: compensate
         self.nodes = self.nodes.saturating_sub(1);
@@ -1142,6 +1229,42 @@ mod tests {
         assert_eq!(d.positions.get(""), None);
         assert_eq!(d.position(""), (1, 1));
         assert!(d.yaml11_bools.is_empty(), "{:?}", d.yaml11_bools);
+    }
+
+    #[test]
+    fn wide_mappings_and_sequences_are_looked_up_by_key_and_index() {
+        // more children than WIDE: the lookup goes through the sorted index
+        let mut text = String::from("m:\n");
+        for i in (0..100).rev() {
+            text.push_str(&format!("  k{i}:\n    v: {i}\n"));
+        }
+        text.push_str("l:\n");
+        for i in 0..100 {
+            text.push_str(&format!("- {{a: {i}}}\n"));
+        }
+        text.push_str("\"a/b\": 1\n");
+        for i in 0..40 {
+            text.push_str(&format!("top{i}: x\n"));
+        }
+        let d = &parse_documents(&text).unwrap()[0];
+        let p = &d.positions;
+        for i in 0..100usize {
+            // k99 is written first (line 2), k0 last
+            let line = 2 + 2 * (99 - i);
+            assert_eq!(p.get(&format!("/m/k{i}")), Some((line, 3)), "k{i}");
+            assert_eq!(p.get(&format!("/m/k{i}/v")), Some((line + 1, 5)), "k{i}/v");
+            assert_eq!(p.get(&format!("/l/{i}")), Some((203 + i, 3)), "l/{i}");
+            assert_eq!(p.get(&format!("/l/{i}/a")), Some((203 + i, 4)), "l/{i}/a");
+        }
+        assert_eq!(p.get("/a~1b"), Some((303, 1)));
+        assert_eq!(p.get("/top39"), Some((343, 1)));
+        assert_eq!(p.get("/m/k100"), None);
+        assert_eq!(p.get("/l/100"), None);
+        assert_eq!(p.get("/l/07"), None);
+        assert_eq!(d.position("/m/k100/v"), (1, 1));
+        assert_eq!(d.position("/l/07/a"), (202, 1));
+        assert_eq!(d.position("/l/7/a/b"), (210, 4));
+        assert_eq!(d.position("/nothing"), (1, 1));
     }
 
     #[test]
