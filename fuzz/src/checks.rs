@@ -249,8 +249,8 @@ pub fn yaml_validate(data: &[u8]) {
         }
         Ok(docs) => {
             for d in &docs {
-                for (line, col) in d.positions.values() {
-                    assert!(*line >= 1 && *col >= 1, "position 0 in {:?}", d.positions);
+                for (line, col) in d.positions.iter() {
+                    assert!(line >= 1 && col >= 1, "position 0 in {:?}", d.positions);
                 }
                 let _ = d.position("/spec/rules/0/x");
             }

@@ -21,8 +21,8 @@ pub struct StackObject {
     pub file: String,
     /// 1-based line where the object starts.
     pub line: usize,
-    /// JSON pointer -> line, for refusals naming a field.
-    positions: std::collections::HashMap<String, (usize, usize)>,
+    /// Where its fields are (by JSON pointer), for refusals naming a field.
+    positions: crate::yaml::Positions,
     /// The object sent to the API server.
     pub value: Value,
     /// A Secret from the kustomization's secretGenerator: its data is never reported.
@@ -90,16 +90,7 @@ impl StackObject {
                 rest = stripped.get(end + 1..).unwrap_or("");
             }
         }
-        let mut p = ptr.as_str();
-        loop {
-            if let Some((l, _)) = self.positions.get(p) {
-                return *l;
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return self.line,
-            }
-        }
+        self.positions.nearest(&ptr).map_or(self.line, |(l, _)| l)
     }
 }
 
@@ -167,7 +158,7 @@ pub fn load_stack(stack: &Stack) -> Result<(Vec<StackObject>, Scrubber), Cluster
             let obj = StackObject {
                 file: Stack::display_path(file),
                 line: d.line,
-                positions: d.positions.clone(),
+                positions: d.positions,
                 value: d.value,
                 generated: false,
             };

@@ -501,10 +501,13 @@ impl Validator {
         match b.lookup(api, kind) {
             openapi::Lookup::Found(c) => {
                 let schema = openapi::check(&c, obj);
-                // one finding per place: the schema's, when both see the same field
+                // one finding per place: the schema's, when both see the same field (a set:
+                // a finding per entry of a 20,000-key ConfigMap made this a 1 s scan)
+                let seen: std::collections::HashSet<&str> =
+                    schema.iter().map(|s| s.path.as_str()).collect();
                 let rules: Vec<Finding> = builtin::check(obj)
                     .into_iter()
-                    .filter(|f| !schema.iter().any(|s| s.path == f.path))
+                    .filter(|f| !seen.contains(f.path.as_str()))
                     .collect();
                 found.extend(schema);
                 found.extend(rules);
