@@ -32,7 +32,7 @@ mod tls;
 
 use std::collections::{HashMap, HashSet};
 
-pub use facts::{Fact, Obj};
+pub use facts::{Arr, Fact, FactBuf, Facts, Obj};
 
 use super::finding::Finding;
 

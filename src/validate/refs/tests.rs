@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 /// The layer over whole objects (every field kept as facts).
 fn check_whole(docs: &[Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
-    let facts: Vec<Fact> = docs.iter().map(Fact::from_json).collect();
-    let refs: Vec<&Fact> = facts.iter().collect();
+    let facts: Vec<FactBuf> = docs.iter().map(FactBuf::from_json).collect();
+    let refs: Vec<&Fact> = facts.iter().map(|f| &**f).collect();
     check(&refs, ctx)
 }
 
@@ -362,8 +362,8 @@ fn run(cases: Vec<(&str, Vec<Value>, Want)>) {
         want.sort();
         assert_eq!(got, want, "case {case}");
         // the facts the engine keeps find exactly what the whole objects find
-        let projected: Vec<Fact> = docs.iter().map(project).collect();
-        let refs: Vec<&Fact> = projected.iter().collect();
+        let projected: Vec<FactBuf> = docs.iter().map(project).collect();
+        let refs: Vec<&Fact> = projected.iter().map(|f| &**f).collect();
         let from_facts: Vec<Finding> = check(&refs, &RefContext::default())
             .into_iter()
             .map(|(_, f)| f)
