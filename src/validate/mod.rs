@@ -636,7 +636,7 @@ fn shape_findings(v: &serde_json::Value) -> Vec<Finding> {
 }
 
 /// The reference layer over the facts of every document; a finding is placed by parsing its
-/// source again (only sources with such a finding are read twice).
+/// source again (only sources with such a finding are read twice, one at a time).
 fn reference_findings<T: Texts + ?Sized>(
     texts: &T,
     facts: &[(Vec<usize>, refs::Facts)],
@@ -649,27 +649,31 @@ fn reference_findings<T: Texts + ?Sized>(
         at.extend(docs.iter().map(|di| (si, *di)));
         objs.extend(fs.iter());
     }
-    let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
-        std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for (i, mut f) in refs::check(&objs, ctx) {
-        let (si, di) = &at[i];
-        let resource = objs[i].resource();
-        let name = texts.name(*si);
-        if !reparsed.contains_key(si) {
-            let docs = crate::yaml::parse_documents(&texts.text(*si)?).unwrap_or_default();
-            reparsed.insert(*si, docs);
+    let mut found = refs::check(&objs, ctx);
+    // placed source by source, so that one parsed source at a time is held; then back in the
+    // layer's order
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|k| at[found[*k].0].0);
+    let mut parsed: Option<(usize, Vec<crate::yaml::YamlDoc>)> = None;
+    for k in order {
+        let (i, f) = &mut found[k];
+        let (si, di) = at[*i];
+        let resource = objs[*i].resource();
+        let name = texts.name(si);
+        if parsed.as_ref().is_none_or(|(p, _)| *p != si) {
+            let docs = crate::yaml::parse_documents(&texts.text(si)?).unwrap_or_default();
+            parsed = Some((si, docs));
         }
-        match reparsed[si].iter().find(|d| d.index == *di) {
-            Some(doc) => place(&mut f, &name, doc, Some(&resource)),
+        let docs = parsed.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
+        match docs.iter().find(|d| d.index == di) {
+            Some(doc) => place(f, &name, doc, Some(&resource)),
             None => {
                 f.file = Some(name);
                 f.resource = Some(resource);
             }
         }
-        out.push(f);
     }
-    Ok(out)
+    Ok(found.into_iter().map(|(_, f)| f).collect())
 }
 
 /// Fill in file, line, column and resource of a finding from its JSON pointer.
