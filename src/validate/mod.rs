@@ -643,8 +643,9 @@ fn reference_findings<T: Texts + ?Sized>(
     ctx: &refs::RefContext,
 ) -> Result<Vec<Finding>, ReadError> {
     // per fact: its source, its document in that source, the fact
-    let mut at: Vec<(usize, usize)> = Vec::new();
-    let mut objs: Vec<&refs::Fact> = Vec::new();
+    let total = facts.iter().map(|(_, fs)| fs.len()).sum();
+    let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
+    let mut objs: Vec<&refs::Fact> = Vec::with_capacity(total);
     for (si, (docs, fs)) in facts.iter().enumerate() {
         at.extend(docs.iter().map(|di| (si, *di)));
         objs.extend(fs.iter());
