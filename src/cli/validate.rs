@@ -223,19 +223,23 @@ fn local(target: Target, validator: Validator) -> anyhow::Result<CheckReport> {
     })
 }
 
+/// JSON and SARIF are written as they are serialized (through a buffer), not built in one
+/// String first: on a large input the report is megabytes.
 fn print(report: &CheckReport, format: ReportFormat) -> anyhow::Result<ExitCode> {
-    let mut out = super::stdout();
+    let mut out = std::io::BufWriter::new(super::stdout());
     match format {
-        ReportFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(report)?)?,
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            writeln!(out)?;
+        }
         ReportFormat::Text => write!(out, "{}", report.to_text())?,
-        ReportFormat::Sarif => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&traffic_engineer::validate::sarif::to_sarif(
-                &report.report
-            ))?
-        )?,
+        ReportFormat::Sarif => {
+            let sarif = traffic_engineer::validate::sarif::to_sarif(&report.report);
+            serde_json::to_writer_pretty(&mut out, &sarif)?;
+            writeln!(out)?;
+        }
     }
+    out.flush()?;
     Ok(super::status(!report.failed()))
 }
 

@@ -580,7 +580,7 @@ mod checks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::refs::Fact;
+    use crate::validate::refs::{Fact, FactBuf};
 
     fn gw() -> Value {
         json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway", "metadata": {"name": "gw", "namespace": "app"}, "spec": {}})
@@ -642,8 +642,8 @@ mod tests {
                 facts.push(g);
             }
         }
-        let facts: Vec<Fact> = facts.iter().map(Fact::from_json).collect();
-        let refs: Vec<&Fact> = facts.iter().collect();
+        let facts: Vec<FactBuf> = facts.iter().map(FactBuf::from_json).collect();
+        let refs: Vec<&Fact> = facts.iter().map(|f| &**f).collect();
         let mut v: Vec<(String, String)> = check(&refs)
             .into_iter()
             .map(|(_, f)| (f.rule.clone(), f.path.clone()))
@@ -808,8 +808,8 @@ mod tests {
             })
             .collect();
         facts.extend(objs.iter().filter_map(generated_route));
-        let facts: Vec<Fact> = facts.iter().map(Fact::from_json).collect();
-        let refs: Vec<&Fact> = facts.iter().collect();
+        let facts: Vec<FactBuf> = facts.iter().map(FactBuf::from_json).collect();
+        let refs: Vec<&Fact> = facts.iter().map(|f| &**f).collect();
         let f = check(&refs);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].1.severity, super::super::Severity::Warning);

@@ -206,8 +206,10 @@ struct SourceResult {
     groups_without_crd: Vec<String>,
     /// built-in apiVersion/kinds met that no schema checked (and why), in order of appearance
     builtins_not_checked: Vec<String>,
-    /// per document: its index in the stream and the facts the reference layer reads
-    facts: Vec<(usize, refs::Fact)>,
+    /// the facts the reference layer reads, per document (one buffer per source)
+    facts: refs::Facts,
+    /// per fact: the index of its document in the stream
+    fact_docs: Vec<usize>,
 }
 
 /// Below this many bytes of input, one thread does all the work (starting threads costs more).
@@ -295,8 +297,9 @@ impl Validator {
         let mut report = Report::default();
         let mut groups_without_crd: Vec<String> = Vec::new();
         let mut builtins_not_checked: Vec<String> = Vec::new();
-        let mut facts: Vec<(usize, usize, refs::Fact)> = Vec::new();
-        for (si, r) in results.into_iter().enumerate() {
+        // per source: the index of each fact's document, and the facts
+        let mut facts: Vec<(Vec<usize>, refs::Facts)> = Vec::with_capacity(results.len());
+        for r in results {
             report.findings.extend(r.findings);
             report.summary.documents += r.documents;
             for g in r.groups_without_crd {
@@ -309,7 +312,7 @@ impl Validator {
                     builtins_not_checked.push(k);
                 }
             }
-            facts.extend(r.facts.into_iter().map(|(di, v)| (si, di, v)));
+            facts.push((r.fact_docs, r.facts));
         }
         report
             .findings
@@ -404,19 +407,23 @@ impl Validator {
                 place(&mut f, &name, &doc, resource.as_ref());
                 out.findings.push(f);
             }
-            let mut fact = refs::project(&defaulted);
             if ai_gateway::reads(&defaulted) {
-                let mut json = fact.to_json();
+                let mut json = refs::project(&defaulted).to_json();
                 ai_gateway::project_into(&defaulted, &mut json);
-                fact = refs::Fact::from_json(&json);
+                out.facts.push_json(&json);
+            } else {
+                out.facts.push_projected(&defaulted);
             }
-            out.facts.push((doc.index, fact));
+            out.fact_docs.push(doc.index);
             // an AIGatewayRoute also stands for the HTTPRoute its controller writes
             if let Some(generated) = ai_gateway::generated_route(&defaulted) {
-                out.facts
-                    .push((doc.index, refs::Fact::from_json(&generated)));
+                out.facts.push_json(&generated);
+                out.fact_docs.push(doc.index);
             }
         }
+        // what stays until every source is checked: no spare room
+        out.facts.shrink_to_fit();
+        out.fact_docs.shrink_to_fit();
         Ok(out)
     }
 
@@ -632,34 +639,45 @@ fn shape_findings(v: &serde_json::Value) -> Vec<Finding> {
 }
 
 /// The reference layer over the facts of every document; a finding is placed by parsing its
-/// source again (only sources with such a finding are read twice).
+/// source again (only sources with such a finding are read twice, one at a time).
 fn reference_findings<T: Texts + ?Sized>(
     texts: &T,
-    facts: &[(usize, usize, refs::Fact)],
+    facts: &[(Vec<usize>, refs::Facts)],
     ctx: &refs::RefContext,
 ) -> Result<Vec<Finding>, ReadError> {
-    let objs: Vec<&refs::Fact> = facts.iter().map(|(_, _, v)| v).collect();
-    let mut reparsed: std::collections::HashMap<usize, Vec<crate::yaml::YamlDoc>> =
-        std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for (i, mut f) in refs::check(&objs, ctx) {
-        let (si, di, v) = &facts[i];
-        let resource = v.resource();
-        let name = texts.name(*si);
-        if !reparsed.contains_key(si) {
-            let docs = crate::yaml::parse_documents(&texts.text(*si)?).unwrap_or_default();
-            reparsed.insert(*si, docs);
+    // per fact: its source, its document in that source, the fact
+    let total = facts.iter().map(|(_, fs)| fs.len()).sum();
+    let mut at: Vec<(usize, usize)> = Vec::with_capacity(total);
+    let mut objs: Vec<&refs::Fact> = Vec::with_capacity(total);
+    for (si, (docs, fs)) in facts.iter().enumerate() {
+        at.extend(docs.iter().map(|di| (si, *di)));
+        objs.extend(fs.iter());
+    }
+    let mut found = refs::check(&objs, ctx);
+    // placed source by source, so that one parsed source at a time is held; then back in the
+    // layer's order
+    let mut order: Vec<usize> = (0..found.len()).collect();
+    order.sort_by_key(|k| at[found[*k].0].0);
+    let mut parsed: Option<(usize, Vec<crate::yaml::YamlDoc>)> = None;
+    for k in order {
+        let (i, f) = &mut found[k];
+        let (si, di) = at[*i];
+        let resource = objs[*i].resource();
+        let name = texts.name(si);
+        if parsed.as_ref().is_none_or(|(p, _)| *p != si) {
+            let docs = crate::yaml::parse_documents(&texts.text(si)?).unwrap_or_default();
+            parsed = Some((si, docs));
         }
-        match reparsed[si].iter().find(|d| d.index == *di) {
-            Some(doc) => place(&mut f, &name, doc, Some(&resource)),
+        let docs = parsed.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
+        match docs.iter().find(|d| d.index == di) {
+            Some(doc) => place(f, &name, doc, Some(&resource)),
             None => {
                 f.file = Some(name);
                 f.resource = Some(resource);
             }
         }
-        out.push(f);
     }
-    Ok(out)
+    Ok(found.into_iter().map(|(_, f)| f).collect())
 }
 
 /// Fill in file, line, column and resource of a finding from its JSON pointer.

@@ -27,7 +27,7 @@
 
 use serde_json::Value;
 
-use super::facts::Fact;
+use super::facts::{Fact, FactBuf};
 
 use super::{Finding, Index, group_of, kind, name, ns, s};
 
@@ -100,13 +100,13 @@ fn config_text(v: &Fact) -> Option<&str> {
 }
 
 /// The EnvoyGateway object of a configuration text, or why Envoy Gateway cannot decode it.
-fn decode(text: &str) -> Result<Fact, String> {
+fn decode(text: &str) -> Result<FactBuf, String> {
     let doc = crate::yaml::parse_values(text)
         .map_err(|e| format!("{CONFIG_KEY} is not valid YAML: {e}"))?
         .into_iter()
         .next()
         .unwrap_or(Value::Null);
-    let doc = Fact::from_json(&doc);
+    let doc = FactBuf::from_json(&doc);
     if s(&doc, "apiVersion") != "gateway.envoyproxy.io/v1alpha1"
         || s(&doc, "kind") != "EnvoyGateway"
     {

@@ -228,7 +228,7 @@ pub(super) fn check_shape(i: usize, g: &Fact, out: &mut Vec<(usize, Finding)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::refs::Fact;
+    use crate::validate::refs::FactBuf;
     use serde_json::{Value, json};
 
     fn grant(from: Value, to: Value) -> Value {
@@ -298,7 +298,7 @@ mod tests {
         ];
         for (case, g, want) in cases {
             let mut out = Vec::new();
-            check_shape(0, &Fact::from_json(&g), &mut out);
+            check_shape(0, &FactBuf::from_json(&g), &mut out);
             let got: Vec<&str> = out.iter().map(|(_, f)| f.path.as_str()).collect();
             assert!(
                 out.iter().all(|(_, f)| f.rule == "ref/grant-shape"),

@@ -30,9 +30,10 @@ mod scaling;
 mod services;
 mod tls;
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
-pub use facts::{Fact, Obj};
+pub use facts::{Arr, Fact, FactBuf, Facts, Obj};
 
 use super::finding::Finding;
 
@@ -87,8 +88,10 @@ struct Index<'a> {
     by_key: HashMap<(&'a str, &'a str, &'a str), usize>,
     /// (kind, name) -> first object, whatever its namespace (for cluster-scoped kinds)
     by_name: HashMap<(&'a str, &'a str), usize>,
-    /// (kind, namespace) -> names; (kind, "") -> names in every namespace
-    names: HashMap<(&'a str, &'a str), Vec<&'a str>>,
+    /// (kind, namespace) -> the first names in order, made from `objects` when first asked for
+    /// (a finding's hint; most keys never are, and a list per key for every document cost
+    /// about a tenth of the peak memory on large inputs)
+    names: RefCell<HashMap<(&'a str, &'a str), Vec<&'a str>>>,
     /// (kind, namespace) -> objects; (kind, "") -> objects in every namespace
     objects: HashMap<(&'a str, &'a str), Vec<usize>>,
     /// (namespace, secretName) of every cert-manager Certificate
@@ -105,47 +108,41 @@ impl<'a> Index<'a> {
     fn new(objs: &'a [&'a Fact]) -> Self {
         let mut by_key = HashMap::new();
         let mut by_name = HashMap::new();
-        let mut names: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
         let mut objects: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
         let mut cert_secrets = HashSet::new();
         let mut grants: HashMap<&str, Vec<&Fact>> = HashMap::new();
         let mut declared_ns = HashSet::new();
         let mut used_ns = HashSet::new();
         for (i, o) in objs.iter().enumerate() {
-            by_key.entry((kind(o), ns(o), name(o))).or_insert(i);
-            by_name.entry((kind(o), name(o))).or_insert(i);
-            names.entry((kind(o), ns(o))).or_default().push(name(o));
-            names.entry((kind(o), "")).or_default().push(name(o));
-            objects.entry((kind(o), ns(o))).or_default().push(i);
-            objects.entry((kind(o), "")).or_default().push(i);
+            let (k, n, on) = (kind(o), ns(o), name(o));
+            by_key.entry((k, n, on)).or_insert(i);
+            by_name.entry((k, on)).or_insert(i);
+            objects.entry((k, n)).or_default().push(i);
+            objects.entry((k, "")).or_default().push(i);
             match s(&o["metadata"], "namespace") {
-                "" if kind(o) == "Namespace" && !name(o).is_empty() => {
-                    declared_ns.insert(name(o));
+                "" if k == "Namespace" && !on.is_empty() => {
+                    declared_ns.insert(on);
                 }
                 "" => {}
                 n => {
                     used_ns.insert(n);
                 }
             }
-            match kind(o) {
+            match k {
                 "Certificate" => {
-                    cert_secrets.insert((ns(o), s(&o["spec"], "secretName")));
+                    cert_secrets.insert((n, s(&o["spec"], "secretName")));
                 }
                 "ReferenceGrant" if group_of(o) == "gateway.networking.k8s.io" => {
-                    grants.entry(ns(o)).or_default().push(o)
+                    grants.entry(n).or_default().push(o)
                 }
                 _ => {}
             }
-        }
-        for v in names.values_mut() {
-            v.sort_unstable();
-            v.dedup();
         }
         Index {
             objs,
             by_key,
             by_name,
-            names,
+            names: RefCell::default(),
             objects,
             cert_secrets,
             grants,
@@ -164,12 +161,34 @@ impl<'a> Index<'a> {
         self.cluster(k, n).is_some()
     }
     fn any_of_kind(&self, k: &str, namespace: &str) -> bool {
-        self.names.contains_key(&(k, namespace))
+        self.objects.contains_key(&(k, namespace))
     }
+    /// The names of a kind in a namespace ("": in every namespace), sorted, distinct, the
+    /// first 20.
     fn names_of_kind(&self, k: &str, namespace: &str) -> Vec<&'a str> {
-        let mut v = self.names.get(&(k, namespace)).cloned().unwrap_or_default();
-        v.truncate(20);
-        v
+        let Some(list) = self.objects.get(&(k, namespace)) else {
+            return Vec::new();
+        };
+        // the memo's key, from an object of the list (its kind is k, its namespace the one
+        // asked for): the strings of the facts live as long as the index
+        let Some(first) = list.first().map(|i| self.objs[*i]) else {
+            return Vec::new();
+        };
+        let key = (
+            kind(first),
+            if namespace.is_empty() { "" } else { ns(first) },
+        );
+        self.names
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| {
+                let mut v: Vec<&str> = list.iter().map(|i| name(self.objs[*i])).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.truncate(20);
+                v
+            })
+            .clone()
     }
     /// The objects of one kind, with their index.
     fn of_kind(&self, k: &str) -> std::vec::IntoIter<(usize, &'a Fact)> {

@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 /// The layer over whole objects (every field kept as facts).
 fn check_whole(docs: &[Value], ctx: &RefContext) -> Vec<(usize, Finding)> {
-    let facts: Vec<Fact> = docs.iter().map(Fact::from_json).collect();
-    let refs: Vec<&Fact> = facts.iter().collect();
+    let facts: Vec<FactBuf> = docs.iter().map(FactBuf::from_json).collect();
+    let refs: Vec<&Fact> = facts.iter().map(|f| &**f).collect();
     check(&refs, ctx)
 }
 
@@ -362,8 +362,8 @@ fn run(cases: Vec<(&str, Vec<Value>, Want)>) {
         want.sort();
         assert_eq!(got, want, "case {case}");
         // the facts the engine keeps find exactly what the whole objects find
-        let projected: Vec<Fact> = docs.iter().map(project).collect();
-        let refs: Vec<&Fact> = projected.iter().collect();
+        let projected: Vec<FactBuf> = docs.iter().map(project).collect();
+        let refs: Vec<&Fact> = projected.iter().map(|f| &**f).collect();
         let from_facts: Vec<Finding> = check(&refs, &RefContext::default())
             .into_iter()
             .map(|(_, f)| f)
@@ -1173,4 +1173,64 @@ fn envoy_gateway_configuration() {
     );
     assert_eq!(rate_limit_backend_configured(&eg_config(head)), Some(false));
     assert_eq!(rate_limit_backend_configured(&svc("s", 80)), None);
+}
+
+/// A missing referent's hint names the objects of its kind: sorted, each once, the first 20;
+/// in the referent's namespace, or elsewhere when the namespace holds none.
+#[test]
+fn missing_referents_name_what_is_there() {
+    let mut services: Vec<Value> = (0..25)
+        .rev()
+        .map(|i| svc(&format!("s{i:02}"), 80))
+        .collect();
+    services.push(svc("s03", 80)); // a second s03 (another document)
+    let route_to = |ns: &str| {
+        route(
+            ns,
+            json!({"name": "gw", "namespace": "app"}),
+            rules_to("missing", 80),
+        )
+    };
+    let hint = |docs: &[Value]| {
+        check_whole(docs, &RefContext::default())
+            .into_iter()
+            .find(|(_, f)| f.rule == "ref/backend-service")
+            .map(|(_, f)| f.hint)
+            .unwrap_or_default()
+    };
+    let first20: Vec<String> = (0..20).map(|i| format!("s{i:02}")).collect();
+    let mut docs = services.clone();
+    docs.push(route_to("app"));
+    assert_eq!(
+        hint(&docs),
+        format!("Services in app: {}", first20.join(", "))
+    );
+    // the same hint twice: the memo gives what was made the first time
+    docs.push(route_to("app"));
+    let found: Vec<String> = check_whole(&docs, &RefContext::default())
+        .into_iter()
+        .filter(|(_, f)| f.rule == "ref/backend-service")
+        .map(|(_, f)| f.hint)
+        .collect();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0], found[1]);
+    // a route to a Gateway of a namespace without Gateways: the Gateways elsewhere, the first 5
+    let mut docs: Vec<Value> = (0..8)
+        .rev()
+        .map(|i| {
+            let mut g = gw(http_listener());
+            g["metadata"]["name"] = json!(format!("g{i}"));
+            g
+        })
+        .collect();
+    docs.push(route("web", json!({"name": "missing"}), json!([])));
+    let h = check_whole(&docs, &RefContext::default())
+        .into_iter()
+        .find(|(_, f)| f.rule == "ref/parent-gateway")
+        .map(|(_, f)| f.hint)
+        .unwrap_or_default();
+    assert!(
+        h.starts_with("the documents hold Gateways elsewhere (g0, g1, g2, g3, g4) but"),
+        "{h}"
+    );
 }
