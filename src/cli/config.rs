@@ -314,6 +314,44 @@ mod tests {
     }
 
     #[test]
+    fn the_load_cache_is_in_the_cache_folder_unless_turned_off() {
+        let mut e = env();
+        let mut given = args::CrdsArg {
+            crds: vec![],
+            openapi: None,
+            no_cache: false,
+        };
+        let on = Some(PathBuf::from(
+            "/home/u/.cache/traffic-engineer/crds/load-cache",
+        ));
+        assert_eq!(e.load_cache(&given).unwrap(), on);
+        e.cache = Some("/c".into());
+        assert_eq!(
+            e.load_cache(&given).unwrap(),
+            Some(PathBuf::from("/c/load-cache"))
+        );
+        e.cache = None;
+        given.no_cache = true;
+        assert_eq!(e.load_cache(&given).unwrap(), None);
+        given.no_cache = false;
+        for (value, want) in [
+            ("1", None),
+            ("true", None),
+            ("0", on.clone()),
+            ("false", on),
+        ] {
+            e.no_cache = Some(value.into());
+            assert_eq!(e.load_cache(&given).unwrap(), want, "{value}");
+        }
+        e.no_cache = Some("yes please".into());
+        let err = e.load_cache(&given).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("TRAFFIC_ENGINEER_NO_CACHE"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
     fn logs_default_to_warn_for_commands_and_info_for_the_server() {
         let c = resolve(&["crds", "path"], &env()).unwrap();
         assert_eq!(c.log_filter.to_string(), "warn");
