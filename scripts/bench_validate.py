@@ -17,6 +17,11 @@ What it measures (release build, wall clock, medians):
      (`taskset -c 0`) and on two, peak resident memory; kubeconform and kubectl-validate on the
      same corpus for the record.
 
+traffic-engineer's figures are taken with its load cache (the user's cache folder's load-cache/,
+see the README) warm after the first run: the Task API stack's untimed first run fills it, and a
+median hides a corpus's first run. TRAFFIC_ENGINEER_NO_CACHE=1 in the environment measures without
+it.
+
 Everything generated (stacks, corpora, the JSON schemas kubeconform reads, converted from the
 upstream CRDs and Kubernetes OpenAPI documents) goes to a folder outside the clone:
 ${TRAFFIC_ENGINEER_BENCH_DIR:-${XDG_CACHE_HOME:-~/.cache}/traffic-engineer/bench}. kubeconform and

@@ -34,6 +34,8 @@ fn cli(args: &[&str]) -> Command {
         c.env_remove(v);
     }
     c.env("TRAFFIC_ENGINEER_OPENAPI", shared_dir::openapi_dir());
+    // never the user's load cache (tests/load_cache.rs tests it, in a temporary folder)
+    c.env("TRAFFIC_ENGINEER_NO_CACHE", "1");
     c
 }
 

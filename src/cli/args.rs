@@ -75,6 +75,11 @@ pub struct CrdsArg {
     /// cache's kubernetes-openapi folder.
     #[arg(long, value_name = "DIR")]
     pub openapi: Option<PathBuf>,
+    /// Read every CRD and OpenAPI document afresh: neither use nor fill the load cache (the
+    /// cache folder's load-cache/, which keeps each CRD file's index and each parsed schema).
+    /// Also: TRAFFIC_ENGINEER_NO_CACHE=1.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Output of `generate` and `verify`.

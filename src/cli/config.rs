@@ -23,6 +23,8 @@ pub struct Env {
     pub cache: Option<OsString>,
     /// `XDG_CACHE_HOME`.
     pub xdg_cache: Option<OsString>,
+    /// `TRAFFIC_ENGINEER_NO_CACHE`: `1`/`true` turns the load cache off.
+    pub no_cache: Option<OsString>,
     /// The home folder (the system temp folder when there is none).
     pub home: PathBuf,
     /// The system temp folder.
@@ -41,6 +43,7 @@ impl Env {
             openapi: non_empty("TRAFFIC_ENGINEER_OPENAPI"),
             cache: non_empty("TRAFFIC_ENGINEER_CACHE"),
             xdg_cache: non_empty("XDG_CACHE_HOME"),
+            no_cache: non_empty("TRAFFIC_ENGINEER_NO_CACHE"),
             home: std::env::home_dir()
                 .filter(|h| !h.as_os_str().is_empty())
                 .unwrap_or_else(|| temp.clone()),
@@ -54,6 +57,25 @@ impl Env {
     /// The folder `crds fetch` fills and the checks read by default.
     pub fn cache_dir(&self) -> PathBuf {
         traffic_engineer::fetch::cache_dir(self.cache.clone(), self.xdg_cache.clone(), &self.home)
+    }
+
+    /// The load cache's folder (the cache folder's `load-cache/`), or None when `--no-cache` or
+    /// `TRAFFIC_ENGINEER_NO_CACHE` (`1`, `true`; `0`, `false` keep it) turn it off. Another
+    /// value of the variable is refused, naming it.
+    pub fn load_cache(&self, given: &args::CrdsArg) -> anyhow::Result<Option<PathBuf>> {
+        let off = match self.no_cache.as_ref().map(|v| v.to_str()) {
+            None => false,
+            Some(Some("1" | "true")) => true,
+            Some(Some("0" | "false")) => false,
+            Some(v) => bail!(
+                "TRAFFIC_ENGINEER_NO_CACHE={:?}: accepted values are 1 or true (no load cache), 0 or false",
+                v.unwrap_or("(not UTF-8)")
+            ),
+        };
+        Ok((!off && !given.no_cache).then(|| {
+            self.cache_dir()
+                .join(traffic_engineer::validate::cache::DIR_NAME)
+        }))
     }
 
     /// The CRD sources to load: each `--crds` path, then every path in `TRAFFIC_ENGINEER_CRDS`,
@@ -143,7 +165,7 @@ impl Config {
         let command = match args.command {
             None => Command::Serve(args.serve.resolve(env)?),
             Some(args::Command::Serve(a)) => Command::Serve(a.resolve(env)?),
-            Some(args::Command::Demo(a)) => Command::Demo(a.resolve(env)),
+            Some(args::Command::Demo(a)) => Command::Demo(a.resolve(env)?),
             Some(args::Command::Generate(a)) => Command::Generate(a.resolve()?),
             Some(args::Command::Validate(a)) => Command::Validate(a.resolve(env)?),
             Some(args::Command::Verify(a)) => Command::Verify(a.resolve()?),
@@ -171,14 +193,17 @@ impl Config {
 pub fn load_validator(
     paths: &[PathBuf],
     openapi: Option<&Path>,
+    load_cache: Option<&Path>,
 ) -> anyhow::Result<traffic_engineer::validate::Validator> {
     let t = std::time::Instant::now();
-    let mut v = traffic_engineer::validate::Validator::load(paths).context("loading CRDs")?;
+    let cache = load_cache.map(traffic_engineer::validate::LoadCache::new);
+    let mut v = traffic_engineer::validate::Validator::load_cached(paths, cache.clone())
+        .context("loading CRDs")?;
     if let Some(dir) = openapi {
         let b = traffic_engineer::validate::BuiltinCatalog::load_dir(dir).context(
             "indexing the Kubernetes OpenAPI documents (--openapi / TRAFFIC_ENGINEER_OPENAPI)",
         )?;
-        v = v.with_builtins(b);
+        v = v.with_builtins(b.with_cache(cache));
     }
     tracing::info!(
         crds = v.crd_count(),
@@ -230,6 +255,7 @@ mod tests {
         let flags = args::CrdsArg {
             crds: vec!["a".into()],
             openapi: None,
+            no_cache: false,
         };
         e.crds = Some("b:c".into());
         assert_eq!(
@@ -239,6 +265,7 @@ mod tests {
         let none = args::CrdsArg {
             crds: vec![],
             openapi: None,
+            no_cache: false,
         };
         e.crds = None;
         let dir = tempfile::tempdir().unwrap();
@@ -256,6 +283,7 @@ mod tests {
         let none = args::CrdsArg {
             crds: vec![],
             openapi: None,
+            no_cache: false,
         };
         // an empty cache: none (built-in kinds are then reported as not checked)
         assert_eq!(e.openapi_source(&none), None);
@@ -267,6 +295,7 @@ mod tests {
         let flag = args::CrdsArg {
             crds: vec![],
             openapi: Some("/from/flag".into()),
+            no_cache: false,
         };
         assert_eq!(e.openapi_source(&flag), Some("/from/flag".into()));
     }
@@ -282,6 +311,44 @@ mod tests {
         assert_eq!(e.cache_dir(), PathBuf::from("/x/traffic-engineer/crds"));
         e.cache = Some("/c".into());
         assert_eq!(e.cache_dir(), PathBuf::from("/c"));
+    }
+
+    #[test]
+    fn the_load_cache_is_in_the_cache_folder_unless_turned_off() {
+        let mut e = env();
+        let mut given = args::CrdsArg {
+            crds: vec![],
+            openapi: None,
+            no_cache: false,
+        };
+        let on = Some(PathBuf::from(
+            "/home/u/.cache/traffic-engineer/crds/load-cache",
+        ));
+        assert_eq!(e.load_cache(&given).unwrap(), on);
+        e.cache = Some("/c".into());
+        assert_eq!(
+            e.load_cache(&given).unwrap(),
+            Some(PathBuf::from("/c/load-cache"))
+        );
+        e.cache = None;
+        given.no_cache = true;
+        assert_eq!(e.load_cache(&given).unwrap(), None);
+        given.no_cache = false;
+        for (value, want) in [
+            ("1", None),
+            ("true", None),
+            ("0", on.clone()),
+            ("false", on),
+        ] {
+            e.no_cache = Some(value.into());
+            assert_eq!(e.load_cache(&given).unwrap(), want, "{value}");
+        }
+        e.no_cache = Some("yes please".into());
+        let err = e.load_cache(&given).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("TRAFFIC_ENGINEER_NO_CACHE"),
+            "{err:#}"
+        );
     }
 
     #[test]

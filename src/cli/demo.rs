@@ -35,23 +35,25 @@ pub struct Demo {
     root: DemoRoot,
     crds: Vec<PathBuf>,
     openapi: Option<PathBuf>,
+    load_cache: Option<PathBuf>,
 }
 
 impl DemoArgs {
-    pub fn resolve(self, env: &Env) -> Demo {
-        Demo {
+    pub fn resolve(self, env: &Env) -> anyhow::Result<Demo> {
+        Ok(Demo {
             root: match self.root {
                 Some(r) => DemoRoot::Given(r),
                 None => DemoRoot::FreshUnder(env.temp.clone()),
             },
             openapi: env.openapi_source(&self.crds),
             crds: env.crd_sources(&self.crds),
-        }
+            load_cache: env.load_cache(&self.crds)?,
+        })
     }
 }
 
 pub fn run(c: Demo) -> anyhow::Result<ExitCode> {
-    let validator = load_validator(&c.crds, c.openapi.as_deref())?;
+    let validator = load_validator(&c.crds, c.openapi.as_deref(), c.load_cache.as_deref())?;
     let root = match c.root {
         DemoRoot::Given(r) => r,
         DemoRoot::FreshUnder(parent) => tempfile::Builder::new()

@@ -26,6 +26,7 @@ pub struct Serve {
     root: PathBuf,
     crds: Vec<PathBuf>,
     openapi: Option<PathBuf>,
+    load_cache: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -38,6 +39,7 @@ impl ServeArgs {
             root,
             openapi: env.openapi_source(&self.crds),
             crds: env.crd_sources(&self.crds),
+            load_cache: env.load_cache(&self.crds)?,
         })
     }
 }
@@ -53,7 +55,13 @@ pub fn run(c: Serve) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     // the server starts loading the CRDs in the background: inside the runtime
     let result = rt.block_on(async {
-        serve(TrafficServer::with_schema_paths(stack, c.crds, c.openapi)).await
+        serve(TrafficServer::with_schema_sources(
+            stack,
+            c.crds,
+            c.openapi,
+            c.load_cache,
+        ))
+        .await
     });
     // let a write in progress finish its rename (new calls are refused from here on)
     traffic_engineer::workspace::wait_for_writes(Duration::from_secs(10));

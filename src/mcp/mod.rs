@@ -166,6 +166,8 @@ pub struct TrafficServer {
     crd_paths: Arc<Vec<std::path::PathBuf>>,
     /// Kubernetes' OpenAPI documents (the built-in kinds' schemas), if a source gave them.
     openapi_path: Arc<Option<std::path::PathBuf>>,
+    /// The load cache's folder (None: no cache).
+    load_cache: Arc<Option<std::path::PathBuf>>,
     tool_router: ToolRouter<Self>,
     prompt_router: rmcp::handler::server::router::prompt::PromptRouter<Self>,
     skills: Arc<Option<rmcp::handler::server::skill_catalog::SkillCatalog>>,
@@ -378,6 +380,7 @@ impl TrafficServer {
             validator: Arc::new(cell),
             crd_paths: Arc::new(Vec::new()),
             openapi_path: Arc::new(None),
+            load_cache: Arc::new(None),
             tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
@@ -398,11 +401,24 @@ impl TrafficServer {
         paths: Vec<std::path::PathBuf>,
         openapi: Option<std::path::PathBuf>,
     ) -> Self {
+        Self::with_schema_sources(stack, paths, openapi, None)
+    }
+
+    /// [`TrafficServer::with_schema_paths`], with a load cache folder (see
+    /// [`crate::validate::cache`]) that keeps what loading the CRDs and documents found between
+    /// runs; None: everything is read afresh.
+    pub fn with_schema_sources(
+        stack: Stack,
+        paths: Vec<std::path::PathBuf>,
+        openapi: Option<std::path::PathBuf>,
+        load_cache: Option<std::path::PathBuf>,
+    ) -> Self {
         let server = TrafficServer {
             stack: Arc::new(stack),
             validator: Arc::new(tokio::sync::OnceCell::new()),
             crd_paths: Arc::new(paths),
             openapi_path: Arc::new(openapi),
+            load_cache: Arc::new(load_cache),
             tool_router: Self::tool_router() + Self::cluster_router(),
             prompt_router: Self::prompts(),
             skills: Arc::new(skill::load()),
@@ -419,16 +435,21 @@ impl TrafficServer {
     async fn engine(&self) -> Result<Arc<Validator>, String> {
         let paths = self.crd_paths.clone();
         let openapi = self.openapi_path.clone();
+        let cache = self
+            .load_cache
+            .as_ref()
+            .as_ref()
+            .map(crate::validate::LoadCache::new);
         self.validator
             .get_or_init(|| async move {
                 let t = std::time::Instant::now();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    let v =
-                        Validator::load(&paths).map_err(|e| format!("could not load CRDs: {e}"))?;
+                    let v = Validator::load_cached(&paths, cache.clone())
+                        .map_err(|e| format!("could not load CRDs: {e}"))?;
                     match openapi.as_ref() {
                         None => Ok(v),
                         Some(dir) => crate::validate::BuiltinCatalog::load_dir(dir)
-                            .map(|b| v.with_builtins(b))
+                            .map(|b| v.with_builtins(b.with_cache(cache)))
                             .map_err(|e| {
                                 format!("could not index the Kubernetes OpenAPI documents: {e}")
                             }),

@@ -10,6 +10,9 @@ use std::sync::{Arc, OnceLock};
 use jsonschema::Validator;
 use serde_json::Value;
 
+use crate::validate::cache::{
+    CrdEntry, FileEntry, Folder, LoadCache, SchemaKind, Stamp, VersionEntry,
+};
 use crate::validate::cel::{Programs, Walker};
 use crate::validate::finding::{Finding, ResourceRef};
 use crate::validate::meta::check_metadata;
@@ -87,12 +90,50 @@ enum SchemaSource {
         doc: Range<usize>,
         version: usize,
     },
+    /// Known from the load cache's index: the file is read again (and the schema parsed) only
+    /// if the cache does not hold the schema.
+    Reread(Arc<Reread>),
+}
+
+/// Where to find a version's schema again: the file, as it was when indexed, and the place of
+/// the CRD and version in it.
+struct Reread {
+    path: PathBuf,
+    origin: String,
+    stamp: Stamp,
+    crd: usize,
+    version: usize,
+}
+
+impl Reread {
+    fn value(&self) -> Result<Value, String> {
+        let meta = std::fs::metadata(&self.path).map_err(|e| format!("{}: {e}", self.origin))?;
+        if Stamp::of(&meta) != Some(self.stamp) {
+            return Err(format!(
+                "{} changed while it was in use; run again",
+                self.origin
+            ));
+        }
+        let text =
+            std::fs::read_to_string(&self.path).map_err(|e| format!("{}: {e}", self.origin))?;
+        let parsed = parse_stream(&text, &self.origin).map_err(|e| e.to_string())?;
+        let (_, crd) = parsed
+            .into_iter()
+            .nth(self.crd)
+            .ok_or_else(|| format!("{} changed while it was in use; run again", self.origin))?;
+        let v = crd
+            .versions
+            .get(self.version)
+            .ok_or_else(|| format!("{} changed while it was in use; run again", self.origin))?;
+        v.schema.value().map(std::borrow::Cow::into_owned)
+    }
 }
 
 impl SchemaSource {
     fn value(&self) -> Result<std::borrow::Cow<'_, Value>, String> {
         let (stream, block, doc, version) = match self {
             SchemaSource::Parsed(v) => return Ok(std::borrow::Cow::Borrowed(v)),
+            SchemaSource::Reread(r) => return r.value().map(std::borrow::Cow::Owned),
             SchemaSource::Deferred {
                 stream,
                 block,
@@ -131,6 +172,8 @@ struct CrdVersion {
     deprecation_warning: Option<String>,
     status_subresource: bool,
     schema: SchemaSource,
+    /// Where the load cache keeps (or will keep) the parsed schema.
+    cached: Option<(LoadCache, String)>,
     compiled: OnceLock<Result<Compiled, String>>,
 }
 
@@ -138,7 +181,17 @@ impl CrdVersion {
     fn compiled(&self) -> Result<&Compiled, &str> {
         self.compiled
             .get_or_init(|| {
-                let raw = self.schema.value()?;
+                let raw = match &self.cached {
+                    None => self.schema.value()?,
+                    Some((cache, key)) => match cache.read_schema(SchemaKind::Crd, key) {
+                        Some(v) => std::borrow::Cow::Owned(v),
+                        None => {
+                            let v = self.schema.value()?;
+                            cache.write_schema(SchemaKind::Crd, key, &v);
+                            v
+                        }
+                    },
+                };
                 let node = Node::parse(&raw, "openAPIV3Schema", 0)?;
                 let json_schema = schema::root_json_schema(&raw, self.status_subresource);
                 let validator = schema::build_validator(&json_schema)?;
@@ -184,6 +237,8 @@ pub struct PrecompileReport {
 pub struct CrdCatalog {
     /// group → kind → CRD
     groups: HashMap<String, BTreeMap<String, Crd>>,
+    /// where what loading found is kept between runs ([`crate::validate::cache`])
+    cache: Option<LoadCache>,
 }
 
 impl std::fmt::Debug for CrdCatalog {
@@ -211,6 +266,13 @@ impl CrdCatalog {
         CrdCatalog::default()
     }
 
+    /// Keep what loading files finds (each file's CRDs, each schema once parsed) in a load
+    /// cache, and use what it holds instead of reading and parsing a file that did not change.
+    pub fn with_cache(mut self, cache: Option<LoadCache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
     /// Number of CRDs (group + kind) in the catalog.
     pub fn len(&self) -> usize {
         self.groups.values().map(BTreeMap::len).sum()
@@ -229,17 +291,22 @@ impl CrdCatalog {
     /// Non-CRD documents are skipped. A CRD for a group and kind already loaded replaces the
     /// earlier one (so load only one Gateway API channel). Returns how many CRDs were added.
     pub fn load_path(&mut self, path: &Path) -> Result<usize, CrdError> {
-        self.load_path_at(path, 0)
+        self.load_path_at(path, 0, None)
     }
 
-    fn load_path_at(&mut self, path: &Path, depth: usize) -> Result<usize, CrdError> {
+    fn load_path_at(
+        &mut self,
+        path: &Path,
+        depth: usize,
+        folder: Option<&mut Folder>,
+    ) -> Result<usize, CrdError> {
         let io = |source| CrdError::Io {
             path: path.to_path_buf(),
             source,
         };
         let meta = std::fs::metadata(path).map_err(io)?;
         if meta.is_dir() {
-            if depth > MAX_DIR_DEPTH {
+            if depth > MAX_DIR_DEPTH || self.cache.as_ref().is_some_and(|c| c.dir() == path) {
                 return Ok(0);
             }
             let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -248,30 +315,92 @@ impl CrdCatalog {
                 .collect::<Result<_, _>>()
                 .map_err(io)?;
             entries.sort();
+            let mut index = None;
             let mut added = 0;
             for p in entries {
                 let is_dir = std::fs::metadata(&p).map(|m| m.is_dir()).unwrap_or(false);
                 let is_yaml = p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
                     e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml")
                 });
-                if is_dir || is_yaml {
-                    added += self.load_path_at(&p, depth + 1)?;
+                if is_dir {
+                    added += self.load_path_at(&p, depth + 1, None)?;
+                } else if is_yaml {
+                    if index.is_none() {
+                        index = self.cache.as_ref().and_then(|c| Folder::open(c, path));
+                    }
+                    added += self.load_path_at(&p, depth + 1, index.as_mut())?;
                 }
+            }
+            if let Some(i) = index {
+                i.finish(true);
             }
             Ok(added)
         } else {
-            let text = std::fs::read_to_string(path).map_err(io)?;
-            self.add_yaml_str(&text, &path.display().to_string())
+            self.load_file(path, &meta, folder)
         }
     }
 
-    /// Add the CRDs of a YAML stream; `origin` names it in errors. Returns how many were added.
-    /// Only what identifies a CRD is parsed now; each version's schema when first needed.
-    pub fn add_yaml_str(&mut self, text: &str, origin: &str) -> Result<usize, CrdError> {
-        let parsed = match skim_crds(text, origin) {
-            Some(p) => p?,
-            None => full_crds(text, origin)?,
+    /// One CRD file: from the load cache's index when it holds this version of the file, else
+    /// read, skimmed and parsed (and indexed).
+    fn load_file(
+        &mut self,
+        path: &Path,
+        meta: &std::fs::Metadata,
+        folder: Option<&mut Folder>,
+    ) -> Result<usize, CrdError> {
+        let origin = path.display().to_string();
+        let stamp = Stamp::of(meta);
+        let name = path.file_name().and_then(|n| n.to_str());
+        let mut own = None;
+        let folder = match (folder, &self.cache, name, stamp) {
+            (Some(f), _, Some(n), Some(s)) => Some((f, n, s)),
+            (None, Some(c), Some(n), Some(s)) => {
+                own = path
+                    .parent()
+                    .map(|p| {
+                        if p.as_os_str().is_empty() {
+                            Path::new(".")
+                        } else {
+                            p
+                        }
+                    })
+                    .and_then(|p| Folder::open(c, p));
+                own.as_mut().map(|f| (f, n, s))
+            }
+            _ => None,
         };
+        let Some((folder, name, stamp)) = folder else {
+            let text = std::fs::read_to_string(path).map_err(|source| CrdError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            return self.add_yaml_str(&text, &origin);
+        };
+        let added = if let Some(entry) = folder.get(name, stamp) {
+            let parsed = from_entry(&entry, folder, name, path, &origin);
+            self.insert(parsed)
+        } else {
+            let text = std::fs::read_to_string(path).map_err(|source| CrdError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut parsed = parse_stream(&text, &origin)?;
+            folder.put(name, entry_of(&parsed, stamp));
+            for (c, (_, crd)) in parsed.iter_mut().enumerate() {
+                for (v, ver) in crd.versions.iter_mut().enumerate() {
+                    ver.cached =
+                        Some((folder.cache().clone(), folder.schema_key(name, stamp, c, v)));
+                }
+            }
+            self.insert(parsed)
+        };
+        if let Some(f) = own {
+            f.finish(false);
+        }
+        Ok(added)
+    }
+
+    fn insert(&mut self, parsed: Vec<(String, Crd)>) -> usize {
         let added = parsed.len();
         for (group, crd) in parsed {
             self.groups
@@ -279,7 +408,14 @@ impl CrdCatalog {
                 .or_default()
                 .insert(crd.kind.clone(), crd);
         }
-        Ok(added)
+        added
+    }
+
+    /// Add the CRDs of a YAML stream; `origin` names it in errors. Returns how many were added.
+    /// Only what identifies a CRD is parsed now; each version's schema when first needed.
+    pub fn add_yaml_str(&mut self, text: &str, origin: &str) -> Result<usize, CrdError> {
+        let parsed = parse_stream(text, origin)?;
+        Ok(self.insert(parsed))
     }
 
     /// Compile every version's validator and every CEL rule now (for start-up, or to measure).
@@ -561,6 +697,91 @@ fn depth_exceeds(v: &Value, limit: usize) -> bool {
     false
 }
 
+/// Every CRD of a stream, in order: skimmed, or parsed in full when the skim cannot vouch for it.
+fn parse_stream(text: &str, origin: &str) -> Result<Vec<(String, Crd)>, CrdError> {
+    match skim_crds(text, origin) {
+        Some(p) => p,
+        None => full_crds(text, origin),
+    }
+}
+
+/// What the load cache's index keeps of a file's CRDs.
+fn entry_of(parsed: &[(String, Crd)], stamp: Stamp) -> FileEntry {
+    FileEntry {
+        stamp,
+        crds: parsed
+            .iter()
+            .map(|(group, crd)| CrdEntry {
+                group: group.clone(),
+                kind: crd.kind.clone(),
+                name: crd.name.clone(),
+                versions: crd
+                    .versions
+                    .iter()
+                    .map(|v| VersionEntry {
+                        name: v.name.clone(),
+                        served: v.served,
+                        deprecated: v.deprecated,
+                        deprecation_warning: v.deprecation_warning.clone(),
+                        status_subresource: v.status_subresource,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// A file's CRDs from the load cache's index, each schema to be read from the cache (or the
+/// file again) on first use.
+fn from_entry(
+    entry: &FileEntry,
+    folder: &Folder,
+    name: &str,
+    path: &Path,
+    origin: &str,
+) -> Vec<(String, Crd)> {
+    entry
+        .crds
+        .iter()
+        .enumerate()
+        .map(|(c, e)| {
+            let versions = e
+                .versions
+                .iter()
+                .enumerate()
+                .map(|(v, ve)| CrdVersion {
+                    name: ve.name.clone(),
+                    served: ve.served,
+                    deprecated: ve.deprecated,
+                    deprecation_warning: ve.deprecation_warning.clone(),
+                    status_subresource: ve.status_subresource,
+                    schema: SchemaSource::Reread(Arc::new(Reread {
+                        path: path.to_path_buf(),
+                        origin: origin.to_string(),
+                        stamp: entry.stamp,
+                        crd: c,
+                        version: v,
+                    })),
+                    cached: Some((
+                        folder.cache().clone(),
+                        folder.schema_key(name, entry.stamp, c, v),
+                    )),
+                    compiled: OnceLock::new(),
+                })
+                .collect();
+            (
+                e.group.clone(),
+                Crd {
+                    name: e.name.clone(),
+                    kind: e.kind.clone(),
+                    origin: origin.to_string(),
+                    versions,
+                },
+            )
+        })
+        .collect()
+}
+
 /// Every CRD of a stream, parsed in full.
 fn full_crds(text: &str, origin: &str) -> Result<Vec<(String, Crd)>, CrdError> {
     let docs = crate::yaml::parse_documents(text).map_err(|e| CrdError::Yaml {
@@ -711,6 +932,7 @@ fn parse_crd(
                 .is_some(),
             schema,
             name: vname,
+            cached: None,
             compiled: OnceLock::new(),
         });
     }

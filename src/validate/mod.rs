@@ -15,6 +15,7 @@
 
 pub mod ai_gateway;
 pub mod builtin;
+pub mod cache;
 mod cel;
 pub mod crds;
 pub mod finding;
@@ -27,6 +28,7 @@ pub mod semantics;
 mod skim;
 mod structural;
 
+pub use cache::LoadCache;
 pub use crds::{CheckOutcome, Checked, CrdCatalog, CrdError, PrecompileReport};
 pub use finding::{Finding, ResourceRef, Severity};
 pub use openapi::{BuiltinCatalog, OpenApiError};
@@ -244,7 +246,13 @@ impl Validator {
     /// Index every CRD under `paths` (files or folders). Schemas and rules are compiled when a
     /// kind is first checked (see [`CrdCatalog::precompile`] to do it all now).
     pub fn load(paths: &[PathBuf]) -> Result<Self, CrdError> {
-        let mut catalog = CrdCatalog::new();
+        Self::load_cached(paths, None)
+    }
+
+    /// [`Validator::load`], keeping what loading finds in a load cache (and using what it
+    /// holds for files that did not change): see [`cache`].
+    pub fn load_cached(paths: &[PathBuf], cache: Option<LoadCache>) -> Result<Self, CrdError> {
+        let mut catalog = CrdCatalog::new().with_cache(cache);
         for p in paths {
             catalog.load_path(p)?;
         }

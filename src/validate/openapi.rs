@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
+use crate::validate::cache::{self, LoadCache, SchemaKind};
 use crate::validate::finding::Finding;
 use crate::validate::meta::check_metadata;
 use crate::validate::schema;
@@ -82,14 +83,14 @@ enum DocSource {
 struct Doc {
     source: DocSource,
     loaded: OnceLock<Result<Loaded, String>>,
+    /// kind → its compiled schema, built on first use
+    kinds: Mutex<HashMap<String, KindCell>>,
 }
 
 struct Loaded {
     text: Arc<str>,
     /// schema name → byte range of its JSON value in `text`
     schemas: HashMap<String, Range<usize>>,
-    /// kind → its compiled schema, built on first use
-    kinds: Mutex<HashMap<String, KindCell>>,
 }
 
 type KindCell = Arc<OnceLock<Result<Arc<Compiled>, String>>>;
@@ -111,6 +112,8 @@ pub struct BuiltinCatalog {
     missing: BTreeMap<String, String>,
     /// the API groups of `docs` and `missing` ("" for core)
     groups: BTreeSet<String>,
+    /// where resolved schemas are kept between runs ([`crate::validate::cache`])
+    cache: Option<LoadCache>,
 }
 
 impl std::fmt::Debug for BuiltinCatalog {
@@ -161,6 +164,7 @@ impl BuiltinCatalog {
             origin: dir.display().to_string(),
             missing: BTreeMap::new(),
             groups: BTreeSet::new(),
+            cache: None,
         }
         .with_groups())
     }
@@ -175,8 +179,16 @@ impl BuiltinCatalog {
             origin: origin.to_string(),
             missing: BTreeMap::new(),
             groups: BTreeSet::new(),
+            cache: None,
         }
         .with_groups()
+    }
+
+    /// Keep each built-in kind's resolved schema in a load cache, and use what it holds instead
+    /// of reading a document that did not change (documents read from files only).
+    pub fn with_cache(mut self, cache: Option<LoadCache>) -> Self {
+        self.cache = cache;
+        self
     }
 
     fn with_groups(mut self) -> Self {
@@ -231,15 +243,14 @@ impl BuiltinCatalog {
         let Some(doc) = self.docs.get(api_version) else {
             return Lookup::Rejected(vec![self.version_not_served(api_version, kind, group)]);
         };
-        let loaded = match doc.loaded() {
-            Ok(l) => l,
-            Err(e) => return Lookup::Unavailable(e.clone()),
-        };
         let cell = {
-            let mut kinds = loaded.kinds.lock().unwrap_or_else(|p| p.into_inner());
+            let mut kinds = doc.kinds.lock().unwrap_or_else(|p| p.into_inner());
             kinds.entry(kind.to_string()).or_default().clone()
         };
-        let compiled = cell.get_or_init(|| loaded.compile(api_version, kind).map(Arc::new));
+        let compiled = cell.get_or_init(|| {
+            doc.compile(api_version, kind, self.cache.as_ref())
+                .map(Arc::new)
+        });
         match compiled {
             Ok(c) => Lookup::Found(Arc::clone(c)),
             Err(e) if e.starts_with(NO_KIND) => Lookup::Rejected(vec![Finding::error(
@@ -249,7 +260,11 @@ impl BuiltinCatalog {
                     "kind `{kind}` does not exist in {api_version} (schemas from {})",
                     self.origin
                 ),
-                match loaded.kinds_of(api_version) {
+                match doc
+                    .loaded()
+                    .map(|l| l.kinds_of(api_version))
+                    .unwrap_or_default()
+                {
                     k if k.is_empty() => "check the kind's spelling and apiVersion".to_string(),
                     k => format!("kinds of {api_version}: {}", k.join(", ")),
                 },
@@ -318,7 +333,40 @@ impl Doc {
         Doc {
             source,
             loaded: OnceLock::new(),
+            kinds: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A kind's compiled schema: from its resolved schema in the load cache, else resolved from
+    /// the document (read now if it was not yet) and then kept in the cache.
+    fn compile(
+        &self,
+        api_version: &str,
+        kind: &str,
+        cache: Option<&LoadCache>,
+    ) -> Result<Compiled, String> {
+        let key = match (&self.source, cache) {
+            (DocSource::File(p), Some(_)) => cache::builtin_key(p, api_version, kind),
+            _ => None,
+        };
+        let cached = key
+            .as_ref()
+            .zip(cache)
+            .and_then(|(k, c)| c.read_schema(SchemaKind::Builtin, k));
+        let resolved = match cached {
+            Some(v) => v,
+            None => {
+                let resolved = self
+                    .loaded()
+                    .map_err(String::clone)?
+                    .resolve_kind(api_version, kind)?;
+                if let Some((k, c)) = key.as_ref().zip(cache) {
+                    c.write_schema(SchemaKind::Builtin, k, &resolved);
+                }
+                resolved
+            }
+        };
+        compile_resolved(api_version, kind, &resolved)
     }
 
     fn loaded(&self) -> Result<&Loaded, &String> {
@@ -339,11 +387,7 @@ impl Doc {
                     us = t.elapsed().as_micros() as u64,
                     "OpenAPI document read and indexed"
                 );
-                Ok(Loaded {
-                    text,
-                    schemas,
-                    kinds: Mutex::new(HashMap::new()),
-                })
+                Ok(Loaded { text, schemas })
             })
             .as_ref()
     }
@@ -534,29 +578,20 @@ impl Loaded {
         out
     }
 
-    fn compile(&self, api_version: &str, kind: &str) -> Result<Compiled, String> {
+    /// A kind's schema with every `$ref` resolved.
+    fn resolve_kind(&self, api_version: &str, kind: &str) -> Result<Value, String> {
         let t = std::time::Instant::now();
         let (name, raw) = self.schema_of(api_version, kind)?;
         let mut memo = HashMap::new();
         let mut stack = vec![name];
         let resolved = self.resolve(&raw, &mut stack, &mut memo, 0)?;
-        let resolved_us = t.elapsed().as_micros() as u64;
-        let node = Node::parse(&resolved, kind, 0)?;
-        let has_status = resolved
-            .get("properties")
-            .is_some_and(|p| p.get("status").is_some());
-        let json_schema = schema::root_json_schema(&resolved, has_status);
-        let converted_us = t.elapsed().as_micros() as u64;
-        let validator = schema::build_validator(&json_schema)?;
         tracing::debug!(
             api_version,
             kind,
-            resolved_us,
-            converted_us,
-            total_us = t.elapsed().as_micros() as u64,
-            "built-in kind compiled"
+            us = t.elapsed().as_micros() as u64,
+            "built-in kind resolved"
         );
-        Ok(Compiled { node, validator })
+        Ok(resolved)
     }
 
     /// A schema with its `$ref`s replaced by what they name, recursively; a reference back to
@@ -653,6 +688,26 @@ impl Loaded {
         }
         Ok(Value::Object(out))
     }
+}
+
+/// The structural tree and validator of a kind's resolved schema.
+fn compile_resolved(api_version: &str, kind: &str, resolved: &Value) -> Result<Compiled, String> {
+    let t = std::time::Instant::now();
+    let node = Node::parse(resolved, kind, 0)?;
+    let has_status = resolved
+        .get("properties")
+        .is_some_and(|p| p.get("status").is_some());
+    let json_schema = schema::root_json_schema(resolved, has_status);
+    let converted_us = t.elapsed().as_micros() as u64;
+    let validator = schema::build_validator(&json_schema)?;
+    tracing::debug!(
+        api_version,
+        kind,
+        converted_us,
+        total_us = t.elapsed().as_micros() as u64,
+        "built-in kind compiled"
+    );
+    Ok(Compiled { node, validator })
 }
 
 fn gvk_matches(schema: &Value, group: &str, version: &str, kind: &str) -> bool {

@@ -14,7 +14,9 @@ INIT_PARAMS = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo"
 
 def server_env(crds_dir, log="info", extra=None):
     """Environment of a server: an empty CRD folder keeps the engine load instant."""
-    env = {"PATH": os.environ.get("PATH", ""), "TRAFFIC_ENGINEER_LOG": log, "TRAFFIC_ENGINEER_CRDS": str(crds_dir)}
+    # TRAFFIC_ENGINEER_NO_CACHE: never the user's load cache
+    env = {"PATH": os.environ.get("PATH", ""), "TRAFFIC_ENGINEER_LOG": log, "TRAFFIC_ENGINEER_CRDS": str(crds_dir),
+           "TRAFFIC_ENGINEER_NO_CACHE": "1"}
     env.update(extra or {})
     return env
 

@@ -34,7 +34,9 @@ EXPECTED_FILES = {
 
 def params(root, extra_env=None):
     env = {"TRAFFIC_ENGINEER_LOG": "debug", "PATH": os.environ.get("PATH", ""), "TRAFFIC_ENGINEER_CRDS": CRDS,
-           "TRAFFIC_ENGINEER_OPENAPI": OPENAPI}
+           "TRAFFIC_ENGINEER_OPENAPI": OPENAPI,
+           # never the user's load cache (tests/load_cache.rs tests it in a temporary folder)
+           "TRAFFIC_ENGINEER_NO_CACHE": "1"}
     env.update(extra_env or {})
     return StdioServerParameters(command=BIN, args=["serve", "--root", str(root)], env=env)
 
@@ -183,6 +185,7 @@ async def killed_session(root):
     """Kill -9 the server between two calls; a new server sees everything."""
     proc = await asyncio.create_subprocess_exec(
         BIN, "serve", "--root", str(root),
+        env=dict(os.environ, TRAFFIC_ENGINEER_NO_CACHE="1"),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
 
     async def rpc(msg):
