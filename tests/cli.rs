@@ -726,6 +726,23 @@ fn built_in_kinds_are_checked_or_said_not_checked() {
         // the pinned documents could be downloaded: then they were used
         assert!(!out.contains("builtin/not-checked"), "{out}");
     }
+    // a download that failed half-way (a folder without its SOURCES.txt) is not taken for the
+    // documents: the same answer as without it, never "no document in it"
+    let half = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(half.path().join("kubernetes-openapi")).unwrap();
+    let (code2, out2, err2) = run(cli(&["validate", "--crds", crds, f])
+        .env_remove("TRAFFIC_ENGINEER_OPENAPI")
+        .env("TRAFFIC_ENGINEER_CACHE", half.path()));
+    assert_eq!(code2, code, "{out2}{err2}");
+    assert!(
+        !err2.contains("no Kubernetes OpenAPI v3 document in it"),
+        "{err2}"
+    );
+    assert_eq!(
+        out2.contains("builtin/not-checked"),
+        out.contains("builtin/not-checked"),
+        "{out2}"
+    );
     // `crds fetch` from mirrors fills the cache with both, and validate then uses it
     let (code, out, err) = run(&mut cli(&[
         "crds",

@@ -87,7 +87,9 @@ impl Env {
         }
         if out.is_empty() {
             let cache = self.cache_dir();
-            if cache.is_dir() {
+            // a folder `crds fetch` completed (it writes SOURCES.txt last): the load cache
+            // alone, or an interrupted download, is not a source of CRDs
+            if cache.join(traffic_engineer::fetch::SOURCES_FILE).is_file() {
                 out.push(cache);
             }
         }
@@ -96,7 +98,9 @@ impl Env {
 
     /// The folder of Kubernetes' OpenAPI documents (the built-in kinds' schemas): `--openapi`,
     /// else `TRAFFIC_ENGINEER_OPENAPI`, else the cache's kubernetes-openapi folder when
-    /// `crds fetch` filled it. None: none is available (built-in kinds are then not checked).
+    /// `crds fetch` filled it (its SOURCES.txt, written last, is there: a download that failed
+    /// half-way leaves a folder without it). None: none is available (built-in kinds are then
+    /// not checked).
     pub fn openapi_source(&self, given: &args::CrdsArg) -> Option<PathBuf> {
         if let Some(p) = &given.openapi {
             return Some(p.clone());
@@ -104,7 +108,8 @@ impl Env {
         if let Some(p) = &self.openapi {
             return Some(PathBuf::from(p));
         }
-        Some(self.cache_dir().join(traffic_engineer::fetch::OPENAPI_DIR)).filter(|p| p.is_dir())
+        Some(self.cache_dir().join(traffic_engineer::fetch::OPENAPI_DIR))
+            .filter(|p| p.join(traffic_engineer::fetch::SOURCES_FILE).is_file())
     }
 
     /// The log filter: the variable's directive, else `default`. A directive that does not
