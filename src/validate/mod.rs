@@ -301,7 +301,8 @@ impl Validator {
         texts: &T,
         ctx: &refs::RefContext,
     ) -> Result<Report, ReadError> {
-        let results = self.check_all(texts)?;
+        let workers = workers(texts);
+        let results = self.check_all(texts, workers)?;
         let mut report = Report::default();
         let mut groups_without_crd: Vec<String> = Vec::new();
         let mut builtins_not_checked: Vec<String> = Vec::new();
@@ -324,7 +325,7 @@ impl Validator {
         }
         report
             .findings
-            .extend(reference_findings(texts, &facts, ctx)?);
+            .extend(reference_findings(texts, &facts, ctx, workers)?);
         report
             .findings
             .extend(self.coverage_findings(groups_without_crd));
@@ -349,40 +350,14 @@ impl Validator {
 
     /// Check every source, on as many threads as there are cores for a large input; the results
     /// are in source order whatever the threads did.
-    fn check_all<T: Texts + ?Sized>(&self, texts: &T) -> Result<Vec<SourceResult>, ReadError> {
-        let n = texts.len();
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let workers = if n < 2 || cores < 2 || texts.total_bytes() < PARALLEL_MIN_BYTES {
-            1
-        } else {
-            cores.min(n)
-        };
-        if workers == 1 {
-            return (0..n).map(|i| self.check_source(texts, i)).collect();
-        }
-        let next = AtomicUsize::new(0);
-        let mut done: Vec<(usize, Result<SourceResult, ReadError>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut mine = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            if i >= n {
-                                break mine;
-                            }
-                            mine.push((i, self.check_source(texts, i)));
-                        }
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        done.sort_by_key(|(i, _)| *i);
-        done.into_iter().map(|(_, r)| r).collect()
+    fn check_all<T: Texts + ?Sized>(
+        &self,
+        texts: &T,
+        workers: usize,
+    ) -> Result<Vec<SourceResult>, ReadError> {
+        in_order(texts.len(), workers, |i| self.check_source(texts, i))
+            .into_iter()
+            .collect()
     }
 
     /// YAML, schema, CEL, built-ins and semantics of one source; its documents are dropped.
@@ -646,12 +621,56 @@ fn shape_findings(v: &serde_json::Value) -> Vec<Finding> {
     found
 }
 
+/// How many threads to check `texts` on: one for a small input (starting threads costs more),
+/// else as many as there are cores (and sources).
+fn workers<T: Texts + ?Sized>(texts: &T) -> usize {
+    let n = texts.len();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if n < 2 || cores < 2 || texts.total_bytes() < PARALLEL_MIN_BYTES {
+        1
+    } else {
+        cores.min(n)
+    }
+}
+
+/// `f(0)`, ..., `f(n - 1)` on `workers` threads (on this one when 1), in index order whatever
+/// the threads did.
+fn in_order<R: Send>(n: usize, workers: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    if workers <= 1 || n < 2 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers.min(n))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break mine;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 /// The reference layer over the facts of every document; a finding is placed by parsing its
 /// source again (only sources with such a finding are read twice, one at a time).
 fn reference_findings<T: Texts + ?Sized>(
     texts: &T,
     facts: &[(Vec<usize>, refs::Facts)],
     ctx: &refs::RefContext,
+    workers: usize,
 ) -> Result<Vec<Finding>, ReadError> {
     // per fact: its source, its document in that source, the fact
     let total = facts.iter().map(|(_, fs)| fs.len()).sum();
@@ -662,26 +681,43 @@ fn reference_findings<T: Texts + ?Sized>(
         objs.extend(fs.iter());
     }
     let mut found = refs::check(&objs, ctx);
-    // placed source by source, so that one parsed source at a time is held; then back in the
-    // layer's order
-    let mut order: Vec<usize> = (0..found.len()).collect();
-    order.sort_by_key(|k| at[found[*k].0].0);
-    let mut parsed: Option<(usize, Vec<crate::yaml::YamlDoc>)> = None;
-    for k in order {
-        let (i, f) = &mut found[k];
-        let (si, di) = at[*i];
-        let resource = objs[*i].resource();
-        let name = texts.name(si);
-        if parsed.as_ref().is_none_or(|(p, _)| *p != si) {
-            let docs = crate::yaml::parse_documents(&texts.text(si)?).unwrap_or_default();
-            parsed = Some((si, docs));
-        }
-        let docs = parsed.as_ref().map_or(&[][..], |(_, d)| d.as_slice());
-        match docs.iter().find(|d| d.index == di) {
-            Some(doc) => place(f, &name, doc, Some(&resource)),
-            None => {
-                f.file = Some(name);
-                f.resource = Some(resource);
+    // the sources with a finding, each parsed again (on the cores, like the first pass) to
+    // place its findings; one parsed source per thread is held at a time
+    let mut by_source: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (k, (i, _)) in found.iter().enumerate() {
+        by_source.entry(at[*i].0).or_default().push(k);
+    }
+    let groups: Vec<(usize, Vec<usize>)> = by_source.into_iter().collect();
+    let placed = in_order(groups.len(), workers, |g| {
+        let (si, ks) = &groups[g];
+        let docs = crate::yaml::parse_documents(&texts.text(*si)?).unwrap_or_default();
+        Ok::<_, ReadError>(
+            ks.iter()
+                .map(|k| {
+                    let (i, f) = &found[*k];
+                    let di = at[*i].1;
+                    let pos = docs
+                        .iter()
+                        .find(|d| d.index == di)
+                        .map(|d| d.position(&f.path));
+                    (*k, pos)
+                })
+                .collect::<Vec<_>>(),
+        )
+    });
+    for group in placed {
+        for (k, pos) in group? {
+            let (i, f) = &mut found[k];
+            f.file = Some(texts.name(at[*i].0));
+            match pos {
+                Some((l, c)) => {
+                    f.line = Some(l);
+                    f.column = Some(c);
+                    if f.resource.is_none() {
+                        f.resource = Some(objs[*i].resource());
+                    }
+                }
+                None => f.resource = Some(objs[*i].resource()),
             }
         }
     }
