@@ -725,6 +725,15 @@ fn gvk_matches(schema: &Value, group: &str, version: &str, kind: &str) -> bool {
 
 /// Go's JSON decoder treats `null` as "not set" for every field of a built-in type: drop
 /// null members (recursively) before the schema sees the object.
+/// Whether a mapping anywhere in `v` has a null value ([`drop_nulls`] would change it).
+fn has_null_field(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.values().any(|x| x.is_null() || has_null_field(x)),
+        Value::Array(a) => a.iter().any(has_null_field),
+        _ => false,
+    }
+}
+
 fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
@@ -738,16 +747,23 @@ fn drop_nulls(v: &mut Value) {
 
 /// Check one built-in object against its compiled schema: ObjectMeta, then the schema.
 pub(crate) fn check(compiled: &Compiled, obj: &Value) -> Vec<Finding> {
-    let mut v = obj.clone();
-    drop_nulls(&mut v);
-    if let Value::Object(m) = &mut v {
-        // a client's status is ignored on create
-        m.shift_remove("status");
-    }
+    // a copy only when there is something to take out (most objects have neither)
+    let v: std::borrow::Cow<'_, Value> = if has_null_field(obj) || obj.get("status").is_some() {
+        let mut v = obj.clone();
+        drop_nulls(&mut v);
+        if let Value::Object(m) = &mut v {
+            // a client's status is ignored on create
+            m.shift_remove("status");
+        }
+        std::borrow::Cow::Owned(v)
+    } else {
+        std::borrow::Cow::Borrowed(obj)
+    };
+    let v = v.as_ref();
     let mut out = Vec::new();
-    check_metadata(&v, "", true, &mut out);
-    if !compiled.validator.is_valid(&v) {
-        for e in compiled.validator.iter_errors(&v) {
+    check_metadata(v, "", true, &mut out);
+    if !compiled.validator.is_valid(v) {
+        for e in compiled.validator.iter_errors(v) {
             schema::map_error(&e, &compiled.node, &mut out);
         }
     }
