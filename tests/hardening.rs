@@ -5,6 +5,10 @@
 //! fuzz runs (`fuzz/run.sh TARGET SECONDS`) and this test check exactly the same thing. Cases per
 //! property: `PROPTEST_CASES` (default 64 here; the whole file runs in well under a minute).
 
+#[path = "common/tree.rs"]
+mod tree;
+use tree::files_under;
+
 #[path = "../fuzz/src/checks.rs"]
 #[allow(dead_code)]
 mod checks;
@@ -19,22 +23,6 @@ use traffic_engineer::workspace::Stack;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files_under(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 // ---- replay: the repository's YAML corpus, golden files and every saved regression input ----

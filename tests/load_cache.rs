@@ -6,6 +6,9 @@
 
 #[allow(dead_code)] // validator(): not used here
 mod common;
+#[path = "common/tree.rs"]
+mod tree;
+use tree::files_under as files;
 #[path = "agreement/stacks.rs"]
 #[allow(dead_code)]
 mod stacks;
@@ -87,23 +90,6 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(&p, to.join(e.file_name())).unwrap();
         }
     }
-}
-
-/// Every file under a folder.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The cache's files of one kind (`crd-index`, `crd-schema`, `builtin`).
