@@ -10,11 +10,8 @@
 //! * Transition rules (using `oldSelf`) are compiled but skipped: there is no old object on create.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
@@ -49,16 +46,30 @@ const HINT_RULE_CHARS: usize = 400;
 #[derive(Debug)]
 pub(crate) struct Programs {
     slots: Vec<OnceLock<Result<CompiledRule, String>>>,
-    /// This tree's number in the process (never reused): the key of its verdicts in [`MEMO`].
-    id: u64,
+    /// The verdicts of a node's rules on the values met so far, by node and the value's hash
+    /// (see [`Verdict`]); shared by the threads, and dropped with the tree.
+    memo: RwLock<HashMap<MemoKey, Arc<[Verdict]>>>,
 }
 
 impl Programs {
     pub(crate) fn for_tree(root: &Node) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
         Programs {
             slots: (0..root.rule_count()).map(|_| OnceLock::new()).collect(),
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            memo: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn known(&self, key: &MemoKey) -> Option<Arc<[Verdict]>> {
+        // a poisoned lock (a panic elsewhere) only means evaluating again
+        self.memo.read().ok()?.get(key).cloned()
+    }
+
+    fn remember(&self, key: MemoKey, verdicts: Arc<[Verdict]>) {
+        if let Ok(mut m) = self.memo.write() {
+            if m.len() >= MEMO_LIMIT {
+                m.clear();
+            }
+            m.insert(key, verdicts);
         }
     }
 
@@ -414,9 +425,8 @@ impl<'f> Walker<'f> {
     ) -> Option<Box<dyn Val + 'a>> {
         // the node's rules on this value: reached before (no CEL value needed for them), or
         // to be evaluated once the value is built
-        let memo = (!node.rules.is_empty() && node.type_matches(v))
-            .then(|| memo_key(self.programs, node, v));
-        let known = memo.as_ref().and_then(memo_get);
+        let memo = (!node.rules.is_empty() && node.type_matches(v)).then(|| memo_key(node, v));
+        let known = memo.as_ref().and_then(|k| self.programs.known(k));
         let here = need || (memo.is_some() && known.is_none());
         let val: Option<Box<dyn Val + 'a>> = match v {
             Value::Object(map) => {
@@ -499,9 +509,9 @@ impl<'f> Walker<'f> {
         if let Some(verdicts) = known {
             self.emit(node, &verdicts);
         } else if let (Some(memo), Some(val)) = (memo, &val) {
-            let verdicts: Rc<[Verdict]> = self.evaluate(node, val.as_ref()).into();
+            let verdicts: Arc<[Verdict]> = self.evaluate(node, val.as_ref()).into();
             self.emit(node, &verdicts);
-            memo_put(memo, verdicts);
+            self.programs.remember(memo, verdicts);
         }
         if need { val } else { None }
     }
@@ -745,30 +755,22 @@ enum Verdict {
     },
 }
 
-/// Verdicts kept per thread at most; the table is emptied when full.
+/// Verdicts kept per compiled tree at most; the table is emptied when full.
 const MEMO_LIMIT: usize = 16 * 1024;
 
-/// (tree, node, 128-bit hash of the value) of a node's rules on one value.
-type MemoKey = (u64, usize, u128);
+/// (node: the number of its first rule, 128-bit hash of the value): stacks repeat the same
+/// small values (a path match, a backendRef, a rate-limit rule) many times, and evaluating CEL
+/// costs far more than hashing the value.
+type MemoKey = (usize, u128);
 
-thread_local! {
-    /// The verdicts of the rules of a schema node on a value, by the value's hash: stacks
-    /// repeat the same small values (a path match, a backendRef, a rate-limit rule) many
-    /// times, and evaluating CEL costs far more than hashing the value. Keyed by the tree's
-    /// process-unique number, so a tree freed and another built at the same address never
-    /// share verdicts.
-    static MEMO: RefCell<HashMap<MemoKey, Rc<[Verdict]>>> = RefCell::new(HashMap::new());
-}
-
-fn memo_key(programs: &Programs, node: &Node, v: &Value) -> MemoKey {
+fn memo_key(node: &Node, v: &Value) -> MemoKey {
     // SipHash-1-3 with 128-bit output (the `siphasher` crate, already in the tree through
-    // jsonschema's dependencies): two values colliding is as likely as a random 128-bit match
+    // phf): two values colliding is as likely as a random 128-bit match
     let mut h =
         siphasher::sip128::SipHasher13::new_with_keys(0x7472_6166_6669_6321, 0x6365_6c2d_6d65_6d6f);
     hash_value(v, &mut h);
     let node_id = node.rules.first().map_or(usize::MAX, |r| r.id);
     (
-        programs.id,
         node_id,
         siphasher::sip128::Hasher128::finish128(&h).as_u128(),
     )
@@ -814,20 +816,6 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
             }
         }
     }
-}
-
-fn memo_get(key: &MemoKey) -> Option<Rc<[Verdict]>> {
-    MEMO.with(|m| m.borrow().get(key).cloned())
-}
-
-fn memo_put(key: MemoKey, verdicts: Rc<[Verdict]>) {
-    MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= MEMO_LIMIT {
-            m.clear();
-        }
-        m.insert(key, verdicts);
-    });
 }
 
 fn key<'a>(k: Cow<'a, str>) -> CelMapKey<'a> {
