@@ -275,6 +275,11 @@ mod tests {
         e.crds = None;
         let dir = tempfile::tempdir().unwrap();
         e.cache = Some(dir.path().into());
+        // a cache folder holding no completed fetch (only the load cache, or a download that
+        // failed half-way) is no source
+        std::fs::create_dir(dir.path().join("load-cache")).unwrap();
+        assert!(e.crd_sources(&none).is_empty());
+        std::fs::write(dir.path().join(traffic_engineer::fetch::SOURCES_FILE), "").unwrap();
         assert_eq!(e.crd_sources(&none), [dir.path().to_path_buf()]);
         e.cache = Some(dir.path().join("missing").into());
         assert!(e.crd_sources(&none).is_empty());
@@ -294,6 +299,9 @@ mod tests {
         assert_eq!(e.openapi_source(&none), None);
         let cached = dir.path().join(traffic_engineer::fetch::OPENAPI_DIR);
         std::fs::create_dir(&cached).unwrap();
+        // the folder of a download that failed half-way: none either
+        assert_eq!(e.openapi_source(&none), None);
+        std::fs::write(cached.join(traffic_engineer::fetch::SOURCES_FILE), "").unwrap();
         assert_eq!(e.openapi_source(&none), Some(cached));
         e.openapi = Some("/from/env".into());
         assert_eq!(e.openapi_source(&none), Some("/from/env".into()));
