@@ -165,6 +165,11 @@ pub enum Command {
 }
 
 impl Config {
+    /// Whether the command is the long-lived MCP server (the others end when their work is done).
+    pub fn is_server(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+
     /// Resolve the parsed arguments against the environment. Errors are usage errors.
     pub fn from_args(args: Args, env: &Env) -> anyhow::Result<Config> {
         let command = match args.command {
