@@ -369,22 +369,20 @@ impl CrdCatalog {
             }
             _ => None,
         };
-        let Some((folder, name, stamp)) = folder else {
-            let text = std::fs::read_to_string(path).map_err(|source| CrdError::Io {
+        let read = || {
+            std::fs::read_to_string(path).map_err(|source| CrdError::Io {
                 path: path.to_path_buf(),
                 source,
-            })?;
-            return self.add_yaml_str(&text, &origin);
+            })
+        };
+        let Some((folder, name, stamp)) = folder else {
+            return self.add_yaml_str(&read()?, &origin);
         };
         let added = if let Some(entry) = folder.get(name, stamp) {
             let parsed = from_entry(&entry, folder, name, path, &origin);
             self.insert(parsed)
         } else {
-            let text = std::fs::read_to_string(path).map_err(|source| CrdError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let mut parsed = parse_stream(&text, &origin)?;
+            let mut parsed = parse_stream(&read()?, &origin)?;
             folder.put(name, entry_of(&parsed, stamp));
             for (c, (_, crd)) in parsed.iter_mut().enumerate() {
                 for (v, ver) in crd.versions.iter_mut().enumerate() {
