@@ -109,6 +109,7 @@ fn hostile_string() -> impl Strategy<Value = String> {
         "[a-z0-9-]{1,70}",
         "[a-z0-9.*-]{1,30}",
         "\\PC{0,40}",
+        "\\PC{40,70}",
         ".{0,40}",
         proptest::collection::vec(
             prop_oneof![
@@ -246,6 +247,36 @@ proptest! {
     fn arbitrary_bytes_never_panic_the_loader(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         checks::yaml_validate(&bytes);
         checks::tool_args(&bytes);
+    }
+}
+
+/// Names derived from a refused one (`<namespace>-gateway`, then `<gateway>-https-redirect`
+/// cut to 63 bytes) are built before the refusal is reported: a cut inside a multi-byte
+/// character once panicked there (CI, stop 19). Every tool and name field, every cut offset.
+#[test]
+fn long_names_of_wide_characters_are_refused_not_cut_mid_character() {
+    let fields = [
+        "namespace",
+        "gateway",
+        "name",
+        "target_name",
+        "policy_name",
+        "secret_name",
+        "issuer_name",
+        "deployment",
+        "route",
+        "tls_secret",
+        "gateway_class",
+    ];
+    for pad in 0..4 {
+        let value = format!("{}{}", "a".repeat(pad), "\u{16b91}".repeat(17));
+        for tool in 0..checks::TOOLS.len() - 1 {
+            for field in fields {
+                let mut args = Map::new();
+                args.insert(field.to_string(), Value::String(value.clone()));
+                checks::tool_call(tool, args);
+            }
+        }
     }
 }
 

@@ -28,12 +28,22 @@ pub const HTTP_PORT: u16 = 80;
 pub const HTTPS_PORT: u16 = 443;
 /// The TLS Secret of a gateway: `<gateway>-tls`.
 pub fn tls_secret(gateway: &str) -> String {
-    let s = format!("{gateway}-tls");
-    if s.len() <= 63 {
-        s
-    } else {
-        format!("{}-tls", &gateway[..59].trim_end_matches('-'))
+    suffixed(gateway, "-tls")
+}
+
+/// `<base><suffix>`, with `base` cut so that the whole stays within a DNS label's 63 bytes
+/// (and without a dangling '-'). The cut falls on a character boundary: a name that is not a
+/// DNS label is refused by the caller, but it still reaches here first and must not panic.
+fn suffixed(base: &str, suffix: &str) -> String {
+    const MAX: usize = 63;
+    if base.len() + suffix.len() <= MAX {
+        return format!("{base}{suffix}");
     }
+    let mut end = MAX.saturating_sub(suffix.len()).min(base.len());
+    while !base.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", base[..end].trim_end_matches('-'))
 }
 pub const PATH_PREFIX: &str = "/";
 pub const BACKEND_WEIGHT: u32 = 1;
@@ -78,22 +88,12 @@ pub fn security_policy_name(target: &str) -> String {
 /// Name of the self-signed issuer the stack creates when asked: named after the stack's
 /// namespace, so that a cluster-scoped one never takes a generic name another team uses.
 pub fn self_signed_issuer(namespace: &str) -> String {
-    let n = format!("{namespace}-selfsigned");
-    if n.len() > 63 {
-        format!("{}-selfsigned", &namespace[..52].trim_end_matches('-'))
-    } else {
-        n
-    }
+    suffixed(namespace, "-selfsigned")
 }
 
 /// Name of the HTTP->HTTPS redirect route of a gateway.
 pub fn redirect_route(gateway: &str) -> String {
-    let n = format!("{gateway}-https-redirect");
-    if n.len() > 63 {
-        format!("{}-https-redirect", &gateway[..48].trim_end_matches('-'))
-    } else {
-        n
-    }
+    suffixed(gateway, "-https-redirect")
 }
 
 /// Label put on every object the stack creates, so a later call can tell its own objects from
@@ -120,16 +120,52 @@ pub mod llm {
 
 /// Name of a gateway's LLM route: `<gateway>-llm`.
 pub fn llm_route_name(gateway: &str) -> String {
-    let n = format!("{gateway}-llm");
-    if n.len() > 63 {
-        format!("{}-llm", &gateway[..59].trim_end_matches('-'))
-    } else {
-        n
-    }
+    suffixed(gateway, "-llm")
 }
 
 /// Name of the BackendSecurityPolicy of an LLM backend: `<backend>-key`.
 pub fn llm_key_policy_name(backend: &str) -> String {
     let n = format!("{backend}-key");
     if n.len() > 63 { backend.to_string() } else { n }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_names_stay_within_a_label_and_never_split_a_character() {
+        let long = "a".repeat(70);
+        let dashed = format!("{}-{}", "b".repeat(47), "c".repeat(20));
+        // 4-byte characters put a boundary 1..3 bytes before every cut point.
+        let wide = "\u{16b91}".repeat(20);
+        let cases: &[(fn(&str) -> String, &str, &str, &str)] = &[
+            (tls_secret, "api", "-tls", "api-tls"),
+            (self_signed_issuer, "shop", "-selfsigned", "shop-selfsigned"),
+            (
+                redirect_route,
+                "web",
+                "-https-redirect",
+                "web-https-redirect",
+            ),
+            (llm_route_name, "ai", "-llm", "ai-llm"),
+        ];
+        for &(f, short, suffix, want) in cases {
+            assert_eq!(f(short), want);
+            for base in [long.as_str(), dashed.as_str(), wide.as_str()] {
+                let n = f(base);
+                assert!(n.len() <= 63, "{n:?} is {} bytes", n.len());
+                assert!(n.ends_with(suffix), "{n:?}");
+                let stem = &n[..n.len() - suffix.len()];
+                assert!(
+                    base.starts_with(stem) && !stem.ends_with('-'),
+                    "{n:?} from {base:?}"
+                );
+                assert!(
+                    stem.len() + 4 > 63 - suffix.len(),
+                    "{n:?} was cut more than needed"
+                );
+            }
+        }
+    }
 }
