@@ -139,7 +139,8 @@ mod tests {
         let dashed = format!("{}-{}", "b".repeat(47), "c".repeat(20));
         // 4-byte characters put a boundary 1..3 bytes before every cut point.
         let wide = "\u{16b91}".repeat(20);
-        let cases: &[(fn(&str) -> String, &str, &str, &str)] = &[
+        type Case = (fn(&str) -> String, &'static str, &'static str, &'static str);
+        let cases: &[Case] = &[
             (tls_secret, "api", "-tls", "api-tls"),
             (self_signed_issuer, "shop", "-selfsigned", "shop-selfsigned"),
             (
