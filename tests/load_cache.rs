@@ -92,7 +92,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The cache's files of one kind (`crd-index`, `crd-schema`, `builtin`).
+/// The cache's files of one kind (`crd-index`, `crd-schema`, `crd-cel`, `builtin`).
 fn cached(env: &Env, kind: &str) -> Vec<PathBuf> {
     files(&env.load_cache().join(kind))
 }
@@ -130,6 +130,11 @@ fn cold_warm_and_uncached_runs_give_the_same_report() {
         assert_eq!(cold, reference, "{name}: the run that fills the cache");
         assert!(!cached(&env, "crd-index").is_empty(), "{name}: no index");
         assert!(!cached(&env, "crd-schema").is_empty(), "{name}: no schema");
+        assert_eq!(
+            cached(&env, "crd-cel").len(),
+            cached(&env, "crd-schema").len(),
+            "{name}: a CEL tree set beside every schema"
+        );
         let warm = env.validate(&root, &[]);
         assert_eq!(warm, reference, "{name}: the run that reads the cache");
         if name == "tenants" {
@@ -221,6 +226,15 @@ fn a_corrupt_cache_file_is_ignored_and_written_again() {
     assert_eq!(env.validate(&root, &[]), reference);
     for f in files(&env.load_cache()) {
         let text = std::fs::read(&f).unwrap();
+        if f.extension().is_some_and(|e| e == "bin") {
+            // CEL trees: the codec's own format (src/validate/cel_ast.rs)
+            assert!(
+                text.starts_with(b"traffic-engineer cel ast "),
+                "{} not written again",
+                f.display()
+            );
+            continue;
+        }
         let v: serde_json::Value = serde_json::from_slice(&text)
             .unwrap_or_else(|e| panic!("{} not written again: {e}", f.display()));
         assert!(v.is_object(), "{}", f.display());

@@ -2,7 +2,7 @@
 //! between runs, so that a warm `validate` neither reads nor skims the CRD texts (8.5 MB for the
 //! pinned set) nor reads a 2 MB OpenAPI document for one built-in kind.
 //!
-//! What is kept, as JSON files under the folder the caller gives (the validator reads no
+//! What is kept, as files under the folder the caller gives (the validator reads no
 //! environment variable: the CLI resolves the folder, `src/cli/config.rs`):
 //! - `crd-index/<h>.json`, one per CRD folder: for each CRD file (by name) its stamp and what the
 //!   skim and the skeleton parse found in it (group, kind, name, and per version: served,
@@ -10,6 +10,9 @@
 //! - `crd-schema/<h>.json`, one per CRD version, written when the kind is first checked: its
 //!   `openAPIV3Schema`, parsed (serde_json reads JSON several times faster than the YAML path),
 //!   without the `description`s no check reads ([`prune`]);
+//! - `crd-cel/<h>.bin`, beside each `crd-schema` entry: the syntax trees of every CEL rule and
+//!   messageExpression of that version, parsed once (`crate::validate::cel_ast`; parsing is
+//!   most of what compiling a rule costs);
 //! - `builtin/<h>.json`, one per built-in kind: its schema with every `$ref` resolved.
 //!
 //! `<h>` is a SHA-256 of the [`FORMAT`] number, the tool's version and the source's canonical
@@ -35,7 +38,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Raised whenever what is stored, or how it is read, changes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 /// The tool's version: a new release never reads an older one's files.
 const TOOL: &str = env!("CARGO_PKG_VERSION");
 /// The cache's folder name under the project's cache folder (the CLI's choice; the CRD loader
@@ -44,6 +47,7 @@ pub const DIR_NAME: &str = "load-cache";
 
 const CRD_INDEX: &str = "crd-index";
 const CRD_SCHEMA: &str = "crd-schema";
+const CRD_CEL: &str = "crd-cel";
 const BUILTIN: &str = "builtin";
 
 /// A persistent cache of loaded CRD indexes and parsed schemas, in a folder. Cheap to clone.
@@ -89,7 +93,8 @@ impl LoadCache {
         h.update(key.as_bytes());
         let digest = h.finalize();
         let name: String = digest[..20].iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(sub).join(format!("{name}.json"))
+        let ext = if sub == CRD_CEL { "bin" } else { "json" };
+        self.dir.join(sub).join(format!("{name}.{ext}"))
     }
 
     fn read<T: DeserializeOwned>(&self, sub: &str, key: &str) -> Option<T> {
@@ -106,7 +111,10 @@ impl LoadCache {
 
     fn write<T: Serialize + ?Sized>(&self, sub: &str, key: &str, value: &T) {
         let path = self.file(sub, key);
-        if let Err(e) = write_atomic(&path, value) {
+        let written = serde_json::to_vec(value)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| write_atomic(&path, &bytes));
+        if let Err(e) = written {
             tracing::debug!(file = %path.display(), error = %e, "load cache: not written");
         }
     }
@@ -119,6 +127,19 @@ impl LoadCache {
     pub(crate) fn read_schema(&self, sub: SchemaKind, key: &str) -> Option<Value> {
         self.read::<Value>(sub.folder(), key)
             .filter(Value::is_object)
+    }
+
+    /// The bytes stored beside the CRD schema `key` (the format is the caller's: the cache
+    /// only keeps them; `crate::validate::cel_ast` checks what it reads).
+    pub(crate) fn read_crd_cel(&self, key: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.file(CRD_CEL, key)).ok()
+    }
+
+    pub(crate) fn write_crd_cel(&self, key: &str, bytes: &[u8]) {
+        let path = self.file(CRD_CEL, key);
+        if let Err(e) = write_atomic(&path, bytes) {
+            tracing::debug!(file = %path.display(), error = %e, "load cache: not written");
+        }
     }
 
     /// Store a schema, without its `description`s (see [`prune`]).
@@ -167,16 +188,15 @@ fn prune(v: &mut Value) {
     }
 }
 
-/// Serialize to a temporary file beside `path`, then rename it over `path`.
-fn write_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> std::io::Result<()> {
+/// Write to a temporary file beside `path`, then rename it over `path`.
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
-        .suffix(".json")
+        .suffix(".part")
         .tempfile_in(dir)?;
-    tmp.write_all(&bytes)?;
+    tmp.write_all(bytes)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -284,8 +304,9 @@ impl Folder {
     fn remove_schemas(&self, name: &str, old: &FileEntry) {
         for (c, crd) in old.crds.iter().enumerate() {
             for v in 0..crd.versions.len() {
-                self.cache
-                    .remove(CRD_SCHEMA, &self.schema_key(name, old.stamp, c, v));
+                let key = self.schema_key(name, old.stamp, c, v);
+                self.cache.remove(CRD_SCHEMA, &key);
+                self.cache.remove(CRD_CEL, &key);
             }
         }
     }

@@ -24,6 +24,7 @@ use cel::context::VariableResolver;
 use cel::{Context, Env, ExecutionError};
 use serde_json::Value;
 
+use crate::validate::cel_ast::Parsed;
 use crate::validate::finding::Finding;
 use crate::validate::meta::{check_metadata, is_dns1123_label, is_dns1123_subdomain};
 use crate::validate::structural::{ListType, Node, RuleSpec, Ty};
@@ -46,6 +47,8 @@ const HINT_RULE_CHARS: usize = 400;
 #[derive(Debug)]
 pub(crate) struct Programs {
     slots: Vec<OnceLock<Result<CompiledRule, String>>>,
+    /// Rules parsed by an earlier process, from the load cache (see [`crate::validate::cel_ast`]).
+    parsed: Option<Parsed>,
     /// The verdicts of a node's rules on the values met so far, by node and the value's hash
     /// (see [`Verdict`]); shared by the threads, and dropped with the tree.
     memo: RwLock<HashMap<MemoKey, Arc<[Verdict]>>>,
@@ -55,8 +58,44 @@ impl Programs {
     pub(crate) fn for_tree(root: &Node) -> Self {
         Programs {
             slots: (0..root.rule_count()).map(|_| OnceLock::new()).collect(),
+            parsed: None,
             memo: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Programs whose rules are taken from `parsed` where it holds them (parsed otherwise).
+    pub(crate) fn with_parsed(root: &Node, parsed: Parsed) -> Self {
+        Programs {
+            parsed: Some(parsed),
+            ..Programs::for_tree(root)
+        }
+    }
+
+    /// Programs with every rule of the tree compiled now, and the parsed trees, for the load
+    /// cache to keep: what a first use of a kind pays so that later processes parse nothing.
+    pub(crate) fn parse_all(root: &Node) -> (Self, Parsed) {
+        let programs = Programs::for_tree(root);
+        let mut trees: Vec<(String, IdedExpr)> = Vec::new();
+        let mut each = |rule: &RuleSpec| {
+            let mut parse_kept = |source: &str| {
+                let e = parse_raw(source)?;
+                trees.push((source.to_string(), e.clone()));
+                Ok::<_, String>(e)
+            };
+            let compiled = parse_kept(&rule.rule).map(|expr| {
+                let message_expr = rule
+                    .message_expression
+                    .as_deref()
+                    .and_then(|m| parse_kept(m).ok());
+                compiled_rule(expr, message_expr)
+            });
+            if let Some(slot) = programs.slots.get(rule.id) {
+                let _ = slot.set(compiled);
+            }
+        };
+        for_each_rule(root, &mut each);
+        let parsed = Parsed::from_trees(trees.iter().map(|(s, e)| (s.as_str(), e)));
+        (programs, parsed)
     }
 
     fn known(&self, key: &MemoKey) -> Option<Arc<[Verdict]>> {
@@ -77,7 +116,7 @@ impl Programs {
     pub(crate) fn compiled(&self, rule: &RuleSpec) -> Result<&CompiledRule, &str> {
         match self.slots.get(rule.id) {
             Some(slot) => slot
-                .get_or_init(|| compile_rule(rule))
+                .get_or_init(|| compile_rule(rule, self.parsed.as_ref()))
                 .as_ref()
                 .map_err(String::as_str),
             None => Err("the rule is not part of this schema"),
@@ -105,27 +144,52 @@ impl CompiledRule {
     }
 }
 
-fn parse(source: &str) -> Result<IdedExpr, String> {
-    let env = env()?;
-    let mut expr = env.parser().parse(source).map_err(|e| e.to_string())?;
-    rewrite_matches(&mut expr, 0);
-    Ok(expr)
+/// The parser's tree of `source`, as the load cache keeps it (before [`rewrite_matches`]).
+fn parse_raw(source: &str) -> Result<IdedExpr, String> {
+    env()?.parser().parse(source).map_err(|e| e.to_string())
 }
 
-fn compile_rule(rule: &RuleSpec) -> Result<CompiledRule, String> {
-    let expr = parse(&rule.rule)?;
-    let transition = expr.references().has_variable("oldSelf");
+fn compile_rule(rule: &RuleSpec, parsed: Option<&Parsed>) -> Result<CompiledRule, String> {
+    let tree = |source: &str| match parsed.and_then(|p| p.tree(source)) {
+        Some(e) => Ok(e),
+        None => parse_raw(source),
+    };
+    let expr = tree(&rule.rule)?;
     // A messageExpression that does not compile falls back to `message`, as on the server
     // (where such a CRD would not have been accepted in the first place).
     let message_expr = rule
         .message_expression
         .as_deref()
-        .and_then(|m| parse(m).ok());
-    Ok(CompiledRule {
+        .and_then(|m| tree(m).ok());
+    Ok(compiled_rule(expr, message_expr))
+}
+
+fn compiled_rule(mut expr: IdedExpr, message_expr: Option<IdedExpr>) -> CompiledRule {
+    rewrite_matches(&mut expr, 0);
+    let message_expr = message_expr.map(|mut m| {
+        rewrite_matches(&mut m, 0);
+        m
+    });
+    let transition = expr.references().has_variable("oldSelf");
+    CompiledRule {
         expr,
         message_expr,
         transition,
-    })
+    }
+}
+
+/// Every rule of a tree (the tree's depth is bounded by the structural parser).
+fn for_each_rule<'n>(node: &'n Node, f: &mut impl FnMut(&'n RuleSpec)) {
+    node.rules.iter().for_each(&mut *f);
+    for child in node.properties.values() {
+        for_each_rule(child, f);
+    }
+    for child in [node.additional.as_deref(), node.items.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        for_each_rule(child, f);
+    }
 }
 
 /// Rename `matches` calls so they reach the cached implementation.
@@ -968,6 +1032,55 @@ mod tests {
         let mut out = Vec::new();
         Walker::new(&mut out, &[], &programs).run(&value, &node);
         out
+    }
+
+    /// Trees from the load cache stand in for parsing, message expressions included, and
+    /// [`Programs::parse_all`] gives the same verdicts as parsing on use and a set that holds
+    /// every rule.
+    #[test]
+    fn cached_trees_are_used_and_parse_all_agrees_with_parsing_on_use() {
+        let schema = json!({"type": "object", "properties": {"n": {"type": "integer",
+            "x-kubernetes-validations": [
+                {"rule": "self > 1", "messageExpression": "'n is ' + string(self)"},
+                {"rule": "self != 7", "message": "not seven"}]}}});
+        let node = Node::parse(&schema, "", 0).unwrap();
+        let run = |programs: &Programs, value: Value| {
+            let mut out = Vec::new();
+            Walker::new(&mut out, &[], programs).run(&value, &node);
+            out.iter().map(|f| f.message.clone()).collect::<Vec<_>>()
+        };
+        // a set whose "self > 1" is really "self > 100", and whose message says otherwise
+        let stand_in = [
+            ("self > 1", parse_raw("self > 100").unwrap()),
+            (
+                "'n is ' + string(self)",
+                parse_raw("'cached: ' + string(self)").unwrap(),
+            ),
+        ];
+        let cached = Programs::with_parsed(
+            &node,
+            Parsed::from_trees(stand_in.iter().map(|(s, e)| (*s, e))),
+        );
+        assert_eq!(
+            run(&cached, json!({"n": 50})),
+            vec!["cached: 50".to_string()]
+        );
+        assert_eq!(
+            run(&cached, json!({"n": 7})),
+            vec!["cached: 7".to_string(), "not seven".to_string()]
+        );
+
+        let (eager, parsed) = Programs::parse_all(&node);
+        assert_eq!(parsed.len(), 3, "two rules and a message expression");
+        let lazy = Programs::for_tree(&node);
+        let from_bytes =
+            Programs::with_parsed(&node, Parsed::from_bytes(&parsed.to_bytes()).unwrap());
+        for v in [json!({"n": 0}), json!({"n": 7}), json!({"n": 50})] {
+            let want = run(&lazy, v.clone());
+            assert_eq!(run(&eager, v.clone()), want, "{v}");
+            assert_eq!(run(&from_bytes, v.clone()), want, "{v}");
+        }
+        assert_eq!(run(&lazy, json!({"n": 0})), vec!["n is 0".to_string()]);
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::validate::cache::{
     CrdEntry, FileEntry, Folder, LoadCache, SchemaKind, Stamp, VersionEntry,
 };
 use crate::validate::cel::{Programs, Walker};
+use crate::validate::cel_ast::Parsed;
 use crate::validate::finding::{Finding, ResourceRef};
 use crate::validate::meta::check_metadata;
 use crate::validate::schema;
@@ -195,7 +196,22 @@ impl CrdVersion {
                 let node = Node::parse(&raw, "openAPIV3Schema", 0)?;
                 let json_schema = schema::root_json_schema(&raw, self.status_subresource);
                 let validator = schema::build_validator(&json_schema)?;
-                let programs = Programs::for_tree(&node);
+                // Rules parsed by an earlier process when the cache has them; without a cache,
+                // each rule is parsed on first use; with one that lacks them, all are parsed
+                // now, once, and kept.
+                let programs = match &self.cached {
+                    None => Programs::for_tree(&node),
+                    Some((cache, key)) => {
+                        match cache.read_crd_cel(key).and_then(|b| Parsed::from_bytes(&b)) {
+                            Some(parsed) => Programs::with_parsed(&node, parsed),
+                            None => {
+                                let (programs, parsed) = Programs::parse_all(&node);
+                                cache.write_crd_cel(key, &parsed.to_bytes());
+                                programs
+                            }
+                        }
+                    }
+                };
                 Ok(Compiled {
                     node,
                     validator,

@@ -17,6 +17,7 @@ pub mod ai_gateway;
 pub mod builtin;
 pub mod cache;
 mod cel;
+mod cel_ast;
 pub mod crds;
 pub mod finding;
 mod meta;
