@@ -155,12 +155,9 @@ impl Positions {
     }
 
     /// Number of recorded nodes.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 
     /// Every recorded position, in document order.
@@ -169,8 +166,9 @@ impl Positions {
     }
 
     /// Every recorded pointer with its position, in document order (builds a string per node:
-    /// for tests and diagnostics, not for lookups).
-    pub fn pointers(&self) -> Vec<(String, (usize, usize))> {
+    /// for tests, not for lookups).
+    #[cfg(test)]
+    fn pointers(&self) -> Vec<(String, (usize, usize))> {
         let mut out = Vec::with_capacity(self.nodes.len());
         // (end of subtree, pointer length before this node's segment)
         let mut open: Vec<(usize, usize)> = Vec::new();

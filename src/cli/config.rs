@@ -206,15 +206,14 @@ pub fn load_validator(
     load_cache: Option<&Path>,
 ) -> anyhow::Result<traffic_engineer::validate::Validator> {
     let t = std::time::Instant::now();
-    let cache = load_cache.map(traffic_engineer::validate::LoadCache::new);
-    let mut v = traffic_engineer::validate::Validator::load_cached(paths, cache.clone())
-        .context("loading CRDs")?;
-    if let Some(dir) = openapi {
-        let b = traffic_engineer::validate::BuiltinCatalog::load_dir(dir).context(
+    use traffic_engineer::validate::{LoadCache, LoadError, Validator};
+    let cache = load_cache.map(LoadCache::new);
+    let v = Validator::load_sources(paths, openapi, cache).map_err(|e| match e {
+        LoadError::Crds(e) => anyhow::Error::new(e).context("loading CRDs"),
+        LoadError::OpenApi(e) => anyhow::Error::new(e).context(
             "indexing the Kubernetes OpenAPI documents (--openapi / TRAFFIC_ENGINEER_OPENAPI)",
-        )?;
-        v = v.with_builtins(b.with_cache(cache));
-    }
+        ),
+    })?;
     tracing::info!(
         crds = v.crd_count(),
         openapi = v.builtins().map(|b| b.origin().to_string()),

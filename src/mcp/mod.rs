@@ -25,7 +25,7 @@ use crate::generate::params::{
     ScaledObjectParams, TlsParams, ValidateParams, VerifyParams, parse_args,
 };
 use crate::generate::{self, GenerateError, Plan, Snapshot};
-use crate::validate::Validator;
+use crate::validate::{LoadError, Validator};
 use crate::workspace::{Action, Stack, WorkspaceError, Written};
 
 use rmcp::model::LoggingLevel as LogLevel;
@@ -444,16 +444,14 @@ impl TrafficServer {
             .get_or_init(|| async move {
                 let t = std::time::Instant::now();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    let v = Validator::load_cached(&paths, cache.clone())
-                        .map_err(|e| format!("could not load CRDs: {e}"))?;
-                    match openapi.as_ref() {
-                        None => Ok(v),
-                        Some(dir) => crate::validate::BuiltinCatalog::load_dir(dir)
-                            .map(|b| v.with_builtins(b.with_cache(cache)))
-                            .map_err(|e| {
+                    Validator::load_sources(&paths, openapi.as_deref(), cache).map_err(
+                        |e| match e {
+                            LoadError::Crds(e) => format!("could not load CRDs: {e}"),
+                            LoadError::OpenApi(e) => {
                                 format!("could not index the Kubernetes OpenAPI documents: {e}")
-                            }),
-                    }
+                            }
+                        },
+                    )
                 })
                 .await
                 .map_err(|e| format!("CRD loading failed: {e}"))

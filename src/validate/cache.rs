@@ -26,6 +26,7 @@
 //! mtime is set back) looks unchanged; `--no-cache` / `TRAFFIC_ENGINEER_NO_CACHE=1` read
 //! everything afresh.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -123,8 +124,23 @@ impl LoadCache {
         let _ = std::fs::remove_file(self.file(sub, key));
     }
 
+    /// The schema stored under `key`; else the one `make` gives, stored for the next run.
+    pub(crate) fn schema_or<'v, E>(
+        &self,
+        sub: SchemaKind,
+        key: &str,
+        make: impl FnOnce() -> Result<Cow<'v, Value>, E>,
+    ) -> Result<Cow<'v, Value>, E> {
+        if let Some(v) = self.read_schema(sub, key) {
+            return Ok(Cow::Owned(v));
+        }
+        let v = make()?;
+        self.write_schema(sub, key, &v);
+        Ok(v)
+    }
+
     /// A schema stored under `key` (an object, or nothing).
-    pub(crate) fn read_schema(&self, sub: SchemaKind, key: &str) -> Option<Value> {
+    fn read_schema(&self, sub: SchemaKind, key: &str) -> Option<Value> {
         self.read::<Value>(sub.folder(), key)
             .filter(Value::is_object)
     }
@@ -143,7 +159,7 @@ impl LoadCache {
     }
 
     /// Store a schema, without its `description`s (see [`prune`]).
-    pub(crate) fn write_schema(&self, sub: SchemaKind, key: &str, schema: &Value) {
+    fn write_schema(&self, sub: SchemaKind, key: &str, schema: &Value) {
         let mut pruned = schema.clone();
         prune(&mut pruned);
         self.write(sub.folder(), key, &pruned)
@@ -215,7 +231,7 @@ pub(crate) fn builtin_key(doc: &Path, api_version: &str, kind: &str) -> Option<S
     ))
 }
 
-/// One CRD version, as the index keeps it.
+/// One CRD version, as the index keeps it and the catalogue holds it (all but its schema).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct VersionEntry {
     pub name: String,
@@ -356,6 +372,13 @@ impl Folder {
 mod tests {
     use super::*;
 
+    /// A cache in a temporary folder (kept while the first value lives).
+    fn temp_cache() -> (tempfile::TempDir, LoadCache) {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LoadCache::new(dir.path());
+        (dir, cache)
+    }
+
     fn entry(len: u64) -> FileEntry {
         FileEntry {
             stamp: Stamp { len, mtime_ns: 7 },
@@ -376,9 +399,8 @@ mod tests {
 
     #[test]
     fn a_folder_index_round_trips_and_a_changed_stamp_misses() {
-        let cache_dir = tempfile::tempdir().unwrap();
+        let (_dir, cache) = temp_cache();
         let crds = tempfile::tempdir().unwrap();
-        let cache = LoadCache::new(cache_dir.path());
         let mut f = Folder::open(&cache, crds.path()).unwrap();
         assert!(f.get("a.yaml", entry(1).stamp).is_none());
         f.put("a.yaml", entry(1));
@@ -406,8 +428,7 @@ mod tests {
 
     #[test]
     fn corrupt_or_foreign_files_are_ignored() {
-        let cache_dir = tempfile::tempdir().unwrap();
-        let cache = LoadCache::new(cache_dir.path());
+        let (_dir, cache) = temp_cache();
         cache.write_schema(SchemaKind::Builtin, "k", &serde_json::json!({"a": 1}));
         let path = cache.file(BUILTIN, "k");
         std::fs::write(&path, "{\"a\": ").unwrap();
@@ -431,8 +452,7 @@ mod tests {
 
     #[test]
     fn descriptions_of_schemas_are_dropped_and_nothing_else() {
-        let cache_dir = tempfile::tempdir().unwrap();
-        let cache = LoadCache::new(cache_dir.path());
+        let (_dir, cache) = temp_cache();
         let schema = serde_json::json!({
             "description": "top",
             "type": "object",

@@ -75,11 +75,11 @@ impl Programs {
     /// cache to keep: what a first use of a kind pays so that later processes parse nothing.
     pub(crate) fn parse_all(root: &Node) -> (Self, Parsed) {
         let programs = Programs::for_tree(root);
-        let mut trees: Vec<(String, IdedExpr)> = Vec::new();
+        let mut parsed = Parsed::default();
         let mut each = |rule: &RuleSpec| {
             let mut parse_kept = |source: &str| {
                 let e = parse_raw(source)?;
-                trees.push((source.to_string(), e.clone()));
+                parsed.add(source, &e);
                 Ok::<_, String>(e)
             };
             let compiled = parse_kept(&rule.rule).map(|expr| {
@@ -94,7 +94,6 @@ impl Programs {
             }
         };
         for_each_rule(root, &mut each);
-        let parsed = Parsed::from_trees(trees.iter().map(|(s, e)| (s.as_str(), e)));
         (programs, parsed)
     }
 
@@ -1074,7 +1073,7 @@ mod tests {
         assert_eq!(parsed.len(), 3, "two rules and a message expression");
         let lazy = Programs::for_tree(&node);
         let from_bytes =
-            Programs::with_parsed(&node, Parsed::from_bytes(&parsed.to_bytes()).unwrap());
+            Programs::with_parsed(&node, Parsed::from_bytes(parsed.to_bytes()).unwrap());
         for v in [json!({"n": 0}), json!({"n": 7}), json!({"n": 50})] {
             let want = run(&lazy, v.clone());
             assert_eq!(run(&eager, v.clone()), want, "{v}");

@@ -37,19 +37,26 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
-    /// A set built from parsed trees (in the order given; a repeated source is kept once).
+    /// Add the tree of `source` (a source already held, or a tree too deep to keep, is not).
+    pub(crate) fn add(&mut self, source: &str, expr: &IdedExpr) {
+        if self.index.contains_key(source) {
+            return;
+        }
+        let start = self.bytes.len();
+        if encode_expr(expr, &mut self.bytes, 0).is_none() {
+            self.bytes.truncate(start);
+            return;
+        }
+        self.index
+            .insert(source.to_string(), start..self.bytes.len());
+    }
+
+    /// A set of the trees given, in order.
+    #[cfg(test)]
     pub(crate) fn from_trees<'a>(trees: impl IntoIterator<Item = (&'a str, &'a IdedExpr)>) -> Self {
         let mut p = Parsed::default();
         for (source, expr) in trees {
-            if p.index.contains_key(source) {
-                continue;
-            }
-            let start = p.bytes.len();
-            if encode_expr(expr, &mut p.bytes, 0).is_none() {
-                p.bytes.truncate(start);
-                continue;
-            }
-            p.index.insert(source.to_string(), start..p.bytes.len());
+            p.add(source, expr);
         }
         p
     }
@@ -89,8 +96,8 @@ impl Parsed {
     }
 
     /// A set read back from [`Parsed::to_bytes`]: `None` when the file is damaged or comes
-    /// from another parser release.
-    pub(crate) fn from_bytes(file: &[u8]) -> Option<Self> {
+    /// from another parser release. The trees stay where they are in the file's bytes.
+    pub(crate) fn from_bytes(file: Vec<u8>) -> Option<Self> {
         let mut r = Reader {
             b: file.strip_prefix(MAGIC)?,
         };
@@ -103,18 +110,17 @@ impl Parsed {
         }
         r.b = body;
         let n = r.count()?;
-        let mut p = Parsed {
-            bytes: Vec::with_capacity(r.b.len()),
-            index: HashMap::with_capacity(n),
-        };
+        let mut index = HashMap::with_capacity(n);
         for _ in 0..n {
             let source = r.str()?.to_string();
             let tree = r.bytes()?;
-            let start = p.bytes.len();
-            p.bytes.extend_from_slice(tree);
-            p.index.insert(source, start..p.bytes.len());
+            let end = file.len() - r.b.len();
+            index.insert(source, end - tree.len()..end);
         }
-        r.b.is_empty().then_some(p)
+        if !r.b.is_empty() {
+            return None;
+        }
+        Some(Parsed { bytes: file, index })
     }
 }
 
@@ -526,7 +532,7 @@ mod tests {
             .collect();
         assert!(trees.len() >= SOURCES.len() - 1, "a sample stopped parsing");
         let set = Parsed::from_trees(trees.iter().map(|(s, e)| (s.as_str(), e)));
-        let back = Parsed::from_bytes(&set.to_bytes()).expect("reads back");
+        let back = Parsed::from_bytes(set.to_bytes()).expect("reads back");
         assert_eq!(back.len(), trees.len());
         for (source, expr) in &trees {
             assert_eq!(back.tree(source).as_ref(), Some(expr), "{source}");
@@ -540,13 +546,13 @@ mod tests {
         let good = Parsed::from_trees([(SOURCES[2], &expr)]).to_bytes();
         // every truncation, and every single byte flipped, of a good file
         for cut in 0..good.len() {
-            let _ = Parsed::from_bytes(&good[..cut]).and_then(|p| p.tree(SOURCES[2]));
+            let _ = Parsed::from_bytes(good[..cut].to_vec()).and_then(|p| p.tree(SOURCES[2]));
         }
         for i in 0..good.len() {
             for flip in [0x01, 0x80, 0xff] {
                 let mut bad = good.clone();
                 bad[i] ^= flip;
-                if let Some(p) = Parsed::from_bytes(&bad) {
+                if let Some(p) = Parsed::from_bytes(bad) {
                     panic!("byte {i} ^ {flip:#x} still read: {:?}", p.tree(SOURCES[2]));
                 }
             }
@@ -555,15 +561,15 @@ mod tests {
         let at = MAGIC.len() + 1 + PARSER.len() - 1;
         other[at] = b'9'; // "cel 0.15.9"
         assert!(
-            Parsed::from_bytes(&other).is_none(),
+            Parsed::from_bytes(other).is_none(),
             "another parser's trees"
         );
-        assert!(Parsed::from_bytes(b"").is_none());
+        assert!(Parsed::from_bytes(Vec::new()).is_none());
         // a count far beyond the file is refused before allocating
         let mut huge = MAGIC.to_vec();
         put_str(&mut huge, PARSER);
         put_uint(&mut huge, u64::MAX);
-        assert!(Parsed::from_bytes(&huge).is_none());
+        assert!(Parsed::from_bytes(huge).is_none());
     }
 
     #[test]

@@ -93,7 +93,7 @@ enum SchemaSource {
     },
     /// Known from the load cache's index: the file is read again (and the schema parsed) only
     /// if the cache does not hold the schema.
-    Reread(Arc<Reread>),
+    Reread(Box<Reread>),
 }
 
 /// Where to find a version's schema again: the file, as it was when indexed, and the place of
@@ -108,24 +108,16 @@ struct Reread {
 
 impl Reread {
     fn value(&self) -> Result<Value, String> {
+        let changed = || format!("{} changed while it was in use; run again", self.origin);
         let meta = std::fs::metadata(&self.path).map_err(|e| format!("{}: {e}", self.origin))?;
         if Stamp::of(&meta) != Some(self.stamp) {
-            return Err(format!(
-                "{} changed while it was in use; run again",
-                self.origin
-            ));
+            return Err(changed());
         }
         let text =
             std::fs::read_to_string(&self.path).map_err(|e| format!("{}: {e}", self.origin))?;
         let parsed = parse_stream(&text, &self.origin).map_err(|e| e.to_string())?;
-        let (_, crd) = parsed
-            .into_iter()
-            .nth(self.crd)
-            .ok_or_else(|| format!("{} changed while it was in use; run again", self.origin))?;
-        let v = crd
-            .versions
-            .get(self.version)
-            .ok_or_else(|| format!("{} changed while it was in use; run again", self.origin))?;
+        let (_, crd) = parsed.into_iter().nth(self.crd).ok_or_else(changed)?;
+        let v = crd.versions.get(self.version).ok_or_else(changed)?;
         v.schema.value().map(std::borrow::Cow::into_owned)
     }
 }
@@ -167,11 +159,8 @@ impl SchemaSource {
 }
 
 struct CrdVersion {
-    name: String,
-    served: bool,
-    deprecated: bool,
-    deprecation_warning: Option<String>,
-    status_subresource: bool,
+    /// name, served, deprecation, status subresource: what the load cache's index keeps
+    info: VersionEntry,
     schema: SchemaSource,
     /// Where the load cache keeps (or will keep) the parsed schema.
     cached: Option<(LoadCache, String)>,
@@ -184,17 +173,12 @@ impl CrdVersion {
             .get_or_init(|| {
                 let raw = match &self.cached {
                     None => self.schema.value()?,
-                    Some((cache, key)) => match cache.read_schema(SchemaKind::Crd, key) {
-                        Some(v) => std::borrow::Cow::Owned(v),
-                        None => {
-                            let v = self.schema.value()?;
-                            cache.write_schema(SchemaKind::Crd, key, &v);
-                            v
-                        }
-                    },
+                    Some((cache, key)) => {
+                        cache.schema_or(SchemaKind::Crd, key, || self.schema.value())?
+                    }
                 };
                 let node = Node::parse(&raw, "openAPIV3Schema", 0)?;
-                let json_schema = schema::root_json_schema(&raw, self.status_subresource);
+                let json_schema = schema::root_json_schema(&raw, self.info.status_subresource);
                 let validator = schema::build_validator(&json_schema)?;
                 // Rules parsed by an earlier process when the cache has them; without a cache,
                 // each rule is parsed on first use; with one that lacks them, all are parsed
@@ -202,7 +186,7 @@ impl CrdVersion {
                 let programs = match &self.cached {
                     None => Programs::for_tree(&node),
                     Some((cache, key)) => {
-                        match cache.read_crd_cel(key).and_then(|b| Parsed::from_bytes(&b)) {
+                        match cache.read_crd_cel(key).and_then(Parsed::from_bytes) {
                             Some(parsed) => Programs::with_parsed(&node, parsed),
                             None => {
                                 let (programs, parsed) = Programs::parse_all(&node);
@@ -444,10 +428,12 @@ impl CrdCatalog {
                             &c.node,
                             &c.programs,
                             &mut r,
-                            &format!("{} {}", crd.name, v.name),
+                            &format!("{} {}", crd.name, v.info.name),
                         );
                     }
-                    Err(e) => r.failures.push(format!("{} {}: {e}", crd.name, v.name)),
+                    Err(e) => r
+                        .failures
+                        .push(format!("{} {}: {e}", crd.name, v.info.name)),
                 }
             }
         }
@@ -536,14 +522,18 @@ impl CrdCatalog {
             ));
             return Err((CheckOutcome::UnknownKind, findings));
         };
-        let Some(ver) = crd.versions.iter().find(|v| v.name == version && v.served) else {
+        let Some(ver) = crd
+            .versions
+            .iter()
+            .find(|v| v.info.name == version && v.info.served)
+        else {
             let served: Vec<String> = crd
                 .versions
                 .iter()
-                .filter(|v| v.served)
-                .map(|v| format!("{group}/{}", v.name))
+                .filter(|v| v.info.served)
+                .map(|v| format!("{group}/{}", v.info.name))
                 .collect();
-            let exists = crd.versions.iter().any(|v| v.name == version);
+            let exists = crd.versions.iter().any(|v| v.info.name == version);
             findings.push(Finding::error(
                 "schema/version-not-served",
                 "/apiVersion",
@@ -562,17 +552,18 @@ impl CrdCatalog {
             ));
             return Err((CheckOutcome::VersionNotServed, findings));
         };
-        if ver.deprecated {
+        if ver.info.deprecated {
             let newest = crd
                 .versions
                 .iter()
-                .find(|v| v.served && !v.deprecated)
-                .map(|v| format!("; use {group}/{}", v.name))
+                .find(|v| v.info.served && !v.info.deprecated)
+                .map(|v| format!("; use {group}/{}", v.info.name))
                 .unwrap_or_default();
             findings.push(Finding::warning(
                 "schema/version-deprecated",
                 "/apiVersion",
-                ver.deprecation_warning
+                ver.info
+                    .deprecation_warning
                     .clone()
                     .unwrap_or_else(|| format!("{api_version} {kind} is deprecated")),
                 format!("move to a non-deprecated version{newest}"),
@@ -613,7 +604,7 @@ impl CrdCatalog {
             }
         };
         let mut defaulted = obj;
-        if ver.status_subresource
+        if ver.info.status_subresource
             && let Value::Object(m) = &mut defaulted
         {
             m.shift_remove("status");
@@ -729,17 +720,7 @@ fn entry_of(parsed: &[(String, Crd)], stamp: Stamp) -> FileEntry {
                 group: group.clone(),
                 kind: crd.kind.clone(),
                 name: crd.name.clone(),
-                versions: crd
-                    .versions
-                    .iter()
-                    .map(|v| VersionEntry {
-                        name: v.name.clone(),
-                        served: v.served,
-                        deprecated: v.deprecated,
-                        deprecation_warning: v.deprecation_warning.clone(),
-                        status_subresource: v.status_subresource,
-                    })
-                    .collect(),
+                versions: crd.versions.iter().map(|v| v.info.clone()).collect(),
             })
             .collect(),
     }
@@ -763,13 +744,9 @@ fn from_entry(
                 .versions
                 .iter()
                 .enumerate()
-                .map(|(v, ve)| CrdVersion {
-                    name: ve.name.clone(),
-                    served: ve.served,
-                    deprecated: ve.deprecated,
-                    deprecation_warning: ve.deprecation_warning.clone(),
-                    status_subresource: ve.status_subresource,
-                    schema: SchemaSource::Reread(Arc::new(Reread {
+                .map(|(v, info)| CrdVersion {
+                    info: info.clone(),
+                    schema: SchemaSource::Reread(Box::new(Reread {
                         path: path.to_path_buf(),
                         origin: origin.to_string(),
                         stamp: entry.stamp,
@@ -934,18 +911,20 @@ fn parse_crd(
             })?;
         let schema = resolve(i, schema)?;
         out.push(CrdVersion {
-            served: v.get("served").and_then(Value::as_bool).unwrap_or(false),
-            deprecated: v
-                .get("deprecated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            deprecation_warning: str_at(v, &["deprecationWarning"]).map(str::to_string),
-            status_subresource: v
-                .get("subresources")
-                .and_then(|s| s.get("status"))
-                .is_some(),
+            info: VersionEntry {
+                name: vname,
+                served: v.get("served").and_then(Value::as_bool).unwrap_or(false),
+                deprecated: v
+                    .get("deprecated")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                deprecation_warning: str_at(v, &["deprecationWarning"]).map(str::to_string),
+                status_subresource: v
+                    .get("subresources")
+                    .and_then(|s| s.get("status"))
+                    .is_some(),
+            },
             schema,
-            name: vname,
             cached: None,
             compiled: OnceLock::new(),
         });

@@ -35,7 +35,7 @@ pub use finding::{Finding, ResourceRef, Severity};
 pub use openapi::{BuiltinCatalog, OpenApiError};
 
 use std::borrow::Cow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
@@ -45,6 +45,15 @@ use serde::Serialize;
 pub struct Source {
     pub name: String,
     pub text: String,
+}
+
+/// Why [`Validator::load_sources`] failed: loading the CRDs, or indexing the OpenAPI documents.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Crds(#[from] CrdError),
+    #[error(transparent)]
+    OpenApi(#[from] OpenApiError),
 }
 
 /// A source file that could not be read: nothing was checked.
@@ -247,17 +256,30 @@ impl Validator {
     /// Index every CRD under `paths` (files or folders). Schemas and rules are compiled when a
     /// kind is first checked (see [`CrdCatalog::precompile`] to do it all now).
     pub fn load(paths: &[PathBuf]) -> Result<Self, CrdError> {
-        Self::load_cached(paths, None)
+        Self::load_crds(paths, None)
     }
 
-    /// [`Validator::load`], keeping what loading finds in a load cache (and using what it
-    /// holds for files that did not change): see [`cache`].
-    pub fn load_cached(paths: &[PathBuf], cache: Option<LoadCache>) -> Result<Self, CrdError> {
+    fn load_crds(paths: &[PathBuf], cache: Option<LoadCache>) -> Result<Self, CrdError> {
         let mut catalog = CrdCatalog::new().with_cache(cache);
         for p in paths {
             catalog.load_path(p)?;
         }
         Ok(Self::with_catalog(catalog))
+    }
+
+    /// [`Validator::load`], then (when `openapi` names a folder) Kubernetes' OpenAPI documents
+    /// indexed for the built-in kinds; what loading finds is kept in the load cache when one is
+    /// given, and what it holds is used for files that did not change (see [`cache`]).
+    pub fn load_sources(
+        paths: &[PathBuf],
+        openapi: Option<&Path>,
+        cache: Option<LoadCache>,
+    ) -> Result<Self, LoadError> {
+        let v = Self::load_crds(paths, cache.clone())?;
+        Ok(match openapi {
+            None => v,
+            Some(dir) => v.with_builtins(BuiltinCatalog::load_dir(dir)?.with_cache(cache)),
+        })
     }
 
     /// How many CRDs are loaded.

@@ -16,6 +16,7 @@
 //! --dry-run -o yaml` are accepted), and the `status` a client sends is ignored. The OpenAPI
 //! `default`s are not applied: the API server defaults built-ins in Go, not from the document.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -349,22 +350,15 @@ impl Doc {
             (DocSource::File(p), Some(_)) => cache::builtin_key(p, api_version, kind),
             _ => None,
         };
-        let cached = key
-            .as_ref()
-            .zip(cache)
-            .and_then(|(k, c)| c.read_schema(SchemaKind::Builtin, k));
-        let resolved = match cached {
-            Some(v) => v,
-            None => {
-                let resolved = self
-                    .loaded()
-                    .map_err(String::clone)?
-                    .resolve_kind(api_version, kind)?;
-                if let Some((k, c)) = key.as_ref().zip(cache) {
-                    c.write_schema(SchemaKind::Builtin, k, &resolved);
-                }
-                resolved
-            }
+        let resolve = || {
+            self.loaded()
+                .map_err(String::clone)?
+                .resolve_kind(api_version, kind)
+                .map(Cow::Owned)
+        };
+        let resolved = match key.as_ref().zip(cache) {
+            Some((k, c)) => c.schema_or(SchemaKind::Builtin, k, resolve)?,
+            None => resolve()?,
         };
         compile_resolved(api_version, kind, &resolved)
     }
@@ -723,8 +717,6 @@ fn gvk_matches(schema: &Value, group: &str, version: &str, kind: &str) -> bool {
         })
 }
 
-/// Go's JSON decoder treats `null` as "not set" for every field of a built-in type: drop
-/// null members (recursively) before the schema sees the object.
 /// Whether a mapping anywhere in `v` has a null value ([`drop_nulls`] would change it).
 fn has_null_field(v: &Value) -> bool {
     match v {
@@ -734,6 +726,8 @@ fn has_null_field(v: &Value) -> bool {
     }
 }
 
+/// Go's JSON decoder treats `null` as "not set" for every field of a built-in type: drop
+/// null members (recursively) before the schema sees the object.
 fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
@@ -748,16 +742,16 @@ fn drop_nulls(v: &mut Value) {
 /// Check one built-in object against its compiled schema: ObjectMeta, then the schema.
 pub(crate) fn check(compiled: &Compiled, obj: &Value) -> Vec<Finding> {
     // a copy only when there is something to take out (most objects have neither)
-    let v: std::borrow::Cow<'_, Value> = if has_null_field(obj) || obj.get("status").is_some() {
+    let v: Cow<'_, Value> = if has_null_field(obj) || obj.get("status").is_some() {
         let mut v = obj.clone();
         drop_nulls(&mut v);
         if let Value::Object(m) = &mut v {
             // a client's status is ignored on create
             m.shift_remove("status");
         }
-        std::borrow::Cow::Owned(v)
+        Cow::Owned(v)
     } else {
-        std::borrow::Cow::Borrowed(obj)
+        Cow::Borrowed(obj)
     };
     let v = v.as_ref();
     let mut out = Vec::new();
