@@ -7,7 +7,6 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use jsonschema::Validator;
 use serde_json::Value;
 
 use crate::validate::cache::{
@@ -75,7 +74,7 @@ pub struct Checked {
 
 struct Compiled {
     node: Node,
-    validator: Validator,
+    validator: schema::SchemaValidator,
     programs: Programs,
 }
 
@@ -171,15 +170,22 @@ impl CrdVersion {
     fn compiled(&self) -> Result<&Compiled, &str> {
         self.compiled
             .get_or_init(|| {
+                let t = std::time::Instant::now();
                 let raw = match &self.cached {
                     None => self.schema.value()?,
                     Some((cache, key)) => {
                         cache.schema_or(SchemaKind::Crd, key, || self.schema.value())?
                     }
                 };
+                let read_us = t.elapsed().as_micros() as u64;
                 let node = Node::parse(&raw, "openAPIV3Schema", 0)?;
-                let json_schema = schema::root_json_schema(&raw, self.info.status_subresource);
-                let validator = schema::build_validator(&json_schema)?;
+                let tree_us = t.elapsed().as_micros() as u64;
+                // big subschemas are converted and compiled when a document first reaches them
+                let validator = schema::SchemaValidator::for_kind(
+                    std::sync::Arc::new(raw.into_owned()),
+                    self.info.status_subresource,
+                )?;
+                let built_us = t.elapsed().as_micros() as u64;
                 // Rules parsed by an earlier process when the cache has them; without a cache,
                 // each rule is parsed on first use; with one that lacks them, all are parsed
                 // now, once, and kept.
@@ -196,6 +202,14 @@ impl CrdVersion {
                         }
                     }
                 };
+                tracing::debug!(
+                    version = self.info.name,
+                    read_us,
+                    tree_us,
+                    built_us,
+                    total_us = t.elapsed().as_micros() as u64,
+                    "CRD version compiled"
+                );
                 Ok(Compiled {
                     node,
                     validator,
@@ -421,7 +435,14 @@ impl CrdCatalog {
         let mut r = PrecompileReport::default();
         for crd in self.groups.values().flat_map(BTreeMap::values) {
             for v in &crd.versions {
-                match v.compiled() {
+                // every piece of the schema, not only those a document reaches
+                let compiled = v.compiled().map_err(str::to_string).and_then(|c| {
+                    c.validator
+                        .compile_all()
+                        .map_err(|e| format!("schema at {e}"))?;
+                    Ok(c)
+                });
+                match compiled {
                     Ok(c) => {
                         r.schemas += 1;
                         count_rules(
@@ -613,11 +634,9 @@ impl CrdCatalog {
         check_metadata(&defaulted, "", true, &mut findings);
 
         let mut schema_findings = Vec::new();
-        if !compiled.validator.is_valid(&defaulted) {
-            for e in compiled.validator.iter_errors(&defaulted) {
-                schema::map_error(&e, &compiled.node, &mut schema_findings);
-            }
-        }
+        compiled
+            .validator
+            .check(&defaulted, &compiled.node, &mut schema_findings);
         let error_paths: Vec<String> = schema_findings
             .iter()
             .chain(findings.iter())

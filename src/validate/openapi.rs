@@ -98,7 +98,7 @@ type KindCell = Arc<OnceLock<Result<Arc<Compiled>, String>>>;
 
 pub(crate) struct Compiled {
     node: Node,
-    validator: jsonschema::Validator,
+    validator: schema::SchemaValidator,
 }
 
 /// The built-in kinds' schemas, by group-version. `Send + Sync`; each document is read and each
@@ -360,7 +360,7 @@ impl Doc {
             Some((k, c)) => c.schema_or(SchemaKind::Builtin, k, resolve)?,
             None => resolve()?,
         };
-        compile_resolved(api_version, kind, &resolved)
+        compile_resolved(api_version, kind, resolved)
     }
 
     fn loaded(&self) -> Result<&Loaded, &String> {
@@ -685,19 +685,23 @@ impl Loaded {
 }
 
 /// The structural tree and validator of a kind's resolved schema.
-fn compile_resolved(api_version: &str, kind: &str, resolved: &Value) -> Result<Compiled, String> {
+fn compile_resolved(
+    api_version: &str,
+    kind: &str,
+    resolved: Cow<'_, Value>,
+) -> Result<Compiled, String> {
     let t = std::time::Instant::now();
-    let node = Node::parse(resolved, kind, 0)?;
+    let node = Node::parse(&resolved, kind, 0)?;
+    let tree_us = t.elapsed().as_micros() as u64;
     let has_status = resolved
         .get("properties")
         .is_some_and(|p| p.get("status").is_some());
-    let json_schema = schema::root_json_schema(resolved, has_status);
-    let converted_us = t.elapsed().as_micros() as u64;
-    let validator = schema::build_validator(&json_schema)?;
+    // big subschemas are converted and compiled when a document first reaches them
+    let validator = schema::SchemaValidator::for_kind(Arc::new(resolved.into_owned()), has_status)?;
     tracing::debug!(
         api_version,
         kind,
-        converted_us,
+        tree_us,
         total_us = t.elapsed().as_micros() as u64,
         "built-in kind compiled"
     );
@@ -756,11 +760,7 @@ pub(crate) fn check(compiled: &Compiled, obj: &Value) -> Vec<Finding> {
     let v = v.as_ref();
     let mut out = Vec::new();
     check_metadata(v, "", true, &mut out);
-    if !compiled.validator.is_valid(v) {
-        for e in compiled.validator.iter_errors(v) {
-            schema::map_error(&e, &compiled.node, &mut out);
-        }
-    }
+    compiled.validator.check(v, &compiled.node, &mut out);
     out
 }
 

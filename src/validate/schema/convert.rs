@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::formats::{K8S_FORMATS, format_check};
 use crate::validate::structural::{MAX_SCHEMA_DEPTH, flag};
+use crate::yaml::pointer_segment;
 
 /// Keywords copied unchanged from an OpenAPI v3 schema to the JSON Schema.
 const COPIED: &[&str] = &[
@@ -105,40 +106,149 @@ fn embed_resource(props: &mut Map<String, Value>, out: &mut Map<String, Value>) 
     out.insert("required".into(), Value::Array(req));
 }
 
-/// properties, items and additionalProperties; objects on the spine are closed.
+/// Where the big subschemas of one node go instead of being converted with it (see
+/// [`super::lazy`]): the node's JSON pointer in the raw schema, and the list they are put on.
+pub(crate) struct Cutter<'c> {
+    pub at: &'c str,
+    /// subschemas of more JSON values than this are cut ([`SPLIT_ABOVE`] but in tests)
+    pub limit: usize,
+    pub cuts: &'c mut Vec<Cut>,
+}
+
+/// A big subschema left out of its parent's conversion: `{}` is in its place, and it is
+/// converted (and compiled) when a value first reaches it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Cut {
+    pub place: Place,
+    /// JSON pointer of the subschema in the raw (OpenAPI) schema
+    pub pointer: String,
+    /// the arguments of [`to_json_schema`] for it
+    pub spine: bool,
+    pub depth: usize,
+}
+
+/// Where a subschema applies to the values of its parent.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Place {
+    /// `properties.<name>`: that member of an object
+    Property(String),
+    /// `items`: every element of an array
+    Items,
+    /// `additionalProperties`: every member of an object not named in `properties`
+    Additional(Vec<String>),
+}
+
+impl Cutter<'_> {
+    /// `Some({})` (and the cut noted) when `raw` is big enough to be compiled on its own.
+    fn cut(
+        &mut self,
+        raw: &Value,
+        place: Place,
+        key: &str,
+        spine: bool,
+        depth: usize,
+    ) -> Option<Value> {
+        if !(raw.is_object() && size_above(raw, self.limit)) {
+            return None;
+        }
+        self.cuts.push(Cut {
+            place,
+            pointer: format!("{}/{key}", self.at),
+            spine,
+            depth,
+        });
+        Some(json!({}))
+    }
+
+    /// Forget the cut of a property its parent replaces.
+    fn drop_property(&mut self, name: &str) {
+        self.cuts
+            .retain(|c| !matches!(&c.place, Place::Property(n) if n == name));
+    }
+}
+
+/// A subschema of more JSON values than this (in the raw schema) is converted and compiled on
+/// first use rather than with its parent (see [`super::lazy`]). Each compiled piece costs a
+/// `jsonschema` validator of its own, and a document one `is_valid` call per piece it reaches.
+/// On the shared corpus (1,000 documents, one core) 8 to 64 were within noise of each other
+/// (42-43 ms), 128 took 45 ms, 512 46 ms, no split 48 ms; 10,000 documents took the same with
+/// any limit.
+pub(crate) const SPLIT_ABOVE: usize = 16;
+
+/// Whether `v` holds more than `limit` JSON values (counting stops there).
+pub(crate) fn size_above(v: &Value, limit: usize) -> bool {
+    fn count(v: &Value, left: &mut usize) -> bool {
+        if *left == 0 {
+            return true;
+        }
+        *left -= 1;
+        match v {
+            Value::Object(m) => m.values().any(|x| count(x, left)),
+            Value::Array(a) => a.iter().any(|x| count(x, left)),
+            _ => false,
+        }
+    }
+    let mut left = limit;
+    count(v, &mut left)
+}
+
+/// properties, items and additionalProperties; objects on the spine are closed. With a
+/// cutter, the big ones are left for later.
 fn convert_structure(
     m: &Map<String, Value>,
     spine: bool,
     depth: usize,
     out: &mut Map<String, Value>,
+    mut cutter: Option<&mut Cutter>,
 ) {
     let mut props = Map::new();
     if let Some(Value::Object(p)) = m.get("properties") {
         for (k, v) in p {
-            props.insert(k.clone(), to_json_schema(v, spine, depth + 1));
+            let key = format!("properties/{}", pointer_segment(k));
+            let converted = cutter
+                .as_deref_mut()
+                .and_then(|c| c.cut(v, Place::Property(k.clone()), &key, spine, depth + 1))
+                .unwrap_or_else(|| to_json_schema(v, spine, depth + 1));
+            props.insert(k.clone(), converted);
         }
     }
     if flag(m, "x-kubernetes-embedded-resource") {
         embed_resource(&mut props, out);
+        if let Some(c) = cutter.as_deref_mut() {
+            c.drop_property("metadata");
+        }
     }
     let has_props = !props.is_empty();
+    let named: Vec<String> = props.keys().cloned().collect();
     if has_props {
         out.insert("properties".into(), Value::Object(props));
     }
     if let Some(items) = m.get("items")
         && items.is_object()
     {
-        out.insert("items".into(), to_json_schema(items, spine, depth + 1));
+        let converted = cutter
+            .as_deref_mut()
+            .and_then(|c| c.cut(items, Place::Items, "items", spine, depth + 1))
+            .unwrap_or_else(|| to_json_schema(items, spine, depth + 1));
+        out.insert("items".into(), converted);
     }
     match m.get("additionalProperties") {
         Some(Value::Bool(b)) => {
             out.insert("additionalProperties".into(), json!(*b));
         }
         Some(v @ Value::Object(_)) => {
-            out.insert(
-                "additionalProperties".into(),
-                to_json_schema(v, spine, depth + 1),
-            );
+            let converted = cutter
+                .and_then(|c| {
+                    c.cut(
+                        v,
+                        Place::Additional(named),
+                        "additionalProperties",
+                        spine,
+                        depth + 1,
+                    )
+                })
+                .unwrap_or_else(|| to_json_schema(v, spine, depth + 1));
+            out.insert("additionalProperties".into(), converted);
         }
         _ => {
             // The API server prunes (and with strict field validation rejects) every field an
@@ -179,6 +289,20 @@ fn convert_combinators(m: &Map<String, Value>, depth: usize, out: &mut Map<Strin
 /// Convert one OpenAPI v3 schema node. `spine` is false inside allOf/anyOf/oneOf/not, where
 /// Kubernetes only allows value validations: such objects are not closed.
 pub(crate) fn to_json_schema(raw: &Value, spine: bool, depth: usize) -> Value {
+    convert_node(raw, spine, depth, None)
+}
+
+/// [`to_json_schema`] of a node whose big subschemas are left for later (see [`Cutter`]).
+pub(crate) fn to_json_schema_cut(
+    raw: &Value,
+    spine: bool,
+    depth: usize,
+    cutter: &mut Cutter,
+) -> Value {
+    convert_node(raw, spine, depth, Some(cutter))
+}
+
+fn convert_node(raw: &Value, spine: bool, depth: usize, cutter: Option<&mut Cutter>) -> Value {
     let Some(m) = raw.as_object() else {
         return json!({});
     };
@@ -188,7 +312,7 @@ pub(crate) fn to_json_schema(raw: &Value, spine: bool, depth: usize) -> Value {
     let mut out = Map::new();
     convert_type(m, &mut out);
     convert_value_keywords(m, &mut out);
-    convert_structure(m, spine, depth, &mut out);
+    convert_structure(m, spine, depth, &mut out, cutter);
     convert_combinators(m, depth, &mut out);
     Value::Object(out)
 }
@@ -251,9 +375,27 @@ pub(crate) fn object_meta_schema(crd_meta: Option<&Value>) -> Value {
     json!({"type": "object", "additionalProperties": false, "properties": props})
 }
 
-/// The JSON Schema of a whole custom resource of one version.
-pub(crate) fn root_json_schema(raw: &Value, status_subresource: bool) -> Value {
-    let mut root = to_json_schema(raw, true, 0);
+/// The JSON Schema of a whole object of one kind (a custom resource of one version, or a
+/// built-in kind), its big subschemas left for later on `cuts` (see [`super::lazy`]).
+pub(crate) fn root_json_schema(
+    raw: &Value,
+    status_subresource: bool,
+    limit: usize,
+    cuts: &mut Vec<Cut>,
+) -> Value {
+    let mut cutter = Cutter {
+        at: "",
+        limit,
+        cuts,
+    };
+    let mut root = to_json_schema_cut(raw, true, 0, &mut cutter);
+    // what the root puts in place of the schema's own
+    for k in ["apiVersion", "kind", "metadata"] {
+        cutter.drop_property(k);
+    }
+    if status_subresource {
+        cutter.drop_property("status");
+    }
     if let Value::Object(r) = &mut root {
         r.insert("type".into(), json!("object"));
         let props = r
@@ -280,16 +422,47 @@ pub(crate) fn root_json_schema(raw: &Value, status_subresource: bool) -> Value {
     root
 }
 
-/// Build the `jsonschema` validator for a converted schema.
+/// The `jsonschema` options of every converted schema: draft 7, formats asserted (the
+/// Kubernetes ones as `k8s-*`), unknown formats ignored, patterns by the `regex` crate. Made
+/// once: a kind's schema is compiled in many pieces (see [`super::lazy`]).
+static OPTIONS: std::sync::LazyLock<jsonschema::ValidationOptions> =
+    std::sync::LazyLock::new(|| {
+        let mut opts = jsonschema::options()
+            .with_draft(Draft::Draft7)
+            .should_validate_formats(true)
+            .should_ignore_unknown_formats(true)
+            .with_pattern_options(PatternOptions::regex())
+            // one compile of each pattern for every piece of every kind (a CRD repeats its
+            // name and hostname patterns dozens of times)
+            .with_pattern_cache(jsonschema::PatternCache::new());
+        for f in K8S_FORMATS {
+            let check: fn(&str) -> bool = format_check(f);
+            opts = opts.with_format(format!("k8s-{f}"), check);
+        }
+        opts
+    });
+
+/// Build the `jsonschema` validator for a converted schema (or a piece of one).
 pub(crate) fn build_validator(schema: &Value) -> Result<Validator, String> {
-    let mut opts = jsonschema::options()
-        .with_draft(Draft::Draft7)
-        .should_validate_formats(true)
-        .should_ignore_unknown_formats(true)
-        .with_pattern_options(PatternOptions::regex());
-    for f in K8S_FORMATS {
-        let check: fn(&str) -> bool = format_check(f);
-        opts = opts.with_format(format!("k8s-{f}"), check);
+    OPTIONS.build(schema).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_counts_every_value_and_stops_at_the_limit() {
+        for (v, limit, above) in [
+            (json!(1), 0, true),
+            (json!(1), 1, false),
+            (json!({"a": 1}), 1, true),
+            (json!({"a": 1}), 2, false),
+            (json!([1, [2, 3]]), 4, true),
+            (json!([1, [2, 3]]), 5, false),
+            (json!([1, [2, 3]]), usize::MAX, false),
+        ] {
+            assert_eq!(size_above(&v, limit), above, "{v} {limit}");
+        }
     }
-    opts.build(schema).map_err(|e| e.to_string())
 }

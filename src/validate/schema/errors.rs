@@ -253,6 +253,7 @@ fn bad_size(at: &At, kind: &ValidationErrorKind) -> Option<Finding> {
 fn no_alternative(
     at: &At,
     context: &[Vec<ValidationError<'static>>],
+    prefix: &str,
     root: &Node,
     out: &mut Vec<Finding>,
 ) {
@@ -271,7 +272,7 @@ fn no_alternative(
         .collect();
     if context.len() > 1 && meant.len() == 1 && !meant[0].is_empty() {
         for e in meant[0] {
-            map_error(e, root, out);
+            map_error(e, prefix, root, out);
         }
         return;
     }
@@ -328,8 +329,15 @@ fn alternative_formats(at: &At, context: &[Vec<ValidationError<'static>>]) -> Fi
 }
 
 /// Map one `jsonschema` error to findings (an additionalProperties error names several fields).
-pub(crate) fn map_error(err: &ValidationError<'_>, root: &Node, out: &mut Vec<Finding>) {
-    let path = err.instance_path().as_str().to_string();
+/// `prefix` is the JSON pointer of the value the error's validator was given (see
+/// [`super::lazy`]); `root` is the structural tree of the whole object.
+pub(crate) fn map_error(
+    err: &ValidationError<'_>,
+    prefix: &str,
+    root: &Node,
+    out: &mut Vec<Finding>,
+) {
+    let path = format!("{prefix}{}", err.instance_path().as_str());
     let here = if path.is_empty() {
         "the object".to_string()
     } else {
@@ -346,7 +354,7 @@ pub(crate) fn map_error(err: &ValidationError<'_>, root: &Node, out: &mut Vec<Fi
             return unknown_fields(&at, unexpected, root, out);
         }
         ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
-            return no_alternative(&at, context, root, out);
+            return no_alternative(&at, context, prefix, root, out);
         }
         ValidationErrorKind::Required { property } => required(&at, property),
         ValidationErrorKind::Type { kind } => wrong_type(&at, kind),
