@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
@@ -164,6 +165,8 @@ struct CrdVersion {
     /// Where the load cache keeps (or will keep) the parsed schema.
     cached: Option<(LoadCache, String)>,
     compiled: OnceLock<Result<Compiled, String>>,
+    /// A thread has begun compiling it (see [`CrdCatalog::warm`]).
+    claimed: AtomicBool,
 }
 
 impl CrdVersion {
@@ -459,6 +462,17 @@ impl CrdCatalog {
             }
         }
         r
+    }
+
+    /// Compile the schema of `obj`'s kind now unless another thread has begun it: threads
+    /// that meet the same kinds at once (the first files of a run) compile different ones
+    /// instead of waiting on each other's.
+    pub(crate) fn warm(&self, obj: &Value) {
+        if let Ok(known) = self.lookup(obj)
+            && !known.ver.claimed.swap(true, Ordering::Relaxed)
+        {
+            let _ = known.ver.compiled();
+        }
     }
 
     /// Check one object. Returns the object with schema defaults applied (as the API server
@@ -777,6 +791,7 @@ fn from_entry(
                         folder.schema_key(name, entry.stamp, c, v),
                     )),
                     compiled: OnceLock::new(),
+                    claimed: AtomicBool::new(false),
                 })
                 .collect();
             (
@@ -946,6 +961,7 @@ fn parse_crd(
             schema,
             cached: None,
             compiled: OnceLock::new(),
+            claimed: AtomicBool::new(false),
         });
     }
     Ok((

@@ -378,9 +378,31 @@ impl Validator {
         texts: &T,
         workers: usize,
     ) -> Result<Vec<SourceResult>, ReadError> {
-        in_order(texts.len(), workers, |i| self.check_source(texts, i))
+        let warm = workers > 1 && texts.len() > 1;
+        in_order(texts.len(), workers, |i| self.check_source(texts, i, warm))
             .into_iter()
             .collect()
+    }
+
+    /// Compile the schemas of `docs`' kinds that no other thread has begun, before checking
+    /// them: the threads share out the kinds of the first files instead of queueing behind the
+    /// one compiling each kind.
+    fn warm(&self, docs: &[crate::yaml::YamlDoc]) {
+        for doc in docs {
+            let v = &doc.value;
+            if !v.is_object() {
+                continue;
+            }
+            if self.is_builtin_kind(v) {
+                if let (Some(b), Some(api), Some(kind)) =
+                    (&self.builtins, v["apiVersion"].as_str(), v["kind"].as_str())
+                {
+                    b.warm(api, kind);
+                }
+            } else if let Some(cat) = &self.catalog {
+                cat.warm(v);
+            }
+        }
     }
 
     /// YAML, schema, CEL, built-ins and semantics of one source; its documents are dropped.
@@ -388,6 +410,7 @@ impl Validator {
         &self,
         texts: &T,
         si: usize,
+        warm: bool,
     ) -> Result<SourceResult, ReadError> {
         let text = texts.text(si)?;
         let name = texts.name(si);
@@ -404,6 +427,9 @@ impl Validator {
                 return Ok(out);
             }
         };
+        if warm {
+            self.warm(&docs);
+        }
         for mut doc in docs {
             out.documents += 1;
             let value = std::mem::take(&mut doc.value);
