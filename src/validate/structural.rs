@@ -3,8 +3,6 @@
 //! from the openAPIV3Schema. Shared by the JSON-schema layer and the CEL layer, which do not
 //! depend on each other.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 
 use crate::yaml::unescape_segment;
@@ -68,11 +66,46 @@ impl RuleSpec {
     }
 }
 
+/// The properties of a node, sorted by name. Not a `BTreeMap`: its nodes have room for eleven
+/// entries whatever the count, and most schema objects have a few properties, so the trees of
+/// a run's kinds took several times the memory (and first-touch page faults) of their schemas.
+#[derive(Debug, Default)]
+pub(crate) struct Props(Vec<(String, Node)>);
+
+impl Props {
+    fn from_unsorted(mut entries: Vec<(String, Node)>) -> Self {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.shrink_to_fit();
+        Props(entries)
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Node> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Names, in order.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    /// Nodes, in the order of their names.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &Node> {
+        self.0.iter().map(|(_, n)| n)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// One node of a structural schema: what defaulting, list checks and CEL need.
 #[derive(Debug, Default)]
 pub(crate) struct Node {
     pub ty: Option<Ty>,
-    pub properties: BTreeMap<String, Node>,
+    pub properties: Props,
     /// Names of the properties that carry a `default`.
     pub defaulted: Vec<String>,
     /// `additionalProperties` given as a schema (a map).
@@ -201,13 +234,15 @@ impl Parser {
             let props = props
                 .as_object()
                 .ok_or_else(|| format!("{at}: `properties` must be an object"))?;
+            let mut entries = Vec::with_capacity(props.len());
             for (k, v) in props {
                 let child = self.node(v, &format!("{at}.{k}"), depth + 1)?;
                 if child.default.is_some() {
                     node.defaulted.push(k.clone());
                 }
-                node.properties.insert(k.clone(), child);
+                entries.push((k.clone(), child));
             }
+            node.properties = Props::from_unsorted(entries);
         }
         match m.get("additionalProperties") {
             Some(v @ Value::Object(_)) => {

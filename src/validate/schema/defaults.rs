@@ -31,7 +31,7 @@ pub(crate) fn apply_defaults(x: &mut Value, node: &Node) {
                     v.is_null()
                         && node
                             .properties
-                            .get(*k)
+                            .get(k)
                             .is_some_and(|p| !p.nullable && p.default.is_none())
                 })
                 .map(|(k, _)| k.clone())
