@@ -396,6 +396,10 @@ pub(crate) fn root_json_schema(
     if status_subresource {
         cutter.drop_property("status");
     }
+    // the root is closed whatever its schema says (below)
+    cutter
+        .cuts
+        .retain(|c| !matches!(c.place, Place::Additional(_)));
     if let Value::Object(r) = &mut root {
         r.insert("type".into(), json!("object"));
         let props = r

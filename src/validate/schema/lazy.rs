@@ -301,13 +301,16 @@ mod tests {
             json!({"apiVersion": 1, "kind": "T", "spec": [], "extra": true}),
             json!("not an object"),
         ];
-        for status in [false, true] {
+        // a root that declares a map schema: closed all the same
+        let mut open_root = raw.clone();
+        open_root["additionalProperties"] = raw["properties"]["status"].clone();
+        for (raw, status) in [(&raw, false), (&raw, true), (&open_root, false)] {
             for value in &values {
-                let whole = findings_of(&raw, status, usize::MAX, value);
+                let whole = findings_of(raw, status, usize::MAX, value);
                 assert_eq!(whole.0, whole.1.is_empty(), "{value}");
                 for limit in [0, 1, 2, 5, 16, SPLIT_ABOVE] {
                     assert_eq!(
-                        findings_of(&raw, status, limit, value),
+                        findings_of(raw, status, limit, value),
                         whole,
                         "limit {limit}, status subresource {status}: {value}"
                     );
