@@ -182,7 +182,9 @@ struct Parser {
 }
 
 impl Parser {
-    fn node(&mut self, raw: &Value, at: &str, depth: usize) -> Result<Node, String> {
+    /// `at` names the node in errors (the path from the root); it is extended and cut back in
+    /// place as the walk goes down, not allocated per node.
+    fn node(&mut self, raw: &Value, at: &mut String, depth: usize) -> Result<Node, String> {
         if depth > MAX_SCHEMA_DEPTH {
             return Err(format!(
                 "{at}: schema nested deeper than {MAX_SCHEMA_DEPTH} levels"
@@ -192,13 +194,13 @@ impl Parser {
             .as_object()
             .ok_or_else(|| format!("{at}: a schema must be an object"))?;
         let mut node = Node {
-            ty: parse_type(m, at)?,
+            ty: parse_type(m, at.as_str())?,
             nullable: flag(m, "nullable"),
             preserve_unknown: flag(m, "x-kubernetes-preserve-unknown-fields"),
             int_or_string: flag(m, "x-kubernetes-int-or-string"),
             embedded: flag(m, "x-kubernetes-embedded-resource"),
             default: m.get("default").cloned(),
-            list_type: parse_list_type(m, at)?,
+            list_type: parse_list_type(m, at.as_str())?,
             ..Node::default()
         };
         self.children(m, at, depth, &mut node)?;
@@ -222,11 +224,28 @@ impl Parser {
         Ok(node)
     }
 
+    /// The node of `raw`, a child of the node at `at`; `tail` is appended to `at` meanwhile.
+    fn below(
+        &mut self,
+        raw: &Value,
+        at: &mut String,
+        tail: &[&str],
+        depth: usize,
+    ) -> Result<Node, String> {
+        let len = at.len();
+        for t in tail {
+            at.push_str(t);
+        }
+        let node = self.node(raw, at, depth + 1);
+        at.truncate(len);
+        node
+    }
+
     /// properties, additionalProperties and items: the structural spine.
     fn children(
         &mut self,
         m: &Map<String, Value>,
-        at: &str,
+        at: &mut String,
         depth: usize,
         node: &mut Node,
     ) -> Result<(), String> {
@@ -236,7 +255,7 @@ impl Parser {
                 .ok_or_else(|| format!("{at}: `properties` must be an object"))?;
             let mut entries = Vec::with_capacity(props.len());
             for (k, v) in props {
-                let child = self.node(v, &format!("{at}.{k}"), depth + 1)?;
+                let child = self.below(v, at, &[".", k], depth)?;
                 if child.default.is_some() {
                     node.defaulted.push(k.clone());
                 }
@@ -246,7 +265,7 @@ impl Parser {
         }
         match m.get("additionalProperties") {
             Some(v @ Value::Object(_)) => {
-                node.additional = Some(Box::new(self.node(v, &format!("{at}.*"), depth + 1)?));
+                node.additional = Some(Box::new(self.below(v, at, &[".*"], depth)?));
             }
             Some(Value::Bool(true)) => {
                 // any value, no schema: keep values as they are
@@ -259,7 +278,7 @@ impl Parser {
         }
         match m.get("items") {
             Some(v @ Value::Object(_)) => {
-                node.items = Some(Box::new(self.node(v, &format!("{at}[]"), depth + 1)?));
+                node.items = Some(Box::new(self.below(v, at, &["[]"], depth)?));
             }
             Some(Value::Array(_)) => {
                 return Err(format!(
@@ -277,7 +296,7 @@ impl Node {
     /// additionalProperties) is followed: allOf/anyOf/oneOf/not are value validations that the
     /// JSON Schema handles. Rules are numbered 0.. in the order they are met.
     pub(crate) fn parse(raw: &Value, at: &str, depth: usize) -> Result<Node, String> {
-        Parser { next_rule: 0 }.node(raw, at, depth)
+        Parser { next_rule: 0 }.node(raw, &mut at.to_string(), depth)
     }
 
     /// How many rules the tree holds (one more than the highest id).
@@ -345,5 +364,60 @@ impl Node {
             };
         }
         Resolved::Node(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Errors name the node by its path from the root, and a sibling's error is not confused by
+    /// the paths walked before it.
+    #[test]
+    fn errors_name_the_node_by_its_path() {
+        let bad = json!({"type": "bogus"});
+        for (schema, want) in [
+            (
+                json!({"properties": {"a": {}, "b": bad}}),
+                "root.b: unknown type `bogus`",
+            ),
+            (
+                json!({"properties": {"a": {"properties": {"x": {}}}, "b": {"items": bad}}}),
+                "root.b[]: unknown type `bogus`",
+            ),
+            (
+                json!({"properties": {"m": {"additionalProperties": {"properties": {"k": bad}}}}}),
+                "root.m.*.k: unknown type `bogus`",
+            ),
+            (
+                json!({"properties": {"l": {"items": [{}]}}}),
+                "root.l: tuple `items` are not allowed in a structural schema",
+            ),
+            (
+                json!({"properties": {"s": 1}}),
+                "root.s: a schema must be an object",
+            ),
+        ] {
+            assert_eq!(
+                Node::parse(&schema, "root", 0).unwrap_err(),
+                want,
+                "{schema}"
+            );
+        }
+    }
+
+    #[test]
+    fn properties_are_found_by_name_in_any_order() {
+        let n = Node::parse(
+            &json!({"properties": {"z": {"type": "string"}, "a": {"type": "integer"}, "m": {}}}),
+            "root",
+            0,
+        )
+        .unwrap();
+        assert_eq!(n.properties.keys().collect::<Vec<_>>(), ["a", "m", "z"]);
+        assert_eq!(n.properties.get("z").and_then(|p| p.ty), Some(Ty::String));
+        assert_eq!(n.properties.get("a").and_then(|p| p.ty), Some(Ty::Integer));
+        assert!(n.properties.get("b").is_none());
     }
 }
