@@ -17,7 +17,7 @@
 //! `default`s are not applied: the API server defaults built-ins in Go, not from the document.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -86,8 +86,6 @@ struct Doc {
     loaded: OnceLock<Result<Loaded, String>>,
     /// kind → its compiled schema, built on first use
     kinds: Mutex<HashMap<String, KindCell>>,
-    /// kinds a thread has begun compiling (see [`BuiltinCatalog::warm`])
-    claimed: Mutex<HashSet<String>>,
 }
 
 struct Loaded {
@@ -234,23 +232,24 @@ impl BuiltinCatalog {
         is_builtin_group(group) || self.groups.contains(group)
     }
 
-    /// The schema of an object's kind, or why there is none.
-    /// Compile `kind`'s schema now unless another thread has begun it (see
-    /// [`crate::validate::crds::CrdCatalog::warm`]).
+    /// Compile `kind`'s schema now unless a thread has looked it up already (see
+    /// [`crate::validate::crds::CrdCatalog::warm`]): a kind has an entry from its first lookup
+    /// on. Two threads that meet a new kind at the same instant both look it up, and one waits.
     pub(crate) fn warm(&self, api_version: &str, kind: &str) {
         let Some(doc) = self.docs.get(api_version) else {
             return;
         };
-        let first = doc
-            .claimed
+        let begun = doc
+            .kinds
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(kind.to_string());
-        if first {
+            .contains_key(kind);
+        if !begun {
             let _ = self.lookup(api_version, kind);
         }
     }
 
+    /// The schema of an object's kind, or why there is none.
     pub(crate) fn lookup(&self, api_version: &str, kind: &str) -> Lookup {
         let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
         if !self.owns_group(group) {
@@ -353,7 +352,6 @@ impl Doc {
             source,
             loaded: OnceLock::new(),
             kinds: Mutex::new(HashMap::new()),
-            claimed: Mutex::new(HashSet::new()),
         }
     }
 

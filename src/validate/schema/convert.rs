@@ -117,7 +117,7 @@ pub(crate) struct Cutter<'c> {
 
 /// A big subschema left out of its parent's conversion: `{}` is in its place, and it is
 /// converted (and compiled) when a value first reaches it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Cut {
     pub place: Place,
     /// JSON pointer of the subschema in the raw (OpenAPI) schema
@@ -128,7 +128,7 @@ pub(crate) struct Cut {
 }
 
 /// Where a subschema applies to the values of its parent.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum Place {
     /// `properties.<name>`: that member of an object
     Property(String),
@@ -139,18 +139,19 @@ pub(crate) enum Place {
 }
 
 impl Cutter<'_> {
-    /// `Some({})` (and the cut noted) when `raw` is big enough to be compiled on its own.
+    /// `Some({})` (and the cut noted) when `raw` is big enough to be compiled on its own;
+    /// `place` gives where it applies and its key below this node (only for a cut).
     fn cut(
         &mut self,
         raw: &Value,
-        place: Place,
-        key: &str,
+        place: impl FnOnce() -> (Place, String),
         spine: bool,
         depth: usize,
     ) -> Option<Value> {
         if !(raw.is_object() && size_above(raw, self.limit)) {
             return None;
         }
+        let (place, key) = place();
         self.cuts.push(Cut {
             place,
             pointer: format!("{}/{key}", self.at),
@@ -204,10 +205,13 @@ fn convert_structure(
     let mut props = Map::new();
     if let Some(Value::Object(p)) = m.get("properties") {
         for (k, v) in p {
-            let key = format!("properties/{}", pointer_segment(k));
+            let place = || {
+                let key = format!("properties/{}", pointer_segment(k));
+                (Place::Property(k.clone()), key)
+            };
             let converted = cutter
                 .as_deref_mut()
-                .and_then(|c| c.cut(v, Place::Property(k.clone()), &key, spine, depth + 1))
+                .and_then(|c| c.cut(v, place, spine, depth + 1))
                 .unwrap_or_else(|| to_json_schema(v, spine, depth + 1));
             props.insert(k.clone(), converted);
         }
@@ -219,7 +223,6 @@ fn convert_structure(
         }
     }
     let has_props = !props.is_empty();
-    let named: Vec<String> = props.keys().cloned().collect();
     if has_props {
         out.insert("properties".into(), Value::Object(props));
     }
@@ -228,7 +231,7 @@ fn convert_structure(
     {
         let converted = cutter
             .as_deref_mut()
-            .and_then(|c| c.cut(items, Place::Items, "items", spine, depth + 1))
+            .and_then(|c| c.cut(items, || (Place::Items, "items".into()), spine, depth + 1))
             .unwrap_or_else(|| to_json_schema(items, spine, depth + 1));
         out.insert("items".into(), converted);
     }
@@ -239,13 +242,16 @@ fn convert_structure(
         Some(v @ Value::Object(_)) => {
             let converted = cutter
                 .and_then(|c| {
-                    c.cut(
-                        v,
-                        Place::Additional(named),
-                        "additionalProperties",
-                        spine,
-                        depth + 1,
-                    )
+                    let place = || {
+                        // the names `properties` declares (embedded resource fields included)
+                        let named = out
+                            .get("properties")
+                            .and_then(Value::as_object)
+                            .map(|p| p.keys().cloned().collect())
+                            .unwrap_or_default();
+                        (Place::Additional(named), "additionalProperties".into())
+                    };
+                    c.cut(v, place, spine, depth + 1)
                 })
                 .unwrap_or_else(|| to_json_schema(v, spine, depth + 1));
             out.insert("additionalProperties".into(), converted);

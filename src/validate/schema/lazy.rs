@@ -89,39 +89,42 @@ impl Mount {
             .map_err(String::as_str)
     }
 
-    /// Whether every value of `parent` this piece applies to satisfies it.
-    fn all_valid(&self, parent: &Value) -> bool {
-        let valid = |v: &Value| self.compiled().is_ok_and(|c| c.is_valid(v));
-        match (&self.cut.place, parent) {
-            (Place::Property(name), Value::Object(m)) => m.get(name).is_none_or(valid),
-            (Place::Items, Value::Array(items)) => items.iter().all(valid),
-            (Place::Additional(named), Value::Object(m)) => m
-                .iter()
-                .filter(|(k, _)| !named.iter().any(|n| n == *k))
-                .all(|(_, v)| valid(v)),
-            _ => true,
-        }
-    }
-
-    /// The values of `parent` this piece applies to, each with its pointer segment.
-    fn values<'v>(&self, parent: &'v Value) -> Vec<(String, &'v Value)> {
+    /// Visit the values of `parent` this piece applies to, each with its pointer segment, until
+    /// `f` says stop (`false`); whether it never did.
+    fn visit<'v>(
+        &self,
+        parent: &'v Value,
+        mut f: impl FnMut(Segment<'v>, &'v Value) -> bool,
+    ) -> bool {
         match (&self.cut.place, parent) {
             (Place::Property(name), Value::Object(m)) => m
-                .get(name)
-                .map(|v| (pointer_segment(name).into_owned(), v))
-                .into_iter()
-                .collect(),
+                .get_key_value(name)
+                .is_none_or(|(k, v)| f(Segment::Name(k), v)),
             (Place::Items, Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| (i.to_string(), v))
-                .collect(),
+                .all(|(i, v)| f(Segment::Index(i), v)),
             (Place::Additional(named), Value::Object(m)) => m
                 .iter()
                 .filter(|(k, _)| !named.iter().any(|n| n == *k))
-                .map(|(k, v)| (pointer_segment(k).into_owned(), v))
-                .collect(),
-            _ => Vec::new(),
+                .all(|(k, v)| f(Segment::Name(k), v)),
+            _ => true,
+        }
+    }
+}
+
+/// One step of a JSON pointer, written out only when a finding needs it.
+enum Segment<'v> {
+    Name(&'v str),
+    Index(usize),
+}
+
+impl Segment<'_> {
+    fn push_onto(&self, at: &mut String) {
+        at.push('/');
+        match self {
+            Segment::Name(n) => at.push_str(&pointer_segment(n)),
+            Segment::Index(i) => at.push_str(&i.to_string()),
         }
     }
 }
@@ -159,7 +162,11 @@ impl SchemaValidator {
 
     /// Whether `value` satisfies the whole schema (compiling what it reaches).
     pub(crate) fn is_valid(&self, value: &Value) -> bool {
-        self.validator.is_valid(value) && self.mounts.iter().all(|m| m.all_valid(value))
+        self.validator.is_valid(value)
+            && self
+                .mounts
+                .iter()
+                .all(|m| m.visit(value, |_, v| m.compiled().is_ok_and(|c| c.is_valid(v))))
     }
 
     /// The findings of `value` against the whole schema. `root` is the structural tree of the
@@ -177,10 +184,9 @@ impl SchemaValidator {
             }
         }
         for m in &self.mounts {
-            for (segment, v) in m.values(value) {
+            m.visit(value, |segment, v| {
                 let len = at.len();
-                at.push('/');
-                at.push_str(&segment);
+                segment.push_onto(at);
                 match m.compiled() {
                     Ok(c) => c.check_at(v, at, root, out),
                     Err(e) => out.push(Finding::error(
@@ -193,7 +199,8 @@ impl SchemaValidator {
                     )),
                 }
                 at.truncate(len);
-            }
+                true
+            });
         }
     }
 

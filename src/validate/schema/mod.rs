@@ -1,8 +1,7 @@
 //! openAPIV3Schema handling, the way the Kubernetes API server applies it to a custom resource,
-//! by concern: conversion to a JSON Schema for the `jsonschema` crate ([`convert`]), compiled in pieces on
-//! first use ([`lazy`]), structural
-//! defaulting ([`defaults`]), Kubernetes string formats ([`formats`]) and the mapping of
-//! `jsonschema` errors to findings ([`errors`]). The structural tree itself is
+//! by concern: conversion to a JSON Schema for the `jsonschema` crate ([`convert`]), compiled in
+//! pieces on first use ([`lazy`]), structural defaulting ([`defaults`]), Kubernetes string
+//! formats ([`formats`]) and the mapping of `jsonschema` errors to findings ([`errors`]). The structural tree itself is
 //! [`crate::validate::structural`]; ObjectMeta rules are [`crate::validate::meta`].
 
 pub(crate) mod convert;
